@@ -1,0 +1,271 @@
+"""Stage 2: describe a CNN, check it, tabulate its layers and build it in Keras.
+
+An `Architecture` is plain data (frozen dataclasses), so the dashboard's
+sliders can describe a model, and `layer_table` can show shapes and
+parameter counts without importing TensorFlow. `build_model` turns the
+description into a named `keras.Model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from core.errors import ArchitectureError
+
+if TYPE_CHECKING:
+    import keras
+
+ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "sigmoid")
+POOLINGS = ("max", "average", "none")
+PADDINGS = ("valid", "same")
+
+
+@dataclass(frozen=True)
+class ConvBlock:
+    """Conv2D -> [BatchNorm] -> activation -> [pooling] -> [dropout]."""
+
+    filters: int = 32
+    kernel_size: int = 3
+    activation: str = "relu"
+    pooling: str = "max"
+    pool_size: int = 2
+    batch_norm: bool = False
+    dropout: float = 0.0
+    padding: str = "valid"
+
+
+@dataclass(frozen=True)
+class DenseLayer:
+    """Dense -> activation -> [dropout], between flatten and the softmax output."""
+
+    units: int = 100
+    activation: str = "relu"
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A CNN: conv blocks, flatten, dense layers, softmax over the classes."""
+
+    conv_blocks: tuple[ConvBlock, ...] = (ConvBlock(),)
+    dense_layers: tuple[DenseLayer, ...] = (DenseLayer(),)
+    name: str = "convlab_cnn"
+
+    def with_blocks(self, conv_blocks: list[ConvBlock], dense_layers: list[DenseLayer]) -> "Architecture":
+        return replace(self, conv_blocks=tuple(conv_blocks), dense_layers=tuple(dense_layers))
+
+
+PRESETS: dict[str, Architecture] = {
+    # The lab's model: Conv2D 32 3x3 ReLU, max-pool 2x2, flatten, dense 100 ReLU, softmax.
+    "lab": Architecture(
+        conv_blocks=(ConvBlock(filters=32, kernel_size=3),),
+        dense_layers=(DenseLayer(units=100),),
+        name="lab_cnn",
+    ),
+    # keras-io mnist_convnet; its Dropout(0.5) after Flatten equals dropout after the last pooling.
+    "keras-example": Architecture(
+        conv_blocks=(ConvBlock(filters=32, kernel_size=3), ConvBlock(filters=64, kernel_size=3, dropout=0.5)),
+        dense_layers=(),
+        name="keras_mnist_convnet",
+    ),
+    # Two narrow batch-normalised blocks: fewer multiply-adds per image than `lab`
+    # (the first block has 16 filters), better accuracy thanks to depth and BN.
+    "fast": Architecture(
+        conv_blocks=(
+            ConvBlock(filters=16, kernel_size=3, batch_norm=True),
+            ConvBlock(filters=32, kernel_size=3, batch_norm=True),
+        ),
+        dense_layers=(DenseLayer(units=64, dropout=0.2),),
+        name="fast_cnn",
+    ),
+}
+
+PRESET_DESCRIPTIONS = {
+    "lab": "The lab's model: one 32-filter 3x3 convolution, max-pooling, dense 100, softmax.",
+    "keras-example": "The keras-io MNIST convnet: 32 and 64 filters, max-pooling, dropout 0.5.",
+    "fast": "ConvLab's default: two small batch-normalised blocks and dense 64; more accurate than "
+    "`lab` in no more time.",
+}
+
+
+def _check_int(value: object, name: str, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArchitectureError(f"{name} == {value!r}, must be an integer.")
+    if not lo <= value <= hi:
+        raise ArchitectureError(f"{name} == {value}, must be between {lo} and {hi}.")
+
+
+def _check_dropout(value: float, name: str) -> None:
+    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise ArchitectureError(f"{name} == {value!r}, must be in [0, 1).")
+
+
+def validate(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    """Raise ArchitectureError with an exact reason if `arch` cannot be built for this input."""
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ArchitectureError(f"input shape {input_shape} must be (height, width, channels).")
+    if num_classes < 2:
+        raise ArchitectureError(f"num_classes == {num_classes}, must be >= 2.")
+    if not arch.conv_blocks:
+        raise ArchitectureError("a CNN needs at least one conv block.")
+    height, width = input_shape[0], input_shape[1]
+    for number, block in enumerate(arch.conv_blocks, start=1):
+        where = f"conv block {number}"
+        _check_int(block.filters, f"{where}: filters", 1, 1024)
+        _check_int(block.kernel_size, f"{where}: kernel size", 1, 15)
+        if block.activation not in ACTIVATIONS:
+            raise ArchitectureError(f"{where}: activation '{block.activation}' is not one of {', '.join(ACTIVATIONS)}.")
+        if block.pooling not in POOLINGS:
+            raise ArchitectureError(f"{where}: pooling '{block.pooling}' is not one of {', '.join(POOLINGS)}.")
+        if block.padding not in PADDINGS:
+            raise ArchitectureError(f"{where}: padding '{block.padding}' is not one of {', '.join(PADDINGS)}.")
+        _check_int(block.pool_size, f"{where}: pool size", 1, 8)
+        _check_dropout(block.dropout, f"{where}: dropout")
+        if block.padding == "valid":
+            k = block.kernel_size
+            if k > height or k > width:
+                raise ArchitectureError(
+                    f"{where}: a {k}x{k} kernel does not fit the {height}x{width} feature map; "
+                    "use a smaller kernel, 'same' padding, or fewer blocks."
+                )
+            height, width = height - k + 1, width - k + 1
+        if block.pooling != "none":
+            p = block.pool_size
+            new_h, new_w = height // p, width // p
+            if new_h < 1 or new_w < 1:
+                raise ArchitectureError(
+                    f"{where}: {p}x{p} pooling would shrink the {height}x{width} feature map to "
+                    f"{new_h}x{new_w}; remove a block or its pooling."
+                )
+            height, width = new_h, new_w
+    for number, layer in enumerate(arch.dense_layers, start=1):
+        _check_int(layer.units, f"dense layer {number}: units", 1, 8192)
+        if layer.activation not in ACTIVATIONS:
+            raise ArchitectureError(
+                f"dense layer {number}: activation '{layer.activation}' is not one of {', '.join(ACTIVATIONS)}."
+            )
+        _check_dropout(layer.dropout, f"dense layer {number}: dropout")
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of the layer table."""
+
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    rows: tuple[LayerRow, ...] = field(default_factory=tuple)
+
+    @property
+    def total_params(self) -> int:
+        return sum(row.params for row in self.rows)
+
+    def as_records(self) -> list[dict[str, object]]:
+        """Rows as dicts, ready for a dataframe or CSV."""
+        return [
+            {"layer": r.name, "type": r.kind,
+             "output shape": "(" + ", ".join(str(d) for d in r.output_shape) + ")",
+             "parameters": r.params}
+            for r in self.rows
+        ]
+
+
+def layer_table(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> LayerTable:
+    """Layer names, types, output shapes and parameter counts, computed without Keras.
+
+    The names and numbers match what `build_model` creates (checked by the tests).
+    """
+    validate(arch, input_shape, num_classes)
+    rows: list[LayerRow] = []
+    height, width, channels = input_shape
+    for number, block in enumerate(arch.conv_blocks, start=1):
+        k = block.kernel_size
+        if block.padding == "valid":
+            height, width = height - k + 1, width - k + 1
+        rows.append(LayerRow(f"conv{number}", "Conv2D", (height, width, block.filters),
+                             k * k * channels * block.filters + block.filters))
+        channels = block.filters
+        if block.batch_norm:
+            rows.append(LayerRow(f"conv{number}_bn", "BatchNormalization", (height, width, channels), 4 * channels))
+        rows.append(LayerRow(f"conv{number}_{block.activation}", "Activation", (height, width, channels), 0))
+        if block.pooling != "none":
+            height, width = height // block.pool_size, width // block.pool_size
+            kind = "MaxPooling2D" if block.pooling == "max" else "AveragePooling2D"
+            rows.append(LayerRow(f"pool{number}", kind, (height, width, channels), 0))
+        if block.dropout > 0:
+            rows.append(LayerRow(f"conv{number}_dropout", "Dropout", (height, width, channels), 0))
+    features = height * width * channels
+    rows.append(LayerRow("flatten", "Flatten", (features,), 0))
+    for number, layer in enumerate(arch.dense_layers, start=1):
+        rows.append(LayerRow(f"dense{number}", f"Dense ({layer.activation})", (layer.units,),
+                             features * layer.units + layer.units))
+        features = layer.units
+        if layer.dropout > 0:
+            rows.append(LayerRow(f"dense{number}_dropout", "Dropout", (features,), 0))
+    rows.append(LayerRow("output", "Dense (softmax)", (num_classes,), features * num_classes + num_classes))
+    return LayerTable(tuple(rows))
+
+
+def build_model(
+    arch: Architecture, input_shape: tuple[int, int, int], num_classes: int, seed: int = 0
+) -> "keras.Model":
+    """Build the Keras functional model that `arch` describes (not compiled).
+
+    `seed` fixes the initial weights and dropout masks, without touching global random state.
+    """
+    validate(arch, input_shape, num_classes)
+    import keras
+    from keras import layers
+
+    seeds = iter(range(seed * 1000, seed * 1000 + 1000))
+
+    def init() -> keras.initializers.Initializer:
+        return keras.initializers.HeUniform(seed=next(seeds))
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for number, block in enumerate(arch.conv_blocks, start=1):
+        x = layers.Conv2D(block.filters, block.kernel_size, padding=block.padding,
+                          kernel_initializer=init(), name=f"conv{number}")(x)
+        if block.batch_norm:
+            x = layers.BatchNormalization(name=f"conv{number}_bn")(x)
+        x = layers.Activation(block.activation, name=f"conv{number}_{block.activation}")(x)
+        if block.pooling == "max":
+            x = layers.MaxPooling2D(block.pool_size, name=f"pool{number}")(x)
+        elif block.pooling == "average":
+            x = layers.AveragePooling2D(block.pool_size, name=f"pool{number}")(x)
+        if block.dropout > 0:
+            x = layers.Dropout(block.dropout, seed=next(seeds), name=f"conv{number}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for number, layer in enumerate(arch.dense_layers, start=1):
+        x = layers.Dense(layer.units, activation=layer.activation,
+                         kernel_initializer=init(), name=f"dense{number}")(x)
+        if layer.dropout > 0:
+            x = layers.Dropout(layer.dropout, seed=next(seeds), name=f"dense{number}_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)), name="output")(x)
+    return keras.Model(inputs, outputs, name=arch.name)
+
+
+def architecture_to_dict(arch: Architecture) -> dict:
+    """A JSON-ready description (for the saved config)."""
+    from dataclasses import asdict
+
+    return asdict(arch)
+
+
+def architecture_from_dict(data: dict) -> Architecture:
+    """Inverse of `architecture_to_dict`."""
+    try:
+        return Architecture(
+            conv_blocks=tuple(ConvBlock(**b) for b in data.get("conv_blocks", ())),
+            dense_layers=tuple(DenseLayer(**d) for d in data.get("dense_layers", ())),
+            name=data.get("name", "convlab_cnn"),
+        )
+    except TypeError as exc:
+        raise ArchitectureError(f"architecture description is malformed: {exc}") from None

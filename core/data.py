@@ -1,0 +1,267 @@
+"""Stage 1: the dataset, its preprocessing, a validation split and statistics.
+
+Raw images arrive as integer arrays (N, H, W) or (N, H, W, C) with values
+0..255. `preprocess_images` applies the lab's preprocessing: scale to [0, 1]
+as float32 and add a channel axis, giving (N, H, W, C).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from core.errors import DataError
+
+MAX_CLASSES = 1000
+
+
+@dataclass(frozen=True)
+class ArraySummary:
+    """Shape, dtype and value range of an array, for showing a preprocessing step."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    minimum: float
+    maximum: float
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> "ArraySummary":
+        lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+        return cls(tuple(int(d) for d in array.shape), str(array.dtype), lo, hi)
+
+    def describe(self) -> str:
+        shape = "(" + ", ".join(str(d) for d in self.shape) + ")"
+        return f"{shape} {self.dtype}, values {self.minimum:g} to {self.maximum:g}"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test images ready for a CNN, with where they came from.
+
+    Images are float32 in [0, 1], shaped (N, H, W, C); labels are int64 in
+    0..len(class_names)-1.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    source: str
+    is_sample: bool = False
+    handwritten_digits: bool = False
+    raw_train: ArraySummary | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.x_train.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def summary_line(self) -> str:
+        """One line for a status bar: name, sizes and whether it is a sample."""
+        kind = "offline sample" if self.is_sample else "full data"
+        h, w, c = self.input_shape
+        return (
+            f"{self.name}: {len(self.x_train):,} train / {len(self.x_test):,} test, "
+            f"{h}x{w}x{c}, {kind}"
+        )
+
+
+def preprocess_images(images: np.ndarray, *, what: str = "images") -> np.ndarray:
+    """Scale integer pixels 0..255 to float32 [0, 1] and add a channel axis.
+
+    (N, H, W) becomes (N, H, W, 1); (N, H, W, C) keeps its channels.
+    Floating input already in [0, 1] is only cast.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4:
+        raise DataError(f"{what}: expected shape (N, H, W) or (N, H, W, C), got {images.shape}.")
+    if np.issubdtype(images.dtype, np.floating):
+        if images.size and (np.nanmin(images) < 0 or np.nanmax(images) > 255):
+            raise DataError(f"{what}: pixel values must lie in 0..255.")
+        if images.size and np.nanmax(images) <= 1.0:
+            return images.astype(np.float32, copy=False)
+    return (images.astype(np.float32) / np.float32(255.0)).astype(np.float32, copy=False)
+
+
+def check_arrays(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    origin: str,
+    num_classes: int | None = None,
+) -> None:
+    """Raise DataError naming `origin` and the problem if the four arrays do not form a dataset."""
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    for key, array in arrays.items():
+        if array.dtype == object:
+            raise DataError(f"{origin}: '{key}' is an object array; only numeric arrays are accepted.")
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise DataError(f"{origin}: '{key}' has dtype {array.dtype}; expected numbers.")
+    for key in ("x_train", "x_test"):
+        array = arrays[key]
+        if array.ndim not in (3, 4):
+            raise DataError(
+                f"{origin}: '{key}' has shape {array.shape}; expected (N, H, W) or (N, H, W, C)."
+            )
+        if array.ndim == 4 and array.shape[-1] not in (1, 3):
+            raise DataError(f"{origin}: '{key}' has {array.shape[-1]} channels; expected 1 or 3.")
+        if len(array) == 0:
+            raise DataError(f"{origin}: '{key}' holds no images.")
+        if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+            raise DataError(f"{origin}: '{key}' contains NaN or infinite pixel values.")
+        if array.min() < 0 or array.max() > 255:
+            raise DataError(
+                f"{origin}: '{key}' pixel values span {array.min():g}..{array.max():g}; expected 0..255 or 0..1."
+            )
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(
+            f"{origin}: train images are {_image_size(x_train)} but test images are "
+            f"{_image_size(x_test)}; both must have the same size."
+        )
+    for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
+        labels = arrays[y_key]
+        if labels.size == 0:
+            raise DataError(f"{origin}: '{y_key}' holds no labels.")
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1:
+            raise DataError(f"{origin}: '{y_key}' has shape {arrays[y_key].shape}; expected (N,) integer labels.")
+        if len(labels) != len(arrays[x_key]):
+            raise DataError(
+                f"{origin}: '{x_key}' has {len(arrays[x_key])} images but '{y_key}' has {len(labels)} labels."
+            )
+        if np.issubdtype(labels.dtype, np.floating) and not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise DataError(f"{origin}: '{y_key}' holds non-integer labels.")
+        if labels.min() < 0:
+            raise DataError(f"{origin}: '{y_key}' has negative labels (minimum {labels.min():g}).")
+        if num_classes is None:
+            num_classes = int(labels.max()) + 1  # y_train sets the classes; y_test must stay within them
+            if num_classes > MAX_CLASSES:
+                raise DataError(
+                    f"{origin}: '{y_key}' has label {labels.max():g}, which implies {num_classes:,} classes "
+                    f"(at most {MAX_CLASSES:,} are supported); labels must be 0..K-1."
+                )
+        elif labels.max() >= num_classes:
+            raise DataError(
+                f"{origin}: '{y_key}' has label {labels.max():g}, out of range for {num_classes} classes "
+                f"(0..{num_classes - 1})."
+            )
+
+
+def _image_size(images: np.ndarray) -> str:
+    channels = images.shape[3] if images.ndim == 4 else 1
+    return f"{images.shape[1]}x{images.shape[2]}x{channels}"
+
+
+def make_dataset(
+    name: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    source: str,
+    origin: str,
+    class_names: tuple[str, ...] | None = None,
+    is_sample: bool = False,
+    handwritten_digits: bool = False,
+    notes: tuple[str, ...] = (),
+) -> Dataset:
+    """Check raw arrays, preprocess them and wrap them in a Dataset."""
+    check_arrays(
+        x_train, y_train, x_test, y_test, origin=origin,
+        num_classes=len(class_names) if class_names else None,
+    )
+    y_train = np.asarray(y_train).reshape(-1).astype(np.int64)
+    y_test = np.asarray(y_test).reshape(-1).astype(np.int64)
+    if class_names is None:
+        count = int(max(y_train.max(), y_test.max())) + 1
+        class_names = tuple(str(i) for i in range(count))
+    return Dataset(
+        name=name,
+        x_train=preprocess_images(x_train, what=f"{origin} x_train"),
+        y_train=y_train,
+        x_test=preprocess_images(x_test, what=f"{origin} x_test"),
+        y_test=y_test,
+        class_names=tuple(class_names),
+        source=source,
+        is_sample=is_sample,
+        handwritten_digits=handwritten_digits,
+        raw_train=ArraySummary.of(np.asarray(x_train)),
+        notes=notes,
+    )
+
+
+def split_validation(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out a seeded random `fraction` of (x, y): returns x_fit, y_fit, x_val, y_val.
+
+    A fraction of 0 returns empty validation arrays.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise DataError(f"validation fraction == {fraction}, must be in [0, 1).")
+    count = len(x)
+    n_val = int(round(count * fraction))
+    if fraction > 0 and n_val == 0:
+        n_val = 1
+    if n_val >= count:
+        raise DataError(f"validation fraction {fraction} leaves no training images out of {count}.")
+    order = np.random.default_rng(seed).permutation(count)
+    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return x[fit_idx], y[fit_idx], x[val_idx], y[val_idx]
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """What the Data page shows: class counts, pixel statistics, class mean images."""
+
+    train_counts: np.ndarray
+    test_counts: np.ndarray
+    pixel_mean: float
+    pixel_std: float
+    class_means: np.ndarray  # (num_classes, H, W, C), NaN-free; zeros for an absent class
+
+
+def dataset_stats(dataset: Dataset) -> DatasetStats:
+    """Class counts for train and test, pixel mean/std and the mean image of each class."""
+    k = dataset.num_classes
+    means = np.zeros((k, *dataset.input_shape), dtype=np.float32)
+    for label in range(k):
+        members = dataset.x_train[dataset.y_train == label]
+        if len(members):
+            means[label] = members.mean(axis=0)
+    return DatasetStats(
+        train_counts=np.bincount(dataset.y_train, minlength=k),
+        test_counts=np.bincount(dataset.y_test, minlength=k),
+        pixel_mean=float(dataset.x_train.mean()),
+        pixel_std=float(dataset.x_train.std()),
+        class_means=means,
+    )
+
+
+def subsample(dataset: Dataset, train: int, test: int, seed: int = 0) -> Dataset:
+    """A smaller copy of `dataset` (seeded random subsets), for quick demos and tests."""
+    rng = np.random.default_rng(seed)
+    tr = np.sort(rng.permutation(len(dataset.x_train))[: min(train, len(dataset.x_train))])
+    te = np.sort(rng.permutation(len(dataset.x_test))[: min(test, len(dataset.x_test))])
+    return replace(
+        dataset,
+        x_train=dataset.x_train[tr],
+        y_train=dataset.y_train[tr],
+        x_test=dataset.x_test[te],
+        y_test=dataset.y_test[te],
+        source=f"{dataset.source} Random subset: {len(tr):,} train, {len(te):,} test.",
+        is_sample=True,
+    )

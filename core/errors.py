@@ -1,0 +1,21 @@
+"""Exceptions that carry a message meant for the user, not a traceback."""
+
+
+class ConvLabError(Exception):
+    """Base class: the message is shown to the user as it is."""
+
+
+class DataError(ConvLabError, ValueError):
+    """A dataset file or array is malformed, or a dataset cannot be loaded."""
+
+
+class ArchitectureError(ConvLabError, ValueError):
+    """An architecture cannot be built (for example, pooling shrinks the map to 0x0)."""
+
+
+class TrainingConfigError(ConvLabError, ValueError):
+    """A training setting is out of range."""
+
+
+class DrawingError(ConvLabError, ValueError):
+    """A drawing or uploaded image cannot be turned into model input."""
