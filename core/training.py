@@ -78,14 +78,16 @@ def make_optimizer(config: TrainingConfig, total_steps: int) -> "keras.optimizer
     """The config's optimizer; with the cosine schedule its rate decays to 0 over `total_steps`."""
     import keras
 
-    rate: float | keras.optimizers.schedules.LearningRateSchedule = config.learning_rate
+    # Keras refuses an int (or a NumPy scalar) learning rate or SGD momentum: pass Python floats.
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = float(config.learning_rate)
+    momentum = float(config.momentum)
     if config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=max(1, total_steps))
+        rate = keras.optimizers.schedules.CosineDecay(float(config.learning_rate), decay_steps=max(1, total_steps))
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=rate, momentum=config.momentum)
+        return keras.optimizers.SGD(learning_rate=rate, momentum=momentum)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate=rate)
-    return keras.optimizers.RMSprop(learning_rate=rate, momentum=config.momentum)
+    return keras.optimizers.RMSprop(learning_rate=rate, momentum=momentum)
 
 
 def compile_model(model: "keras.Model", config: TrainingConfig, steps_per_epoch: int) -> None:
