@@ -1,0 +1,54 @@
+"""Stage 2 · Architecture: shape the CNN with sliders, see every layer, build it."""
+
+import pandas as pd
+import streamlit as st
+
+from core.architecture import PRESET_DESCRIPTIONS, PRESETS, build_model, layer_table
+from core.errors import ArchitectureError
+from ui import state
+from ui.architecture_form import apply_preset, architecture_form
+from ui.widgets import show_error
+
+st.title("2 · Architecture")
+
+dataset = state.dataset()
+if dataset is None:
+    input_shape, num_classes = (28, 28, 1), 10
+    st.info("No dataset loaded yet: shapes below assume MNIST (28x28x1, 10 classes). "
+            "Load data on the **Data** page before building.", icon=":material/info:")
+else:
+    input_shape, num_classes = dataset.input_shape, dataset.num_classes
+    st.caption(f"Input {input_shape[0]}x{input_shape[1]}x{input_shape[2]} from {dataset.name}, {num_classes} classes.")
+
+st.markdown("**Start from a preset**")
+for column, name in zip(st.columns(len(PRESETS)), PRESETS):
+    column.button(name, key=f"arch_preset_{name}", on_click=apply_preset, args=(name,),
+                  help=PRESET_DESCRIPTIONS[name], width="stretch")
+
+arch = architecture_form()
+
+st.subheader(f"Layers of `{arch.name}`")
+try:
+    table = layer_table(arch, input_shape, num_classes)
+except ArchitectureError as error:
+    show_error(error, "This architecture cannot be built: ")
+    table = None
+else:
+    st.dataframe(pd.DataFrame(table.as_records()), hide_index=True, width="stretch")
+    st.markdown(f"**Total parameters: {table.total_params:,}**")
+
+if st.button("Build", type="primary", icon=":material/construction:",
+             disabled=table is None or dataset is None, key="arch_build"):
+    with st.spinner("Building the Keras model (the first build loads TensorFlow)…"):
+        model = build_model(arch, input_shape, num_classes)
+    st.session_state[state.BUILT] = state.BuiltModel(arch, input_shape, num_classes, model, model.count_params())
+
+built = state.built()
+if built is not None:
+    if (built.arch, built.input_shape) == (arch, input_shape):
+        st.success(f"Built `{built.arch.name}`: a Keras model with {built.params:,} parameters. "
+                   "Next: **Training**.", icon=":material/check_circle:")
+        st.page_link("pages/training.py", label="Go to Training", icon=":material/arrow_forward:")
+    else:
+        st.info(f"The session holds the earlier build `{built.arch.name}` ({built.params:,} parameters); "
+                "press **Build** to replace it with what the sliders show.", icon=":material/info:")

@@ -1,0 +1,32 @@
+"""Home: what ConvLab does, in four stages. Imports no TensorFlow, so it opens fast."""
+
+import streamlit as st
+
+st.title("ConvLab")
+st.markdown(
+    "Build an image classifier end to end, the way a classic deep-learning lab does it, "
+    "and watch every step happen."
+)
+
+STAGES = [
+    ("pages/data.py", ":material/dataset:", "1 · Load and preprocess the images",
+     "Pick MNIST (or Fashion-MNIST, CIFAR-10, your own .npz). Pixels are scaled to [0, 1] "
+     "and a channel axis is added: (N, 28, 28) becomes (N, 28, 28, 1)."),
+    ("pages/architecture.py", ":material/account_tree:", "2 · Define the CNN",
+     "Convolution, ReLU, pooling, flatten, dense, softmax: set each layer with sliders and see "
+     "the output shapes and parameter counts change as you go."),
+    ("pages/training.py", ":material/model_training:", "3 · Train it",
+     "The lab's recipe is one click away (SGD, learning rate 0.01, momentum 0.9, 10 epochs, "
+     "batch 32). Accuracy and loss stream live; training keeps going while you look around."),
+    ("pages/evaluation.py", ":material/analytics:", "4 · Estimate its performance",
+     "Accuracy on unseen test images (scikit-learn's accuracy_score), the confusion matrix, "
+     "the curves, the mistakes. Then draw a digit and watch the model read it."),
+]
+
+for page, icon, title, text in STAGES:
+    with st.container(border=True):
+        st.page_link(page, label=title, icon=icon)
+        st.caption(text)
+
+st.info("The sidebar always shows where you are: which data, which model, how training goes.",
+        icon=":material/info:")

@@ -1,0 +1,100 @@
+"""The Architecture page's sliders, bound to session state.
+
+The edited `Architecture` is kept in session state; the widgets are
+(re)initialised from it, so a preset can fill them and a page switch does
+not lose them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from core.architecture import ACTIVATIONS, PADDINGS, POOLINGS, PRESETS, Architecture, ConvBlock, DenseLayer
+from ui import state
+
+MAX_BLOCKS = 4
+MAX_DENSE = 3
+FILTER_CHOICES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+UNIT_CHOICES = (8, 16, 32, 64, 100, 128, 256, 512, 1024)
+KERNEL_CHOICES = (1, 2, 3, 5, 7)
+
+
+def _block_keys(i: int) -> dict[str, str]:
+    return {name: f"arch_b{i}_{name}" for name in
+            ("filters", "kernel_size", "activation", "pooling", "batch_norm", "dropout", "padding")}
+
+
+def _dense_keys(j: int) -> dict[str, str]:
+    return {name: f"arch_d{j}_{name}" for name in ("units", "dropout")}
+
+
+def _widget_values(arch: Architecture) -> dict[str, object]:
+    values: dict[str, object] = {"arch_blocks": len(arch.conv_blocks), "arch_dense": len(arch.dense_layers)}
+    for i in range(MAX_BLOCKS):
+        block = arch.conv_blocks[i] if i < len(arch.conv_blocks) else ConvBlock(filters=min(32 * 2 ** i, 128))
+        values.update({key: getattr(block, name) for name, key in _block_keys(i).items()})
+    for j in range(MAX_DENSE):
+        layer = arch.dense_layers[j] if j < len(arch.dense_layers) else DenseLayer(units=128)
+        values.update({key: getattr(layer, name) for name, key in _dense_keys(j).items()})
+    return values
+
+
+def load_into_widgets(arch: Architecture, overwrite: bool) -> None:
+    """Put `arch` into the widgets' session-state slots (all of them, or only the missing ones)."""
+    for key, value in _widget_values(arch).items():
+        if overwrite or key not in st.session_state:
+            st.session_state[key] = value
+
+
+def apply_preset(name: str) -> None:
+    """Button callback: fill every slider from a preset."""
+    st.session_state[state.ARCHITECTURE] = PRESETS[name]
+    load_into_widgets(PRESETS[name], overwrite=True)
+
+
+def _name_for(arch: Architecture) -> str:
+    for preset in PRESETS.values():
+        if (preset.conv_blocks, preset.dense_layers) == (arch.conv_blocks, arch.dense_layers):
+            return preset.name
+    return "custom_cnn"
+
+
+def architecture_form() -> Architecture:
+    """Draw the sliders and return the Architecture they describe (also saved in session state)."""
+    load_into_widgets(st.session_state[state.ARCHITECTURE], overwrite=False)
+    n_blocks = st.slider("Convolution blocks", 1, MAX_BLOCKS, key="arch_blocks")
+    blocks = []
+    for i, column in enumerate(st.columns(MAX_BLOCKS)):
+        if i >= n_blocks:
+            continue
+        keys = _block_keys(i)
+        with column.container(border=True):
+            st.markdown(f"**Conv block {i + 1}**")
+            blocks.append(ConvBlock(
+                filters=st.select_slider("Filters", FILTER_CHOICES, key=keys["filters"]),
+                kernel_size=st.select_slider("Kernel size", KERNEL_CHOICES, key=keys["kernel_size"],
+                                             format_func=lambda k: f"{k}x{k}"),
+                activation=st.selectbox("Activation", ACTIVATIONS, key=keys["activation"]),
+                pooling=st.selectbox("Pooling (2x2)", POOLINGS, key=keys["pooling"]),
+                padding=st.selectbox("Padding", PADDINGS, key=keys["padding"]),
+                batch_norm=st.checkbox("Batch normalisation", key=keys["batch_norm"]),
+                dropout=st.slider("Dropout", 0.0, 0.7, step=0.05, key=keys["dropout"]),
+            ))
+    n_dense = st.slider("Dense layers before the softmax output", 0, MAX_DENSE, key="arch_dense")
+    layers = []
+    for j, column in enumerate(st.columns(MAX_BLOCKS)):
+        if j >= n_dense:
+            continue
+        keys = _dense_keys(j)
+        with column.container(border=True):
+            st.markdown(f"**Dense layer {j + 1}** (ReLU)")
+            layers.append(DenseLayer(
+                units=st.select_slider("Units", UNIT_CHOICES, key=keys["units"]),
+                dropout=st.slider("Dropout", 0.0, 0.7, step=0.05, key=keys["dropout"]),
+            ))
+    arch = Architecture(conv_blocks=tuple(blocks), dense_layers=tuple(layers))
+    arch = replace(arch, name=_name_for(arch))
+    st.session_state[state.ARCHITECTURE] = arch
+    return arch
