@@ -261,6 +261,8 @@ def architecture_to_dict(arch: Architecture) -> dict:
 
 def architecture_from_dict(data: dict) -> Architecture:
     """Inverse of `architecture_to_dict`."""
+    if not isinstance(data, dict):
+        raise ArchitectureError(f"architecture description must be a mapping, not {type(data).__name__}.")
     try:
         return Architecture(
             conv_blocks=tuple(ConvBlock(**b) for b in data.get("conv_blocks", ())),

@@ -28,6 +28,7 @@ class MetricsPublisher(keras.callbacks.Callback):
         self.train_start = self.epoch_start = time.perf_counter()
         self.epoch = 0
         self.step = 0
+        self.stopped_on_request = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.train_start = time.perf_counter()
@@ -50,6 +51,7 @@ class MetricsPublisher(keras.callbacks.Callback):
             return
         if self.job.stop_requested:
             self.model.stop_training = True
+            self.stopped_on_request = True
         done_in_epoch = batch + 1
         rate = done_in_epoch * self.batch_size / max(now - self.epoch_start, 1e-9)
         batches_left = (self.epochs - self.epoch) * self.batches_per_epoch + self.batches_per_epoch - done_in_epoch
@@ -69,8 +71,10 @@ class MetricsPublisher(keras.callbacks.Callback):
         if self.job.state is JobState.FAILED:
             return
         now = time.perf_counter()
+        # a stop mid-epoch still reaches here: mark the epoch partial so nobody mistakes it for a full one
         record = {"epoch": epoch + 1, "step": self.step, "elapsed_s": now - self.train_start,
-                  "epoch_s": now - self.epoch_start}
+                  "epoch_s": now - self.epoch_start,
+                  "partial": self.step < (epoch + 1) * self.batches_per_epoch}
         record.update({key: float(logs[key]) for key in METRIC_KEYS if key in logs})
         if not math.isfinite(record.get("val_loss", 0.0)):
             self.model.stop_training = True

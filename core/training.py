@@ -10,6 +10,7 @@ into a UI: listeners get plain dicts.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
@@ -47,18 +48,22 @@ class TrainingConfig:
             raise TrainingConfigError(f"optimizer '{self.optimizer}' is not one of {', '.join(OPTIMIZERS)}.")
         if self.schedule not in SCHEDULES:
             raise TrainingConfigError(f"schedule '{self.schedule}' is not one of {', '.join(SCHEDULES)}.")
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate <= 10):
+        for name in ("learning_rate", "momentum", "validation_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise TrainingConfigError(f"{name.replace('_', ' ')} == {value!r}, must be a number.")
+        if not 0 < self.learning_rate <= 10:
             raise TrainingConfigError(f"learning rate == {self.learning_rate}, must be in (0, 10].")
         if not 0 <= self.momentum < 1:
             raise TrainingConfigError(f"momentum == {self.momentum}, must be in [0, 1).")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 8192:
-            raise TrainingConfigError(f"batch size == {self.batch_size}, must be an integer from 1 to 8192.")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 500:
-            raise TrainingConfigError(f"epochs == {self.epochs}, must be an integer from 1 to 500.")
+        for name, top in (("batch_size", 8192), ("epochs", 500)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= top:
+                raise TrainingConfigError(f"{name.replace('_', ' ')} == {value!r}, must be an integer from 1 to {top}.")
         if not 0 <= self.validation_fraction <= 0.5:
             raise TrainingConfigError(f"validation fraction == {self.validation_fraction}, must be in [0, 0.5].")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise TrainingConfigError(f"seed == {self.seed}, must be a non-negative integer.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
+            raise TrainingConfigError(f"seed == {self.seed!r}, must be a non-negative integer.")
         return self
 
     def to_dict(self) -> dict:
@@ -276,11 +281,11 @@ class TrainingJob:
             with self._lock:
                 if self._shared.state is JobState.FAILED:
                     pass  # a NaN loss already said why
-                elif self._stop_requested.is_set():
-                    done = len(self._shared.epoch_history)
+                elif publisher.stopped_on_request:
+                    p = self._shared.progress
                     self._update(state=JobState.STOPPED,
-                                 message=f"Stopped by the user during epoch {self._shared.progress.epoch}; "
-                                 f"{done} epoch(s) recorded, the weights learned so far are kept.")
+                                 message=f"Stopped by the user in epoch {p.epoch}/{p.epochs}, after batch "
+                                 f"{p.batch}/{p.batches_per_epoch}; the weights learned so far are kept.")
                 else:
                     self._update(state=JobState.FINISHED, message="Training finished.")
         finally:

@@ -26,8 +26,10 @@ BAD_SETTINGS = [
     ({"learning_rate": 0.0}, "learning rate == 0.0, must be in (0, 10]."),
     ({"learning_rate": -0.1}, "learning rate == -0.1, must be in (0, 10]."),
     ({"learning_rate": 11.0}, "learning rate == 11.0, must be in (0, 10]."),
-    ({"learning_rate": math.nan}, "learning rate == nan, must be in (0, 10]."),
-    ({"learning_rate": "0.1"}, "learning rate == 0.1, must be in (0, 10]."),
+    ({"learning_rate": math.nan}, "learning rate == nan, must be a number."),
+    ({"learning_rate": "0.1"}, "learning rate == '0.1', must be a number."),
+    ({"momentum": "high"}, "momentum == 'high', must be a number."),
+    ({"learning_rate": True}, "learning rate == True, must be a number."),
     ({"momentum": 1.0}, "momentum == 1.0, must be in [0, 1)."),
     ({"momentum": -0.5}, "momentum == -0.5, must be in [0, 1)."),
     ({"batch_size": 0}, "batch size == 0, must be an integer from 1 to 8192."),
@@ -201,7 +203,8 @@ def test_stop_ends_the_job_within_a_batch_and_keeps_the_weights(bars):
     assert job.wait(timeout=120)
     snap = job.snapshot()
     assert snap.state is JobState.STOPPED
-    assert snap.message.startswith("Stopped by the user during epoch 1;")
+    assert snap.message.startswith("Stopped by the user in epoch 1/20, after batch ")
+    assert all(row["partial"] for row in snap.epoch_history)  # the interrupted epoch says so
     assert stopped_at == [1]
     assert len(snap.batch_history) <= 2  # the batch that saw the request, and at most the one in flight
     assert len(snap.epoch_history) <= 1 and snap.progress.epoch == 1
