@@ -6,7 +6,7 @@ session state, the navigation and the sidebar; each page lives in pages/.
 
 import streamlit as st
 
-from ui.sidebar import render_status
+from ui.sidebar import mark_job_activity, render_status
 from ui.state import init_state
 
 st.set_page_config(page_title="ConvLab", page_icon=":material/neurology:", layout="wide")
@@ -20,6 +20,9 @@ navigation = st.navigation([
     st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("pages/draw.py", title="Draw & classify", icon=":material/draw:"),
 ])
-# the Training page polls its run itself and redraws this status from there
-render_status(poll=navigation.url_path != "training")
+mark_job_activity()
+st.sidebar.markdown("#### Pipeline")  # a write in every full run lets page fragments draw into the sidebar
 navigation.run()
+# after the page, so the status shows what the page just did (loaded data, built a model);
+# the Training page polls its run itself and draws this status from its own poller
+render_status(poll=navigation.url_path != "training")

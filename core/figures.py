@@ -18,8 +18,8 @@ MAX_BATCH_POINTS = 1500  # per-batch curves are thinned to this many points so r
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=40, r=10, t=50, b=40),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+    fig.update_layout(title=title, height=height, margin=dict(l=40, r=10, t=50, b=70),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="center", x=0.5))
     return fig
 
 
@@ -73,7 +73,7 @@ def history_curves(history: dict[str, list[float]]) -> go.Figure:
                 fig.add_trace(go.Scatter(x=epochs, y=history[key], mode="lines+markers", name=label,
                                          line=dict(color=colour), showlegend=col == 1), row=1, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1)
-    return _layout(fig, "Training and validation curves", height=340)
+    return _layout(fig, "", height=340)
 
 
 def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], normalized: bool) -> go.Figure:

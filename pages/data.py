@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.data import dataset_stats
+from core.data import Dataset, dataset_stats
 from core.datasets import REGISTRY
 from core.errors import DataError
 from core.figures import class_counts, pixel_histogram
@@ -34,53 +34,56 @@ except DataError as error:
     if state.dataset() is not None:
         st.caption(f"Still using the previous dataset: {state.dataset().summary_line()}.")
 
-dataset = state.dataset()
-if dataset is None:
-    st.stop()
 
-if dataset.is_sample:
-    st.warning(f"**Using a sample, not the full dataset.** {dataset.source}", icon=":material/warning:")
-    for note in dataset.notes:
-        st.caption(note)
-else:
-    st.success(dataset.source, icon=":material/check_circle:")
 
-height, width, channels = dataset.input_shape
-cols = st.columns(4)
-cols[0].metric("Training images", f"{len(dataset.x_train):,}")
-cols[1].metric("Test images", f"{len(dataset.x_test):,}")
-cols[2].metric("Image size", f"{height}x{width}x{channels}")
-cols[3].metric("Classes", dataset.num_classes)
+def explore(dataset: Dataset) -> None:
+    if dataset.is_sample:
+        st.warning(f"**Using a sample, not the full dataset.** {dataset.source}", icon=":material/warning:")
+        for note in dataset.notes:
+            st.caption(note)
+    else:
+        st.success(dataset.source, icon=":material/check_circle:")
 
-st.subheader("Preprocessing")
-before, after = st.columns(2)
-with before:
-    st.markdown("**As loaded**")
-    st.code(dataset.raw_train.describe() if dataset.raw_train else "unknown", language=None)
-with after:
-    st.markdown("**As the network sees it**")
-    st.code(f"({len(dataset.x_train)}, {height}, {width}, {channels}) {dataset.x_train.dtype}, "
-            f"values {dataset.x_train.min():g} to {dataset.x_train.max():g}", language=None)
-st.code(f"x_train = x_train.astype('float32') / 255.0          # scale pixels to [0, 1]\n"
-        f"x_train = x_train.reshape(-1, {height}, {width}, {channels})  # add the channel axis", language="python")
+    height, width, channels = dataset.input_shape
+    cols = st.columns(4)
+    cols[0].metric("Training images", f"{len(dataset.x_train):,}")
+    cols[1].metric("Test images", f"{len(dataset.x_test):,}")
+    cols[2].metric("Image size", f"{height}x{width}x{channels}")
+    cols[3].metric("Classes", dataset.num_classes)
 
-st.subheader("Samples")
-seed = st.session_state.setdefault("data_sample_seed", 0)
-if st.button("Reshuffle", icon=":material/shuffle:"):
-    st.session_state["data_sample_seed"] = seed = seed + 1
-picks = np.random.default_rng(seed).choice(len(dataset.x_train), size=min(30, len(dataset.x_train)), replace=False)
-image_grid([dataset.x_train[i] for i in picks], [dataset.class_names[dataset.y_train[i]] for i in picks])
+    st.subheader("Preprocessing")
+    before, after = st.columns(2)
+    with before:
+        st.markdown("**As loaded**")
+        st.code(dataset.raw_train.describe() if dataset.raw_train else "unknown", language=None)
+    with after:
+        st.markdown("**As the network sees it**")
+        st.code(f"({len(dataset.x_train)}, {height}, {width}, {channels}) {dataset.x_train.dtype}, "
+                f"values {dataset.x_train.min():g} to {dataset.x_train.max():g}", language=None)
+    st.code(f"x_train = x_train.astype('float32') / 255.0          # scale pixels to [0, 1]\n"
+            f"x_train = x_train.reshape(-1, {height}, {width}, {channels})  # add the channel axis", language="python")
 
-stats_key = ("data_stats", id(dataset))
-if st.session_state.get("data_stats_key") != stats_key:
-    st.session_state["data_stats"] = dataset_stats(dataset)
-    st.session_state["data_stats_key"] = stats_key
-stats = st.session_state["data_stats"]
+    st.subheader("Samples")
+    seed = st.session_state.setdefault("data_sample_seed", 0)
+    if st.button("Reshuffle", icon=":material/shuffle:"):
+        st.session_state["data_sample_seed"] = seed = seed + 1
+    picks = np.random.default_rng(seed).choice(len(dataset.x_train), size=min(30, len(dataset.x_train)), replace=False)
+    image_grid([dataset.x_train[i] for i in picks], [dataset.class_names[dataset.y_train[i]] for i in picks])
 
-left, right = st.columns(2)
-left.plotly_chart(class_counts(stats.train_counts, stats.test_counts, dataset.class_names))
-right.plotly_chart(pixel_histogram(dataset.x_train))
-st.caption(f"Pixel mean {stats.pixel_mean:.3f}, standard deviation {stats.pixel_std:.3f} (after scaling).")
+    stats_key = ("data_stats", id(dataset))
+    if st.session_state.get("data_stats_key") != stats_key:
+        st.session_state["data_stats"] = dataset_stats(dataset)
+        st.session_state["data_stats_key"] = stats_key
+    stats = st.session_state["data_stats"]
 
-st.subheader("The mean image of each class")
-image_grid([mean / max(float(mean.max()), 1e-6) for mean in stats.class_means], list(dataset.class_names))
+    left, right = st.columns(2)
+    left.plotly_chart(class_counts(stats.train_counts, stats.test_counts, dataset.class_names))
+    right.plotly_chart(pixel_histogram(dataset.x_train))
+    st.caption(f"Pixel mean {stats.pixel_mean:.3f}, standard deviation {stats.pixel_std:.3f} (after scaling).")
+
+    st.subheader("The mean image of each class")
+    image_grid([mean / max(float(mean.max()), 1e-6) for mean in stats.class_means], list(dataset.class_names))
+
+
+if state.dataset() is not None:
+    explore(state.dataset())

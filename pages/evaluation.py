@@ -5,65 +5,71 @@ import streamlit as st
 
 from core.figures import confidence_histogram, confusion_heatmap, history_curves
 from ui import state
+from ui.state import TrainedRun
 from ui.widgets import image_grid
 
 st.title("4 · Evaluation")
+
+
+def report(run: TrainedRun) -> None:
+    data = run.dataset
+    with st.spinner(f"Classifying {len(data.x_test):,} test images…"):
+        result = state.evaluation_for(run)
+    names = data.class_names
+
+    cols = st.columns(4)
+    cols[0].metric("Test accuracy", f"{result.accuracy:.2%}", help="sklearn.metrics.accuracy_score(y_test, y_pred)")
+    cols[1].metric("Test loss", f"{result.loss:.4f}", help="mean sparse categorical cross-entropy")
+    cols[2].metric("Test images", f"{len(result.y_true):,}")
+    cols[3].metric("Mistakes", f"{int((~result.correct).sum()):,}")
+    st.caption(f"`{run.job.arch.name}` trained on {data.summary_line()} ({run.job.state.value}). "
+               "y_pred is the argmax of the softmax output.")
+
+    st.subheader("Training and validation curves")
+    st.plotly_chart(history_curves(run.job.history()))
+    st.caption("Training accuracy far above validation accuracy means over-fitting; curves still climbing at the "
+               "last epoch mean more epochs would help.")
+
+    st.subheader("Confusion matrix")
+
+
+    def _select_cell() -> None:
+        points = st.session_state["eval_cm"].selection.points
+        if points:
+            st.session_state["eval_true"] = names.index(str(points[0]["y"]))
+            st.session_state["eval_pred"] = names.index(str(points[0]["x"]))
+
+
+    normalized = st.toggle("Row-normalised (share of each true class)", key="eval_normalized")
+    st.plotly_chart(confusion_heatmap(result.confusion(normalize=normalized), names, normalized), key="eval_cm",
+                    on_select=_select_cell, selection_mode="points")
+    st.caption("Click a cell (or pick the classes below) to see its test images.")
+    left, right = st.columns(2)
+    true_class = left.selectbox("True class", range(len(names)), format_func=names.__getitem__, key="eval_true")
+    pred_class = right.selectbox("Predicted class", range(len(names)), format_func=names.__getitem__,
+                                 key="eval_pred", index=1 if len(names) > 1 else 0)
+    cell = result.cell(true_class, pred_class)
+    st.markdown(f"**{len(cell)} test image(s)** of class *{names[true_class]}* predicted as *{names[pred_class]}*"
+                + (" (showing the first 40)" if len(cell) > 40 else ""))
+    image_grid([data.x_test[i] for i in cell[:40]], [f"{result.confidence[i]:.0%}" for i in cell[:40]])
+
+    st.subheader("Per-class precision, recall and F1")
+    st.dataframe(pd.DataFrame(result.per_class()), hide_index=True, column_config={
+        key: st.column_config.NumberColumn(format="%.3f") for key in ("precision", "recall", "f1")})
+
+    st.subheader("The most confident mistakes")
+    wrong = result.misclassified(limit=30)
+    image_grid([data.x_test[i] for i in wrong],
+               [f"{names[result.y_true[i]]} → {names[result.y_pred[i]]} ({result.confidence[i]:.0%})" for i in wrong])
+    st.caption("Caption: true class → predicted class (confidence).")
+
+    st.plotly_chart(confidence_histogram(result.confidence, result.correct))
+    st.page_link("pages/draw.py", label="Draw a digit and classify it", icon=":material/draw:")
+
+
 run = state.trained_run()
 if run is None:
     st.info("Nothing to evaluate yet: train a model on **Training** first (a stopped run counts too).",
             icon=":material/info:")
-    st.stop()
-
-data = run.dataset
-with st.spinner(f"Classifying {len(data.x_test):,} test images…"):
-    result = state.evaluation_for(run)
-names = data.class_names
-
-cols = st.columns(4)
-cols[0].metric("Test accuracy", f"{result.accuracy:.2%}", help="sklearn.metrics.accuracy_score(y_test, y_pred)")
-cols[1].metric("Test loss", f"{result.loss:.4f}", help="mean sparse categorical cross-entropy")
-cols[2].metric("Test images", f"{len(result.y_true):,}")
-cols[3].metric("Mistakes", f"{int((~result.correct).sum()):,}")
-st.caption(f"`{run.job.arch.name}` trained on {data.summary_line()} ({run.job.state.value}). "
-           "y_pred is the argmax of the softmax output.")
-
-st.subheader("Training and validation curves")
-st.plotly_chart(history_curves(run.job.history()))
-st.caption("Training accuracy far above validation accuracy means over-fitting; curves still climbing at the "
-           "last epoch mean more epochs would help.")
-
-st.subheader("Confusion matrix")
-
-
-def _select_cell() -> None:
-    points = st.session_state["eval_cm"].selection.points
-    if points:
-        st.session_state["eval_true"] = names.index(str(points[0]["y"]))
-        st.session_state["eval_pred"] = names.index(str(points[0]["x"]))
-
-
-normalized = st.toggle("Row-normalised (share of each true class)", key="eval_normalized")
-st.plotly_chart(confusion_heatmap(result.confusion(normalize=normalized), names, normalized), key="eval_cm",
-                on_select=_select_cell, selection_mode="points")
-st.caption("Click a cell (or pick the classes below) to see its test images.")
-left, right = st.columns(2)
-true_class = left.selectbox("True class", range(len(names)), format_func=names.__getitem__, key="eval_true")
-pred_class = right.selectbox("Predicted class", range(len(names)), format_func=names.__getitem__,
-                             key="eval_pred", index=1 if len(names) > 1 else 0)
-cell = result.cell(true_class, pred_class)
-st.markdown(f"**{len(cell)} test image(s)** of class *{names[true_class]}* predicted as *{names[pred_class]}*"
-            + (" (showing the first 40)" if len(cell) > 40 else ""))
-image_grid([data.x_test[i] for i in cell[:40]], [f"{result.confidence[i]:.0%}" for i in cell[:40]])
-
-st.subheader("Per-class precision, recall and F1")
-st.dataframe(pd.DataFrame(result.per_class()), hide_index=True, column_config={
-    key: st.column_config.NumberColumn(format="%.3f") for key in ("precision", "recall", "f1")})
-
-st.subheader("The most confident mistakes")
-wrong = result.misclassified(limit=30)
-image_grid([data.x_test[i] for i in wrong],
-           [f"{names[result.y_true[i]]} → {names[result.y_pred[i]]} ({result.confidence[i]:.0%})" for i in wrong])
-st.caption("Caption: true class → predicted class (confidence).")
-
-st.plotly_chart(confidence_histogram(result.confidence, result.correct))
-st.page_link("pages/draw.py", label="Draw a digit and classify it", icon=":material/draw:")
+else:
+    report(run)

@@ -7,6 +7,8 @@ to their session and are not cached here.
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from core.data import Dataset
@@ -16,8 +18,8 @@ from core.loaders import load_npz
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
 def builtin_dataset(key: str) -> Dataset:
-    """A registry dataset, loaded once per server process."""
-    return load_dataset(key)
+    """A registry dataset, loaded once per server process (no downloads when CONVLAB_OFFLINE=1)."""
+    return load_dataset(key, allow_download=os.environ.get("CONVLAB_OFFLINE") != "1")
 
 
 def uploaded_dataset(name: str, data: bytes) -> Dataset:

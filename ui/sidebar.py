@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.training import JobState
 from ui import state
 
 POLL_SECONDS = 1.0
@@ -56,7 +55,7 @@ def status_body() -> None:
             last = snap.final_metrics()
             detail = f" · val accuracy {last['val_accuracy']:.1%}" if "val_accuracy" in last else (
                 f" · accuracy {last['accuracy']:.1%}" if "accuracy" in last else "")
-            st.caption(f"{snap.state.value} after {len(snap.epoch_history)} epoch(s){detail}")
+            st.caption(f"{snap.state.value} · epoch {p.epoch}/{p.epochs}{detail}")
 
     st.markdown("**4 · Evaluation**")
     cached = st.session_state.get(state.EVALUATION)
@@ -73,16 +72,20 @@ def _polled_status() -> None:
     rerun_if_job_ended()
 
 
+def mark_job_activity() -> None:
+    """At the start of every full run: remember whether a run is active, for `rerun_if_job_ended`."""
+    current = state.job()
+    st.session_state[state.JOB_WAS_ACTIVE] = current is not None and current.state.is_active
+
+
 def render_status(poll: bool) -> None:
     """Draw the pipeline status in the sidebar.
 
     With `poll`, it refreshes itself while a run is active; without, the page
     must draw `status_body` into the sidebar from its own poller.
     """
-    current = state.job()
-    active = current is not None and current.state.is_active
-    st.session_state[state.JOB_WAS_ACTIVE] = active
-    st.sidebar.markdown("#### Pipeline")  # the sidebar gets a write in every full run, so fragments may write there
-    if poll:
-        with st.sidebar:
-            st.fragment(_polled_status, run_every=POLL_SECONDS if active else None)()
+    if not poll:
+        return
+    active = st.session_state[state.JOB_WAS_ACTIVE]
+    with st.sidebar:
+        st.fragment(_polled_status, run_every=POLL_SECONDS if active else None)()
