@@ -69,6 +69,16 @@ class TrainingConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One sentence a person can check: the whole recipe."""
+        name = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}[self.optimizer]
+        momentum = "" if self.optimizer == "adam" else f", momentum {self.momentum:g}"
+        rate = "decaying to 0 (cosine)" if self.schedule == "cosine" else "constant"
+        epochs = "1 epoch" if self.epochs == 1 else f"{self.epochs} epochs"
+        return (f"{name} (learning rate {self.learning_rate:g}, {rate}{momentum}), sparse categorical "
+                f"cross-entropy, batch {self.batch_size}, {epochs}, {self.validation_fraction:.0%} of the "
+                f"training images held out for validation, seed {self.seed}.")
+
 
 TRAINING_PRESETS: dict[str, TrainingConfig] = {
     # The lab's recipe: SGD lr 0.01 momentum 0.9, sparse categorical cross-entropy, 10 epochs, batch 32.

@@ -69,7 +69,8 @@ for column, name in zip(st.columns(len(TRAINING_PRESETS) + 2), TRAINING_PRESETS)
     column.button(name, key=f"train_preset_{name}", on_click=apply_preset, args=(name,), disabled=active,
                   width="stretch", help="SGD 0.01, momentum 0.9, batch 32, 10 epochs (the lab)" if name == "lab"
                   else "Adam 0.003 with cosine decay, batch 64, 6 epochs (pairs with the fast model)")
-training_form(disabled=active)
+config = training_form(disabled=active)
+st.caption(f"**Recipe:** {config.describe()}")
 
 start, stop, _ = st.columns([1, 1, 4])
 start.button("Start training", type="primary", icon=":material/play_arrow:", on_click=start_training,

@@ -1,0 +1,230 @@
+"""End-to-end tests in headless Chromium: a real server, real clicks, a real canvas.
+
+They drive Debian's /usr/bin/chromium through Playwright (never a downloaded
+browser) and skip when it is absent, unless CONVLAB_REQUIRE_BROWSER=1 (CI).
+Set CONVLAB_SCREENSHOTS=DIR to keep screenshots of each step.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser]
+if not CHROMIUM.exists() and os.environ.get("CONVLAB_REQUIRE_BROWSER") != "1":
+    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed (/usr/bin/chromium)"))
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 120.0) -> None:
+    """Await Streamlit's "You can now view" line on stdout, then check its health endpoint."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in server.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout_s)
+        except queue.Empty:
+            raise RuntimeError("the Streamlit server printed nothing for too long:\n" + "".join(seen)) from None
+        if line is None:
+            raise RuntimeError("the Streamlit server exited:\n" + "".join(seen))
+        seen.append(line)
+        if "You can now view" in line:
+            break
+    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=30) as response:
+        assert response.status == 200
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = dict(os.environ, CONVLAB_OFFLINE="1", KERAS_HOME=str(tmp_path_factory.mktemp("keras")),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="ConvLab")).to_be_visible()
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    folder = os.environ.get("CONVLAB_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def go(page, title: str) -> None:
+    """Click a page in the sidebar navigation (a URL would start a new session)."""
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+
+
+def slider_input(page, label: str):
+    """The (visually hidden) range input behind a Streamlit slider; it takes keyboard input."""
+    return page.locator(f'input[type="range"][aria-label="{label}"]')
+
+
+def main_area(page):
+    return page.get_by_test_id("stMainBlockContainer")
+
+
+def progress_batch(page) -> int:
+    text = main_area(page).get_by_text(re.compile(r"Epoch \d+/\d+ · batch \d+/")).inner_text()
+    return int(re.search(r"batch (\d+)/", text).group(1))
+
+
+def load_data_and_build_lab(page) -> None:
+    go(page, "Data")
+    expect(main_area(page).get_by_text("Using a sample, not the full dataset")).to_be_visible()
+    expect(page.get_by_test_id("stSidebarUserContent").get_by_text("4,000 train / 1,000 test")).to_be_visible()
+    shot(page, "1-data")
+    go(page, "Architecture")
+    main_area(page).get_by_role("button", name="lab", exact=True).click()
+    expect(main_area(page).get_by_text("Total parameters: 542,230")).to_be_visible()
+    main_area(page).get_by_role("button", name="Build").click()
+    expect(main_area(page).get_by_text("a Keras model with 542,230 parameters")).to_be_visible()
+    shot(page, "2-architecture")
+
+
+def train_lab_one_epoch(page, batch_steps_left: int = 0) -> None:
+    go(page, "Training")
+    expect(main_area(page).get_by_role("heading", name="3 · Training")).to_be_visible()
+    main_area(page).get_by_role("button", name="lab", exact=True).click()
+    recipe = main_area(page).get_by_test_id("stCaptionContainer").filter(has_text="Recipe:")
+    expect(recipe).to_contain_text("SGD (learning rate 0.01, constant, momentum 0.9)")
+    expect(slider_input(page, "Batch size")).to_have_attribute("aria-valuetext", "32")
+    epochs = slider_input(page, "Epochs")
+    epochs.focus()
+    epochs.press("Home")  # 1 epoch
+    expect(epochs).to_have_attribute("aria-valuetext", "1")
+    batch = slider_input(page, "Batch size")
+    for _ in range(batch_steps_left):
+        batch.focus()
+        batch.press("ArrowLeft")
+    expect(batch).to_have_attribute("aria-valuetext", str(32 >> batch_steps_left))
+    # the server has the new values once it re-renders the recipe from them
+    expect(recipe).to_contain_text(f"batch {32 >> batch_steps_left}, 1 epoch,")
+    main_area(page).get_by_role("button", name="Start training").click()
+
+
+def test_load_build_train_live_and_survive_a_page_switch(page):
+    load_data_and_build_lab(page)
+    train_lab_one_epoch(page, batch_steps_left=2)  # batch 8: 450 batches, long enough to watch
+    expect(main_area(page).get_by_text(re.compile(r"Epoch 1/1 · batch [1-9]\d*/450"))).to_be_visible()
+    first = progress_batch(page)
+    expect(main_area(page).get_by_text(re.compile(r"images/s"))).to_be_visible()
+    # the chart and the progress grow while we watch
+    expect(main_area(page).get_by_text(re.compile(r"batch (\d+)/450")).filter(
+        has_not_text=f"batch {first}/450")).to_be_visible()
+    assert progress_batch(page) > first
+    expect(main_area(page).locator(".js-plotly-plot").first).to_be_visible()
+    shot(page, "3-training-live")
+    before_switch = progress_batch(page)
+
+    go(page, "Data")  # leave the page during training …
+    expect(main_area(page).get_by_role("heading", name="1 · Data")).to_be_visible()
+    go(page, "Training")  # … and come back: the run went on without us
+    finished = main_area(page).get_by_text(re.compile(r"Training finished in"))
+    running = main_area(page).get_by_text(re.compile(r"Epoch 1/1 · batch \d+/450"))
+    expect(finished.or_(running)).to_be_visible()
+    if running.is_visible():
+        assert progress_batch(page) >= before_switch
+    expect(finished).to_be_visible(timeout=180_000)
+    expect(main_area(page).get_by_text(re.compile(r"validation accuracy \(epoch 1\)"))).to_be_visible()
+    shot(page, "4-training-finished")
+    expect(page.get_by_test_id("stSidebarUserContent").get_by_text(re.compile(r"finished · epoch 1/1"))).to_be_visible()
+
+    go(page, "Evaluation")
+    expect(main_area(page).get_by_text("Test accuracy")).to_be_visible()
+    accuracy = main_area(page).get_by_test_id("stMetricValue").first.inner_text()
+    assert re.fullmatch(r"\d+\.\d\d%", accuracy) and float(accuracy[:-1]) > 80, accuracy
+    expect(main_area(page).get_by_text("The most confident mistakes")).to_be_visible()
+    shot(page, "5-evaluation")
+
+
+def draw_stroke(page, canvas, points: list[tuple[float, float]]) -> None:
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+    page.mouse.up()
+
+
+def test_draw_a_digit_and_see_the_prediction(page):
+    load_data_and_build_lab(page)
+    train_lab_one_epoch(page)
+    expect(main_area(page).get_by_text(re.compile(r"Training finished in"))).to_be_visible(timeout=180_000)
+    go(page, "Draw & classify")
+    expect(main_area(page).get_by_text("Draw a digit on the canvas to classify it.")).to_be_visible()
+    canvas = main_area(page).locator("canvas").last
+    expect(canvas).to_be_visible()
+    # a "7": the top bar, then the diagonal
+    draw_stroke(page, canvas, [(70, 60), (210, 60), (130, 240)])
+    expect(main_area(page).get_by_text("What the network sees")).to_be_visible()
+    expect(main_area(page).get_by_text("5. centred by mass")).to_be_visible()
+    expect(main_area(page).get_by_test_id("stMetric").filter(has_text="Prediction")).to_be_visible()
+    expect(main_area(page).get_by_text("Probability of each class")).to_be_visible()
+    predicted = main_area(page).get_by_test_id("stMetric").filter(has_text="Prediction") \
+        .get_by_test_id("stMetricValue").inner_text()
+    assert predicted in [str(d) for d in range(10)]
+    shot(page, "6-canvas-prediction")
+    main_area(page).get_by_role("button", name="Clear").click()
+    expect(main_area(page).get_by_text("Draw a digit on the canvas to classify it.")).to_be_visible()
