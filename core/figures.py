@@ -63,7 +63,7 @@ def training_curves(
     return _layout(fig, "", height=340)
 
 
-def history_curves(history: dict[str, list[float]]) -> go.Figure:
+def history_curves(history: dict[str, list[float]], title: str = "Training and validation curves") -> go.Figure:
     """Per-epoch training and validation curves from a Keras-style history dict."""
     epochs = list(range(1, len(history.get("loss", [])) + 1))
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
@@ -73,7 +73,7 @@ def history_curves(history: dict[str, list[float]]) -> go.Figure:
                 fig.add_trace(go.Scatter(x=epochs, y=history[key], mode="lines+markers", name=label,
                                          line=dict(color=colour), showlegend=col == 1), row=1, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1)
-    return _layout(fig, "", height=340)
+    return _layout(fig, title, height=340)
 
 
 def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], normalized: bool) -> go.Figure:

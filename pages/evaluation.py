@@ -26,7 +26,7 @@ def report(run: TrainedRun) -> None:
                "y_pred is the argmax of the softmax output.")
 
     st.subheader("Training and validation curves")
-    st.plotly_chart(history_curves(run.job.history()))
+    st.plotly_chart(history_curves(run.job.history(), title=""))
     st.caption("Training accuracy far above validation accuracy means over-fitting; curves still climbing at the "
                "last epoch mean more epochs would help.")
 

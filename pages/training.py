@@ -61,8 +61,12 @@ if dataset is None or built is None:
     st.info("Training needs data and a model: load a dataset on **Data**, then **Build** one on **Architecture**.",
             icon=":material/info:")
 else:
-    st.caption(f"Trains a fresh `{built.arch.name}` ({built.params:,} parameters) on {dataset.summary_line()}; "
-               "the seed fixes its initial weights.")
+    st.caption(f"Trains a fresh `{built.arch.name}` on {dataset.summary_line()}; "
+               "the seed fixes its initial weights and the validation split.")
+    if built.input_shape != dataset.input_shape:
+        st.warning(f"`{built.arch.name}` was built for {built.input_shape} images but the dataset now has "
+                   f"{dataset.input_shape}: training builds it for the new shape (its parameter count changes). "
+                   "Rebuild on **Architecture** to see the new layer table.", icon=":material/warning:")
 
 st.markdown("**Recipe presets**")
 for column, name in zip(st.columns(len(TRAINING_PRESETS) + 2), TRAINING_PRESETS):

@@ -31,6 +31,7 @@ if not CHROMIUM.exists() and os.environ.get("CONVLAB_REQUIRE_BROWSER") != "1":
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
+expect.set_options(timeout=60_000)  # a loaded 2-core CI machine can take seconds per rerun
 
 
 def free_port() -> int:

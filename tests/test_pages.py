@@ -239,3 +239,22 @@ def test_draw_page_predicts_a_drawing(trained_app_state, monkeypatch):
     assert len(prediction) == 1
     assert prediction[0].value in trained_app_state[state.JOB_DATASET].class_names
     assert any("What the network sees" in m.value for m in at.markdown)
+
+
+def test_exploding_loss_is_explained_on_the_page_and_nothing_is_evaluated(bars):
+    explodes = Architecture(
+        conv_blocks=(ConvBlock(filters=16, activation="elu", pooling="none"), ConvBlock(filters=16, activation="elu")),
+        dense_layers=(DenseLayer(256, activation="elu"), DenseLayer(256, activation="elu")),
+        name="explodes",
+    )
+    at = with_data_and_model(new_app(), bars, explodes).run()
+    at.switch_page("pages/training.py").run()
+    at.number_input(key="train_learning_rate").set_value(10.0).run()
+    at.slider(key="train_epochs").set_value(3).run()
+    at.button(key="train_start").click().run()
+    assert at.session_state[state.JOB].wait(timeout=120)
+    at.run()
+    assert not at.exception
+    assert any("the loss became" in e.value and "learning rate" in e.value for e in at.error)
+    at.switch_page("pages/evaluation.py").run()
+    assert any("Nothing to evaluate yet" in i.value for i in at.info)
