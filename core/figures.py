@@ -77,15 +77,27 @@ def history_curves(history: dict[str, list[float]], title: str = "Training and v
 
 
 def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], normalized: bool) -> go.Figure:
-    """Confusion matrix: true class down, predicted class across."""
+    """Confusion matrix: true class down, predicted class across.
+
+    An invisible marker sits on each cell: heatmaps send no click selections,
+    markers do, so a click on a cell selects that (true, predicted) pair.
+    """
     names = [str(n) for n in class_names]
     text = np.vectorize(lambda v: f"{v:.2f}" if normalized else f"{int(v)}")(matrix)
     fig = go.Figure(go.Heatmap(
         z=matrix, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
-        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", showscale=False,
+        hoverinfo="skip", showscale=False,
+    ))
+    rows, cols = np.indices(matrix.shape)
+    fig.add_trace(go.Scatter(
+        x=[names[c] for c in cols.ravel()], y=[names[r] for r in rows.ravel()], mode="markers",
+        marker=dict(symbol="square", size=28, opacity=0), text=text.ravel(), showlegend=False,
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra>click to see the images</extra>",
+        unselected=dict(marker=dict(opacity=0)), selected=dict(marker=dict(opacity=0.35, color="#ff7f0e")),
     ))
     fig.update_yaxes(autorange="reversed", title_text="true class", type="category")
     fig.update_xaxes(title_text="predicted class", type="category", side="bottom")
+    fig.update_layout(clickmode="event+select", dragmode=False)
     return _layout(fig, "Confusion matrix" + (" (row-normalised)" if normalized else " (counts)"), height=480)
 
 

@@ -197,6 +197,12 @@ def test_load_build_train_live_and_survive_a_page_switch(page):
     accuracy = main_area(page).get_by_test_id("stMetricValue").first.inner_text()
     assert re.fullmatch(r"\d+\.\d\d%", accuracy) and float(accuracy[:-1]) > 80, accuracy
     expect(main_area(page).get_by_text("The most confident mistakes")).to_be_visible()
+    # click the confusion matrix cell (true 3, predicted 3): its images appear below
+    matrix = main_area(page).locator(".js-plotly-plot").nth(1)
+    matrix.scroll_into_view_if_needed()
+    cells = matrix.locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(cells["x"] + cells["width"] * 3.5 / 10, cells["y"] + cells["height"] * 3.5 / 10)
+    expect(main_area(page).get_by_text(re.compile(r"^\d+ test image\(s\) of class 3 predicted as 3"))).to_be_visible()
     shot(page, "5-evaluation")
 
 
