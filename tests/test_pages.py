@@ -258,3 +258,54 @@ def test_exploding_loss_is_explained_on_the_page_and_nothing_is_evaluated(bars):
     assert any("the loss became" in e.value and "learning rate" in e.value for e in at.error)
     at.switch_page("pages/evaluation.py").run()
     assert any("Nothing to evaluate yet" in i.value for i in at.info)
+
+
+def npz_bytes(**arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_uploading_npz_files_on_the_data_page(bars):
+    from tests.conftest import bars_arrays
+
+    at = new_app().run()
+    at.switch_page("pages/data.py").run()
+    previous = at.session_state[state.DATASET]
+    at.selectbox(key=state.DATASET_CHOICE).set_value("upload").run()
+    x_train, y_train, x_test, y_test = bars_arrays(n_train=40, n_test=20)
+    at.file_uploader[0].upload("broken.npz", npz_bytes(x_train=x_train, y_train=y_train, x_test=x_test)).run()
+    assert not at.exception
+    assert any("broken.npz: missing 'y_test'" in e.value for e in at.error)
+    assert at.session_state[state.DATASET] is previous  # nothing lost
+    at.file_uploader[0].clear().upload("mine.npz", npz_bytes(
+        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)).run()
+    assert not at.error
+    uploaded = at.session_state[state.DATASET]
+    assert uploaded.name == "mine.npz" and uploaded.input_shape == (12, 12, 1) and uploaded.num_classes == 4
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_draw_page_classifies_an_uploaded_picture_and_refuses_a_corrupt_one(trained_app_state):
+    at = app_with_run(trained_app_state)  # bars: not digits, so the page offers an upload
+    at.switch_page("pages/draw.py").run()
+    picture = np.full((60, 60), 255, np.uint8)
+    picture[28:32, 5:55] = 0  # a dark horizontal bar on white
+    at.file_uploader(key="draw_upload").upload("bar.png", png_bytes(picture), "image/png").run()
+    assert not at.exception and not at.error
+    prediction = [m for m in at.metric if m.label == "Prediction"]
+    assert len(prediction) == 1 and prediction[0].value in trained_app_state[state.JOB_DATASET].class_names
+    at.file_uploader(key="draw_upload").clear().upload("broken.png", b"not an image", "image/png").run()
+    assert not at.exception
+    assert any("broken.png is not an image that can be read" in e.value for e in at.error)
