@@ -25,30 +25,35 @@ for column, name in zip(st.columns(len(PRESETS)), PRESETS):
     column.button(name, key=f"arch_preset_{name}", on_click=apply_preset, args=(name,),
                   help=PRESET_DESCRIPTIONS[name], width="stretch")
 
-arch = architecture_form()
+sliders, summary = st.columns([1, 1], gap="medium")
+with sliders:
+    arch = architecture_form()
 
-st.subheader(f"Layers of `{arch.name}`")
-try:
-    table = layer_table(arch, input_shape, num_classes)
-except ArchitectureError as error:
-    show_error(error, "This architecture cannot be built: ")
-    table = None
-else:
-    st.dataframe(pd.DataFrame(table.as_records()), hide_index=True, width="stretch")
-    st.markdown(f"**Total parameters: {table.total_params:,}**")
-
-if st.button("Build", type="primary", icon=":material/construction:",
-             disabled=table is None or dataset is None, key="arch_build"):
-    with st.spinner("Building the Keras model (the first build loads TensorFlow)…"):
-        model = build_model(arch, input_shape, num_classes)
-    st.session_state[state.BUILT] = state.BuiltModel(arch, input_shape, num_classes, model, model.count_params())
-
-built = state.built()
-if built is not None:
-    if (built.arch, built.input_shape) == (arch, input_shape):
-        st.success(f"Built `{built.arch.name}`: a Keras model with {built.params:,} parameters. "
-                   "Next: **Training**.", icon=":material/check_circle:")
-        st.page_link("pages/training.py", label="Go to Training", icon=":material/arrow_forward:")
+with summary:
+    st.subheader(f"Layers of `{arch.name}`")
+    try:
+        table = layer_table(arch, input_shape, num_classes)
+    except ArchitectureError as error:
+        show_error(error, "This architecture cannot be built: ")
+        table = None
     else:
-        st.info(f"The session holds the earlier build `{built.arch.name}` ({built.params:,} parameters); "
-                "press **Build** to replace it with what the sliders show.", icon=":material/info:")
+        st.dataframe(pd.DataFrame(table.as_records()), hide_index=True, width="stretch",
+                     height=35 * (len(table.rows) + 1) + 3,
+                     column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+        st.markdown(f"**Total parameters: {table.total_params:,}**")
+
+    if st.button("Build", type="primary", icon=":material/construction:",
+                 disabled=table is None or dataset is None, key="arch_build"):
+        with st.spinner("Building the Keras model (the first build loads TensorFlow)…"):
+            model = build_model(arch, input_shape, num_classes)
+        st.session_state[state.BUILT] = state.BuiltModel(arch, input_shape, num_classes, model, model.count_params())
+
+    built = state.built()
+    if built is not None:
+        if (built.arch, built.input_shape) == (arch, input_shape):
+            st.success(f"Built `{built.arch.name}`: a Keras model with {built.params:,} parameters. "
+                       "Next: **Training**.", icon=":material/check_circle:")
+            st.page_link("pages/training.py", label="Go to Training", icon=":material/arrow_forward:")
+        else:
+            st.info(f"The session holds the earlier build `{built.arch.name}` ({built.params:,} parameters); "
+                    "press **Build** to replace it with what the sliders show.", icon=":material/info:")

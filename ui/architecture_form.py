@@ -61,14 +61,20 @@ def _name_for(arch: Architecture) -> str:
     return "custom_cnn"
 
 
+def _grid(count: int, per_row: int = 2) -> list:
+    """`count` cells, `per_row` columns a row."""
+    cells = []
+    for start in range(0, count, per_row):
+        cells.extend(st.columns(per_row)[: count - start])
+    return cells
+
+
 def architecture_form() -> Architecture:
     """Draw the sliders and return the Architecture they describe (also saved in session state)."""
     load_into_widgets(st.session_state[state.ARCHITECTURE], overwrite=False)
     n_blocks = st.slider("Convolution blocks", 1, MAX_BLOCKS, key="arch_blocks")
     blocks = []
-    for i, column in enumerate(st.columns(MAX_BLOCKS)):
-        if i >= n_blocks:
-            continue
+    for i, column in enumerate(_grid(n_blocks)):
         keys = _block_keys(i)
         with column.container(border=True):
             st.markdown(f"**Conv block {i + 1}**")
@@ -84,9 +90,7 @@ def architecture_form() -> Architecture:
             ))
     n_dense = st.slider("Dense layers before the softmax output", 0, MAX_DENSE, key="arch_dense")
     layers = []
-    for j, column in enumerate(st.columns(MAX_BLOCKS)):
-        if j >= n_dense:
-            continue
+    for j, column in enumerate(_grid(n_dense)):
         keys = _dense_keys(j)
         with column.container(border=True):
             st.markdown(f"**Dense layer {j + 1}** (ReLU)")
