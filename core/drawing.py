@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from core.errors import DrawingError
@@ -54,14 +54,22 @@ def ink_from_rgba(rgba: np.ndarray) -> np.ndarray:
 
     Strokes on a transparent canvas carry their ink in the alpha channel; an
     opaque canvas (alpha all 255) is read by its contrast with its border,
-    which is taken to be background.
+    which is taken to be background. An opaque RGBA canvas with no contrast
+    at all is read as covered in ink when it is dark (the canvas's black pen
+    over every pixel) and as blank when it is light.
     """
     rgba = np.asarray(rgba)
     if rgba.ndim != 3 or rgba.shape[2] not in (3, 4):
         raise DrawingError(f"expected an RGBA image of shape (H, W, 4), got {rgba.shape}.")
     if rgba.shape[2] == 4 and (rgba[..., 3] < 255).any():
         return rgba[..., 3].astype(np.float32) / 255.0
-    return _contrast_with_border(_luminance(rgba[..., :3]))
+    grey = _luminance(rgba[..., :3])
+    ink = _contrast_with_border(grey)
+    if rgba.shape[2] == 4 and ink.max() < INK_THRESHOLD and grey.mean() < 0.5:
+        # Opaque, uniform and dark: the canvas's black pen has covered every pixel
+        # (a blank canvas is transparent). A uniform light image is blank paper.
+        return np.ones(grey.shape, dtype=np.float32)
+    return ink
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -132,9 +140,14 @@ def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "th
     try:
         with Image.open(io.BytesIO(data)) as picture:
             picture.load()
-            picture = picture.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DrawingError(f"{name} is not an image that can be read (PNG, JPEG, BMP, GIF or WebP): {exc}") from None
+            picture = _flatten(ImageOps.exif_transpose(picture))
+    except UnidentifiedImageError:
+        raise DrawingError(f"{name} is not an image that can be read (PNG, JPEG, BMP, GIF or WebP).") from None
+    except Image.DecompressionBombError:
+        raise DrawingError(f"{name} is too large to read (its header claims over "
+                           f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels).") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DrawingError(f"{name} is damaged or incomplete and cannot be read: {exc}") from None
     height, width, channels = input_shape
     original = np.asarray(picture)
     resized_rgb = np.asarray(picture.resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
@@ -146,6 +159,25 @@ def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "th
     if inverted:
         grey = 1.0 - grey
     return PictureSteps(original, np.clip(grey, 0, 1)[..., np.newaxis], inverted=inverted)
+
+
+def _flatten(picture: Image.Image) -> Image.Image:
+    """RGB; transparency is laid over white for dark content, black for light content.
+
+    `convert("RGB")` alone turns a transparent background black, so a picture
+    exported from a transparent canvas (black strokes) would read as blank.
+    """
+    if picture.mode not in ("RGBA", "LA", "PA", "La", "RGBa") and "transparency" not in picture.info:
+        return picture.convert("RGB")
+    rgba = picture.convert("RGBA")
+    pixels = np.asarray(rgba)
+    alpha = pixels[..., 3]
+    if alpha.min() == 255:
+        return rgba.convert("RGB")
+    visible = alpha >= 128
+    dark = not visible.any() or float(_luminance(pixels[..., :3][visible]).mean()) < 0.5
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255) if dark else (0, 0, 0, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
 
 
 def scale_drawing_to(steps: DrawingSteps, input_shape: tuple[int, int, int]) -> np.ndarray:
