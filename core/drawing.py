@@ -131,12 +131,8 @@ class PictureSteps:
         return self.resized[np.newaxis].astype(np.float32)
 
 
-def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "the file") -> PictureSteps:
-    """Decode an image file and fit it to `input_shape` (grey or colour, light objects on dark).
-
-    Grey datasets (MNIST, Fashion-MNIST) show light objects on black, so a
-    picture on a light background is inverted.
-    """
+def _decode(data: bytes, name: str) -> Image.Image:
+    """An uploaded image file as upright RGB, or a DrawingError saying why not."""
     try:
         with Image.open(io.BytesIO(data)) as picture:
             picture.load()
@@ -148,6 +144,16 @@ def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "th
                            f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels).") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DrawingError(f"{name} is damaged or incomplete and cannot be read: {exc}") from None
+    return picture
+
+
+def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "the file") -> PictureSteps:
+    """Decode an image file and fit it to `input_shape` (grey or colour, light objects on dark).
+
+    Grey datasets (MNIST, Fashion-MNIST) show light objects on black, so a
+    picture on a light background is inverted.
+    """
+    picture = _decode(data, name)
     height, width, channels = input_shape
     original = np.asarray(picture)
     resized_rgb = np.asarray(picture.resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
@@ -159,6 +165,15 @@ def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "th
     if inverted:
         grey = 1.0 - grey
     return PictureSteps(original, np.clip(grey, 0, 1)[..., np.newaxis], inverted=inverted)
+
+
+def read_digit_picture(data: bytes, name: str = "the file") -> DrawingSteps | None:
+    """A photo or scan of a handwritten digit through the same steps as a drawing; None if it holds no ink.
+
+    The ink is whatever contrasts with the picture's border (dark on light or light on dark).
+    """
+    rgb = np.asarray(_decode(data, name))
+    return preprocess_ink(_contrast_with_border(_luminance(rgb)))
 
 
 def _flatten(picture: Image.Image) -> Image.Image:

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 
 TRAIN_COLOUR = "#1f77b4"
 VAL_COLOUR = "#ff7f0e"
-MAX_BATCH_POINTS = 1500  # per-batch curves are thinned to this many points so redraws stay cheap
+MAX_BATCH_POINTS = 600  # per-batch curves are thinned to this many points so a redraw stays cheap
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:

@@ -1,8 +1,9 @@
 """Draw & classify: a digit drawn on the canvas (or an uploaded picture) through the trained model."""
 
+import numpy as np
 import streamlit as st
 
-from core.drawing import preprocess_drawing, read_picture, scale_drawing_to
+from core.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, read_picture, scale_drawing_to
 from core.errors import DrawingError
 from core.figures import probability_bars
 from ui import state
@@ -10,67 +11,80 @@ from ui.canvas import CANVAS_SIZE, draw_canvas
 from ui.state import TrainedRun
 from ui.widgets import image_grid, show_error
 
+PICTURE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+
 st.title("Draw & classify")
 
 
-def classify(run: TrainedRun) -> None:
-    data = run.dataset
-    predict = state.predictor_for(run)
+def show_prediction(probabilities: np.ndarray, class_names: tuple[str, ...], key: str) -> None:
+    top = int(probabilities.argmax())
+    st.metric("Prediction", class_names[top], f"{probabilities[top]:.0%} sure", delta_color="off", delta_arrow="off")
+    st.plotly_chart(probability_bars(probabilities, class_names), key=key)
 
 
-    def show_prediction(probabilities) -> None:
-        top = int(probabilities.argmax())
-        st.metric("Prediction", data.class_names[top], f"{probabilities[top]:.0%} sure", delta_color="off",
-                  delta_arrow="off")
-        st.plotly_chart(probability_bars(probabilities, data.class_names), key="draw_probabilities")
+def show_steps(steps: DrawingSteps) -> None:
+    st.markdown("**What the network sees**, step by step (MNIST-style: crop, fit in 20x20, centre by mass in 28x28):")
+    names, images = zip(*steps.named_steps())
+    image_grid(images, names, size=112, per_row=6)
 
 
-    if data.handwritten_digits:
-        st.caption(f"The model (`{run.job.arch.name}`, trained on {data.name}) reads the digit as you draw: "
-                   "draw one digit, large, in the box.")
-        st.session_state.setdefault("draw_canvas_round", 0)
-        pad, controls = st.columns([2, 3])
-        with controls:
-            stroke = st.slider("Stroke width", 4, 40, CANVAS_SIZE // 15, key="draw_stroke")
-            if st.button("Clear", icon=":material/delete:", key="draw_clear"):
-                st.session_state["draw_canvas_round"] += 1  # a new key gives an empty canvas
-        with pad:
-            st.write("")  # room for the canvas's floating toolbar
-            rgba = draw_canvas(f"draw_canvas_{st.session_state['draw_canvas_round']}", stroke)
-        steps = preprocess_drawing(rgba)
-        with controls:
-            if steps is None:
-                st.info("Draw a digit on the canvas to classify it.", icon=":material/draw:")
-            else:
-                if steps.coverage > 0.5:
-                    st.warning("Most of the canvas is ink: draw a single digit with a clear background around it.")
-                show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0])
-        if steps is not None:
-            st.markdown("**What the network sees**, step by step (MNIST-style: crop, fit in 20x20, centre by mass in 28x28):")
-            names, images = zip(*steps.named_steps())
-            image_grid(images, names, size=112, per_row=6)
-    else:
-        st.info(f"The canvas is for handwritten digits, and this model was trained on **{data.name}** "
-                f"({', '.join(data.class_names[:4])}, …). Upload a picture instead.", icon=":material/image:")
-
-    st.subheader("Classify a picture")
-    upload = st.file_uploader("An image file (PNG, JPEG, BMP, GIF, WebP)", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
-                              key="draw_upload")
-    if upload is not None:
-        try:
-            picture = read_picture(upload.getvalue(), data.input_shape, name=upload.name)
-        except DrawingError as error:
-            show_error(error)
+def canvas(run: TrainedRun) -> None:
+    data, predict = run.dataset, state.predictor_for(run)
+    st.caption(f"The model (`{run.job.arch.name}`, trained on {data.name}) reads the digit as you draw: "
+               "draw one digit, large, in the box.")
+    st.session_state.setdefault("draw_canvas_round", 0)
+    pad, controls = st.columns([2, 3])
+    with controls:
+        stroke = st.slider("Stroke width", 4, 40, CANVAS_SIZE // 15, key="draw_stroke")
+        if st.button("Clear", icon=":material/delete:", key="draw_clear"):
+            st.session_state["draw_canvas_round"] += 1  # a new key gives an empty canvas
+    with pad:
+        st.write("")  # room for the canvas's floating toolbar
+        rgba = draw_canvas(f"draw_canvas_{st.session_state['draw_canvas_round']}", stroke)
+    steps = preprocess_drawing(rgba)
+    with controls:
+        if steps is None:
+            st.info("Draw a digit on the canvas to classify it.", icon=":material/draw:")
         else:
-            original, seen = st.columns(2)
-            original.image(picture.original, caption="your picture", width=200)
-            seen.image(picture.resized, caption="what the network sees" + (" (inverted)" if picture.inverted else ""),
-                       width=200, clamp=True)
-            show_prediction(predict(picture.model_input)[0])
+            if steps.coverage > 0.5:
+                st.warning("Most of the canvas is ink: draw a single digit with a clear background around it.")
+            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names, "draw_canvas_bars")
+    if steps is not None:
+        show_steps(steps)
+
+
+def picture(run: TrainedRun) -> None:
+    data, predict = run.dataset, state.predictor_for(run)
+    upload = st.file_uploader("An image file (PNG, JPEG, BMP, GIF, WebP)", type=PICTURE_TYPES, key="draw_upload")
+    if upload is None:
+        return
+    try:
+        if data.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
+            steps = read_digit_picture(upload.getvalue(), name=upload.name)
+            if steps is None:
+                st.info(f"No digit found in {upload.name}: it looks like a plain background.")
+                return
+            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names, "draw_upload_bars")
+            show_steps(steps)
+        else:
+            seen = read_picture(upload.getvalue(), data.input_shape, name=upload.name)
+            left, right = st.columns(2)
+            left.image(seen.original, caption="your picture", width=200)
+            right.image(seen.resized, caption="what the network sees" + (" (inverted)" if seen.inverted else ""),
+                        width=200, clamp=True)
+            show_prediction(predict(seen.model_input)[0], data.class_names, "draw_upload_bars")
+    except DrawingError as error:
+        show_error(error)
 
 
 run = state.trained_run()
 if run is None:
     st.info("Train a model first (**Training**); then draw here and watch it read your digit.", icon=":material/info:")
 else:
-    classify(run)
+    if run.dataset.handwritten_digits:
+        canvas(run)
+    else:
+        st.info(f"The canvas is for handwritten digits, and this model was trained on **{run.dataset.name}** "
+                f"({', '.join(run.dataset.class_names[:4])}, …). Upload a picture instead.", icon=":material/image:")
+    st.subheader("Classify a picture")
+    picture(run)

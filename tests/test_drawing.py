@@ -15,6 +15,7 @@ from core.drawing import (
     ink_from_rgba,
     preprocess_drawing,
     preprocess_ink,
+    read_digit_picture,
     read_picture,
     scale_drawing_to,
 )
@@ -326,3 +327,18 @@ def test_predictor_accepts_other_dtypes(predictor):
 def test_predictor_refuses_a_wrong_shape(predictor, shape):
     with pytest.raises(ValueError, match=r"expected images of shape \(N, 28, 28, 1\), got"):
         predictor(np.zeros(shape, dtype=np.float32))
+
+
+@pytest.mark.parametrize("dark_on_light", [True, False])
+def test_a_photo_of_a_digit_gets_the_drawing_steps(dark_on_light):
+    steps = read_digit_picture(encode(paper_digit(dark_on_light)), name="photo.png")
+    assert_mnist_like(steps)
+
+
+def test_a_blank_photo_has_no_digit():
+    assert read_digit_picture(encode(np.full((50, 50), 240, np.uint8)), name="blank.png") is None
+
+
+def test_a_corrupt_digit_photo_is_refused():
+    with pytest.raises(DrawingError, match="photo.jpg is not an image that can be read"):
+        read_digit_picture(b"nope", name="photo.jpg")

@@ -309,3 +309,13 @@ def test_draw_page_classifies_an_uploaded_picture_and_refuses_a_corrupt_one(trai
     at.file_uploader(key="draw_upload").clear().upload("broken.png", b"not an image", "image/png").run()
     assert not at.exception
     assert any("broken.png is not an image that can be read" in e.value for e in at.error)
+
+
+def test_draw_page_reads_an_uploaded_digit_photo_like_a_drawing(trained_app_state, monkeypatch):
+    at = digit_run(trained_app_state, monkeypatch, None)
+    photo = np.full((120, 90), 250, np.uint8)
+    photo[20:100, 35:55] = 15  # a dark "1" on white paper
+    at.file_uploader(key="draw_upload").upload("one.png", png_bytes(photo), "image/png").run()
+    assert not at.exception and not at.error
+    assert len([m for m in at.metric if m.label == "Prediction"]) == 1
+    assert any("What the network sees" in m.value for m in at.markdown)
