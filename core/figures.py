@@ -18,8 +18,8 @@ MAX_BATCH_POINTS = 600  # per-batch curves are thinned to this many points so a 
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=40, r=10, t=50, b=70),
-                      legend=dict(orientation="h", yanchor="top", y=-0.18, xanchor="center", x=0.5))
+    fig.update_layout(title=title, height=height, margin=dict(l=40, r=10, t=50, b=90),
+                      legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="center", x=0.5))
     return fig
 
 

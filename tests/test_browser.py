@@ -108,7 +108,9 @@ def shot(page, name: str) -> None:
     folder = os.environ.get("CONVLAB_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        page.wait_for_function(  # the script run is over (no skeletons left) and every image has loaded
+            "!document.querySelector('[data-testid=stSkeleton]') && "
+            "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
@@ -129,6 +131,11 @@ def main_area(page):
 def progress_batch(page) -> int:
     text = main_area(page).get_by_text(re.compile(r"Epoch \d+/\d+ · batch \d+/")).inner_text()
     return int(re.search(r"batch (\d+)/", text).group(1))
+
+
+def wait_for_end_of_run_rerun(page) -> None:
+    """The poller sees the run end and reruns the whole page; a click before that rerun is overtaken by it."""
+    expect(main_area(page).get_by_role("link", name="Evaluate on the test set")).to_be_visible()
 
 
 def load_data_and_build_lab(page) -> None:
@@ -188,6 +195,7 @@ def test_load_build_train_live_and_survive_a_page_switch(page):
     if running.is_visible():
         assert progress_batch(page) >= before_switch
     expect(finished).to_be_visible(timeout=180_000)
+    wait_for_end_of_run_rerun(page)
     expect(main_area(page).get_by_text(re.compile(r"validation accuracy \(epoch 1\)"))).to_be_visible()
     shot(page, "4-training-finished")
     expect(page.get_by_test_id("stSidebarUserContent").get_by_text(re.compile(r"finished · epoch 1/1"))).to_be_visible()
@@ -219,6 +227,7 @@ def test_draw_a_digit_and_see_the_prediction(page):
     load_data_and_build_lab(page)
     train_lab_one_epoch(page)
     expect(main_area(page).get_by_text(re.compile(r"Training finished in"))).to_be_visible(timeout=180_000)
+    wait_for_end_of_run_rerun(page)
     go(page, "Draw & classify")
     expect(main_area(page).get_by_text("Draw a digit on the canvas to classify it.")).to_be_visible()
     canvas = main_area(page).locator("canvas").last
