@@ -1,0 +1,75 @@
+"""The plotly figures: right traces, cheap redraws, no failure on empty or partial data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core import figures
+
+
+def batch_rows(epochs: int, per_epoch: int) -> list[dict]:
+    return [{"step": (e - 1) * per_epoch + b, "epoch": e, "batch": b, "loss": 1.0 / b, "accuracy": 1 - 1.0 / b}
+            for e in range(1, epochs + 1) for b in range(1, per_epoch + 1)]
+
+
+def test_training_curves_before_the_first_batch():
+    fig = figures.training_curves([], [], batches_per_epoch=10)
+    assert [t.name for t in fig.data] == ["training (per batch)", "training (per batch)"]
+
+
+def test_training_curves_thin_long_histories_and_keep_the_last_point():
+    rows = batch_rows(epochs=10, per_epoch=1875)
+    epochs = [{"epoch": e, "step": e * 1875, "loss": 0.1, "accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.8}
+              for e in range(1, 11)]
+    fig = figures.training_curves(rows, epochs, batches_per_epoch=1875)
+    per_batch = fig.data[0]
+    assert len(per_batch.x) <= figures.MAX_BATCH_POINTS + 1
+    assert per_batch.x[-1] == 10.0  # the newest batch is always drawn
+    names = {t.name for t in fig.data}
+    assert {"training (epoch)", "validation (epoch)"} <= names
+
+
+def test_a_stopped_partial_epoch_sits_where_its_last_batch_was():
+    epochs = [{"epoch": 1, "step": 5, "loss": 0.5, "accuracy": 0.8, "partial": True}]
+    fig = figures.training_curves(batch_rows(1, 5), epochs, batches_per_epoch=20)
+    epoch_trace = next(t for t in fig.data if t.name == "training (epoch)")
+    assert list(epoch_trace.x) == [0.25]
+
+
+def test_history_curves_without_validation():
+    fig = figures.history_curves({"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]})
+    assert {t.name for t in fig.data} == {"training"}
+    assert fig.layout.title.text == "Training and validation curves"
+
+
+def test_confusion_heatmap_has_a_clickable_marker_per_cell():
+    matrix = np.array([[5, 1], [0, 4]])
+    fig = figures.confusion_heatmap(matrix, ("cat", "dog"), normalized=False)
+    heatmap, markers = fig.data
+    assert heatmap.type == "heatmap" and list(heatmap.text.ravel()) == ["5", "1", "0", "4"]
+    assert markers.type == "scatter" and len(markers.x) == 4
+    assert (markers.x[1], markers.y[1]) == ("dog", "cat")  # row 0 = true cat, column 1 = predicted dog
+    assert fig.layout.clickmode == "event+select"
+
+
+def test_normalised_confusion_shows_fractions():
+    fig = figures.confusion_heatmap(np.array([[0.75, 0.25], [0.0, 1.0]]), ("a", "b"), normalized=True)
+    assert list(fig.data[0].text.ravel()) == ["0.75", "0.25", "0.00", "1.00"]
+
+
+def test_probability_bars_highlight_the_top_class():
+    fig = figures.probability_bars(np.array([0.1, 0.7, 0.2]), ("a", "b", "c"))
+    colours = fig.data[0].marker.color
+    assert colours[1] != colours[0] and colours[0] == colours[2]
+
+
+def test_confidence_histogram_counts_right_and_wrong():
+    fig = figures.confidence_histogram(np.array([0.9, 0.8, 0.4]), np.array([True, True, False]))
+    assert [t.name for t in fig.data] == ["correct (2)", "wrong (1)"]
+
+
+def test_data_figures():
+    fig = figures.class_counts(np.array([3, 4]), np.array([1, 2]), ("a", "b"))
+    assert [list(t.y) for t in fig.data] == [[3, 4], [1, 2]]
+    hist = figures.pixel_histogram(np.linspace(0, 1, 1000).reshape(10, 10, 10, 1))
+    assert int(sum(hist.data[0].y)) == 1000
