@@ -147,6 +147,9 @@ def check_arrays(
             raise DataError(f"{origin}: '{y_key}' has negative labels (minimum {labels.min():g}).")
         if num_classes is None:
             num_classes = int(labels.max()) + 1  # y_train sets the classes; y_test must stay within them
+            if len(np.unique(labels)) < 2:
+                raise DataError(f"{origin}: '{y_key}' holds a single class ({labels.max():g}); "
+                                "a classifier needs at least two.")
             if num_classes > MAX_CLASSES:
                 raise DataError(
                     f"{origin}: '{y_key}' has label {labels.max():g}, which implies {num_classes:,} classes "
