@@ -50,6 +50,8 @@ def live_view() -> None:
                 column.metric(f"{label} (epoch {last['epoch']})", f"{value:.2%}" if "acc" in key else f"{value:.4f}")
     st.plotly_chart(training_curves(snap.batch_history, snap.epoch_history, p.batches_per_epoch),
                     key="train_curves")
+    if state.trained_run() is not None:
+        st.page_link("pages/evaluation.py", label="Evaluate on the test set", icon=":material/arrow_forward:")
     rerun_if_job_ended()
 
 
@@ -89,5 +91,3 @@ if job is None:
         status_body()
 else:
     st.fragment(live_view, run_every=POLL_SECONDS if active else None)()
-    if state.trained_run() is not None:
-        st.page_link("pages/evaluation.py", label="Evaluate on the test set", icon=":material/arrow_forward:")

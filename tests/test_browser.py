@@ -44,9 +44,15 @@ def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 12
     """Await Streamlit's "You can now view" line on stdout, then check its health endpoint."""
     lines: queue.Queue[str | None] = queue.Queue()
 
+    log_path = os.environ.get("CONVLAB_SERVER_LOG")
+    log = open(log_path, "a") if log_path else None
+
     def pump() -> None:
         for line in server.stdout:
             lines.put(line)
+            if log:
+                log.write(line)
+                log.flush()
         lines.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
@@ -136,6 +142,7 @@ def progress_batch(page) -> int:
 def wait_for_end_of_run_rerun(page) -> None:
     """The poller sees the run end and reruns the whole page; a click before that rerun is overtaken by it."""
     expect(main_area(page).get_by_role("link", name="Evaluate on the test set")).to_be_visible()
+    expect(main_area(page).get_by_role("button", name="Start training")).to_be_enabled()
 
 
 def load_data_and_build_lab(page) -> None:
