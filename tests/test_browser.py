@@ -110,13 +110,18 @@ def page(browser, server):
     context.close()
 
 
+def wait_until_idle(page) -> None:
+    """No script run in progress (Streamlit shows its status widget while one runs) and no placeholders left."""
+    page.wait_for_function("!document.querySelector('[data-testid=stStatusWidget]') && "
+                           "!document.querySelector('[data-testid=stSkeleton]')")
+
+
 def shot(page, name: str) -> None:
     folder = os.environ.get("CONVLAB_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.wait_for_function(  # the script run is over (no skeletons left) and every image has loaded
-            "!document.querySelector('[data-testid=stSkeleton]') && "
-            "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        wait_until_idle(page)
+        page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
@@ -143,6 +148,7 @@ def wait_for_end_of_run_rerun(page) -> None:
     """The poller sees the run end and reruns the whole page; a click before that rerun is overtaken by it."""
     expect(main_area(page).get_by_role("link", name="Evaluate on the test set")).to_be_visible()
     expect(main_area(page).get_by_role("button", name="Start training")).to_be_enabled()
+    wait_until_idle(page)
 
 
 def load_data_and_build_lab(page) -> None:
