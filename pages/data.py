@@ -37,6 +37,12 @@ except DataError as error:
 
 
 def explore(dataset: Dataset) -> None:
+    # computed once per dataset: reruns (Reshuffle, switching pages) never rescan the pixels
+    stats_key = ("data_stats", id(dataset))
+    if st.session_state.get("data_stats_key") != stats_key:
+        st.session_state["data_stats"] = dataset_stats(dataset)
+        st.session_state["data_stats_key"] = stats_key
+    stats = st.session_state["data_stats"]
     if dataset.is_sample:
         st.warning(f"**Using a sample, not the full dataset.** {dataset.source}", icon=":material/warning:")
         for note in dataset.notes:
@@ -58,8 +64,7 @@ def explore(dataset: Dataset) -> None:
         st.code(dataset.raw_train.describe() if dataset.raw_train else "unknown", language=None)
     with after:
         st.markdown("**As the network sees it**")
-        st.code(f"({len(dataset.x_train)}, {height}, {width}, {channels}) {dataset.x_train.dtype}, "
-                f"values {dataset.x_train.min():g} to {dataset.x_train.max():g}", language=None)
+        st.code(stats.scaled.describe(), language=None)
     st.code(f"x_train = x_train.astype('float32') / 255.0          # scale pixels to [0, 1]\n"
             f"x_train = x_train.reshape(-1, {height}, {width}, {channels})  # add the channel axis", language="python")
 
@@ -70,15 +75,10 @@ def explore(dataset: Dataset) -> None:
     picks = np.random.default_rng(seed).choice(len(dataset.x_train), size=min(30, len(dataset.x_train)), replace=False)
     image_grid([dataset.x_train[i] for i in picks], [dataset.class_names[dataset.y_train[i]] for i in picks])
 
-    stats_key = ("data_stats", id(dataset))
-    if st.session_state.get("data_stats_key") != stats_key:
-        st.session_state["data_stats"] = dataset_stats(dataset)
-        st.session_state["data_stats_key"] = stats_key
-    stats = st.session_state["data_stats"]
 
     left, right = st.columns(2)
     left.plotly_chart(class_counts(stats.train_counts, stats.test_counts, dataset.class_names))
-    right.plotly_chart(pixel_histogram(dataset.x_train))
+    right.plotly_chart(pixel_histogram(stats.pixel_counts))
     st.caption(f"Pixel mean {stats.pixel_mean:.3f}, standard deviation {stats.pixel_std:.3f} (after scaling).")
 
     st.subheader("The mean image of each class")

@@ -71,5 +71,5 @@ def test_confidence_histogram_counts_right_and_wrong():
 def test_data_figures():
     fig = figures.class_counts(np.array([3, 4]), np.array([1, 2]), ("a", "b"))
     assert [list(t.y) for t in fig.data] == [[3, 4], [1, 2]]
-    hist = figures.pixel_histogram(np.linspace(0, 1, 1000).reshape(10, 10, 10, 1))
+    hist = figures.pixel_histogram(np.histogram(np.linspace(0, 1, 1000), bins=50, range=(0, 1))[0])
     assert int(sum(hist.data[0].y)) == 1000

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from core.data import Dataset
     from core.evaluation import Evaluation
+    from core.inference import Predictor
     from core.training import TrainingJob
 
 DATASET = "dataset"            # core.data.Dataset in use, or None
@@ -29,8 +30,8 @@ TRAIN_CONFIG = "train_config"  # TrainingConfig being edited on the Training pag
 JOB = "job"                    # the session's TrainingJob (running or done), or None
 JOB_DATASET = "job_dataset"    # the Dataset the job trains on
 JOB_WAS_ACTIVE = "job_was_active"  # lets polling fragments notice the end of a run
-EVALUATION = "evaluation"      # (job id, Evaluation) cache
-PREDICTOR = "predictor"        # (job id, Predictor) cache
+EVALUATION = "evaluation"      # (job, Evaluation): the evaluation of that run
+PREDICTOR = "predictor"        # (job, Predictor): the single-image predictor of that run
 
 DEFAULTS: dict[str, Any] = {
     DATASET: None,
@@ -108,24 +109,25 @@ def config() -> TrainingConfig:
     return st.session_state[TRAIN_CONFIG]
 
 
+def _per_run(key: str, run: TrainedRun, make):
+    """`make()` computed once per run and kept under `key` until another run replaces it."""
+    cached = st.session_state.get(key)
+    if cached is None or cached[0] is not run.job:
+        cached = (run.job, make())
+        st.session_state[key] = cached
+    return cached[1]
+
+
 def evaluation_for(run: TrainedRun) -> "Evaluation":
     """The test-set evaluation of `run`, computed once per run."""
     from core.evaluation import evaluate
 
-    cached = st.session_state.get(EVALUATION)
-    if cached is None or cached[0] is not run.job:
-        data = run.dataset
-        cached = (run.job, evaluate(run.job.model, data.x_test, data.y_test, data.class_names))
-        st.session_state[EVALUATION] = cached
-    return cached[1]
+    data = run.dataset
+    return _per_run(EVALUATION, run, lambda: evaluate(run.job.model, data.x_test, data.y_test, data.class_names))
 
 
-def predictor_for(run: TrainedRun):
+def predictor_for(run: TrainedRun) -> "Predictor":
     """A fast single-image predictor for `run`'s model, built once per run."""
     from core.inference import Predictor
 
-    cached = st.session_state.get(PREDICTOR)
-    if cached is None or cached[0] is not run.job:
-        cached = (run.job, Predictor(run.job.model))
-        st.session_state[PREDICTOR] = cached
-    return cached[1]
+    return _per_run(PREDICTOR, run, lambda: Predictor(run.job.model))
