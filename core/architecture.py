@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from core import limits
+from core.checks import check_scalar
 from core.errors import ArchitectureError
 
 if TYPE_CHECKING:
@@ -90,19 +92,19 @@ PRESET_DESCRIPTIONS = {
 
 
 def _check_int(value: object, name: str, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ArchitectureError(f"{name} == {value!r}, must be an integer.")
-    if not lo <= value <= hi:
-        raise ArchitectureError(f"{name} == {value}, must be between {lo} and {hi}.")
+    check_scalar(value, name, ArchitectureError, integer=True, lo=lo, hi=hi, what=f"between {lo} and {hi}",
+                 kind_message="an integer")
 
 
-def _check_dropout(value: float, name: str) -> None:
-    if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ArchitectureError(f"{name} == {value!r}, must be in [0, 1).")
+def _check_dropout(value: object, name: str) -> None:
+    check_scalar(value, name, ArchitectureError, integer=False, lo=0, hi=1, hi_open=True, what="in [0, 1)")
 
 
 def validate(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> None:
-    """Raise ArchitectureError with an exact reason if `arch` cannot be built for this input."""
+    """Raise ArchitectureError with an exact reason if `arch` cannot be built for this input.
+
+    That includes a model too large to train here (`core.limits.check_architecture_size`).
+    """
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ArchitectureError(f"input shape {input_shape} must be (height, width, channels).")
     if num_classes < 2:
@@ -111,41 +113,50 @@ def validate(arch: Architecture, input_shape: tuple[int, int, int], num_classes:
         raise ArchitectureError("a CNN needs at least one conv block.")
     height, width = input_shape[0], input_shape[1]
     for number, block in enumerate(arch.conv_blocks, start=1):
-        where = f"conv block {number}"
-        _check_int(block.filters, f"{where}: filters", 1, 1024)
-        _check_int(block.kernel_size, f"{where}: kernel size", 1, 15)
-        if block.activation not in ACTIVATIONS:
-            raise ArchitectureError(f"{where}: activation '{block.activation}' is not one of {', '.join(ACTIVATIONS)}.")
-        if block.pooling not in POOLINGS:
-            raise ArchitectureError(f"{where}: pooling '{block.pooling}' is not one of {', '.join(POOLINGS)}.")
-        if block.padding not in PADDINGS:
-            raise ArchitectureError(f"{where}: padding '{block.padding}' is not one of {', '.join(PADDINGS)}.")
-        _check_int(block.pool_size, f"{where}: pool size", 1, 8)
-        _check_dropout(block.dropout, f"{where}: dropout")
-        if block.padding == "valid":
-            k = block.kernel_size
-            if k > height or k > width:
-                raise ArchitectureError(
-                    f"{where}: a {k}x{k} kernel does not fit the {height}x{width} feature map; "
-                    "use a smaller kernel, 'same' padding, or fewer blocks."
-                )
-            height, width = height - k + 1, width - k + 1
-        if block.pooling != "none":
-            p = block.pool_size
-            new_h, new_w = height // p, width // p
-            if new_h < 1 or new_w < 1:
-                raise ArchitectureError(
-                    f"{where}: {p}x{p} pooling would shrink the {height}x{width} feature map to "
-                    f"{new_h}x{new_w}; remove a block or its pooling."
-                )
-            height, width = new_h, new_w
+        height, width = _check_block(block, f"conv block {number}", height, width)
     for number, layer in enumerate(arch.dense_layers, start=1):
-        _check_int(layer.units, f"dense layer {number}: units", 1, 8192)
-        if layer.activation not in ACTIVATIONS:
+        _check_dense(layer, f"dense layer {number}")
+    limits.check_architecture_size(_layer_rows(arch, input_shape, num_classes), input_shape)
+
+
+def _check_block(block: ConvBlock, where: str, height: int, width: int) -> tuple[int, int]:
+    """Check one conv block's settings and that it fits the map; return the map size after it."""
+    _check_int(block.filters, f"{where}: filters", 1, 1024)
+    _check_int(block.kernel_size, f"{where}: kernel size", 1, 15)
+    _check_choice(block.activation, f"{where}: activation", ACTIVATIONS)
+    _check_choice(block.pooling, f"{where}: pooling", POOLINGS)
+    _check_choice(block.padding, f"{where}: padding", PADDINGS)
+    _check_int(block.pool_size, f"{where}: pool size", 1, 8)
+    _check_dropout(block.dropout, f"{where}: dropout")
+    if block.padding == "valid":
+        k = block.kernel_size
+        if k > height or k > width:
             raise ArchitectureError(
-                f"dense layer {number}: activation '{layer.activation}' is not one of {', '.join(ACTIVATIONS)}."
+                f"{where}: a {k}x{k} kernel does not fit the {height}x{width} feature map; "
+                "use a smaller kernel, 'same' padding, or fewer blocks."
             )
-        _check_dropout(layer.dropout, f"dense layer {number}: dropout")
+        height, width = height - k + 1, width - k + 1
+    if block.pooling != "none":
+        p = block.pool_size
+        new_h, new_w = height // p, width // p
+        if new_h < 1 or new_w < 1:
+            raise ArchitectureError(
+                f"{where}: {p}x{p} pooling would shrink the {height}x{width} feature map to "
+                f"{new_h}x{new_w}; remove a block or its pooling."
+            )
+        height, width = new_h, new_w
+    return height, width
+
+
+def _check_dense(layer: DenseLayer, where: str) -> None:
+    _check_int(layer.units, f"{where}: units", 1, 8192)
+    _check_choice(layer.activation, f"{where}: activation", ACTIVATIONS)
+    _check_dropout(layer.dropout, f"{where}: dropout")
+
+
+def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ArchitectureError(f"{name} '{value}' is not one of {', '.join(choices)}.")
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,11 @@ def layer_table(arch: Architecture, input_shape: tuple[int, int, int], num_class
     The names and numbers match what `build_model` creates (checked by the tests).
     """
     validate(arch, input_shape, num_classes)
+    return _layer_rows(arch, input_shape, num_classes)
+
+
+def _layer_rows(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> LayerTable:
+    """`layer_table` without the checks (for `validate`, which needs the sizes)."""
     rows: list[LayerRow] = []
     height, width, channels = input_shape
     for number, block in enumerate(arch.conv_blocks, start=1):

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from core import limits
 from core.errors import DrawingError
 
 INK_THRESHOLD = 0.1  # ink below this (of full strength) is ignored: antialiasing haze, stray specks
@@ -135,8 +136,13 @@ def _decode(data: bytes, name: str) -> Image.Image:
     """An uploaded image file as upright RGB, or a DrawingError saying why not."""
     try:
         with Image.open(io.BytesIO(data)) as picture:
+            _check_picture_size(picture, name)
+            if max(picture.size) > limits.MAX_PICTURE_SIDE:  # before any float copy of a photo's pixels
+                picture.thumbnail((limits.MAX_PICTURE_SIDE, limits.MAX_PICTURE_SIDE), Image.Resampling.LANCZOS)
             picture.load()
             picture = _flatten(ImageOps.exif_transpose(picture))
+    except DrawingError:
+        raise
     except UnidentifiedImageError:
         raise DrawingError(f"{name} is not an image that can be read (PNG, JPEG, BMP, GIF or WebP).") from None
     except Image.DecompressionBombError:
@@ -145,6 +151,16 @@ def _decode(data: bytes, name: str) -> Image.Image:
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise DrawingError(f"{name} is damaged or incomplete and cannot be read: {exc}") from None
     return picture
+
+
+def _check_picture_size(picture: Image.Image, name: str) -> None:
+    """Refuse from the header a picture too large to decode (PIL only refuses above 179 megapixels)."""
+    width, height = picture.size
+    if width * height > limits.MAX_PICTURE_PIXELS:
+        raise DrawingError(
+            f"{name} is too large to read: {width:,}x{height:,} pixels; ConvLab reads pictures of at most "
+            f"{limits.MAX_PICTURE_PIXELS:,} pixels."
+        )
 
 
 def read_picture(data: bytes, input_shape: tuple[int, int, int], name: str = "the file") -> PictureSteps:

@@ -1,26 +1,36 @@
 """Readers for dataset files: Keras-layout `.npz`, MNIST-format IDX, CIFAR batches.
 
 Each reader checks what it reads and raises one DataError that names the
-file and the problem. Pickle is never allowed for user files; the CIFAR-10
-reader (used only on the hash-checked official archive) restricts the
-unpickler to numpy array reconstruction.
+file and the problem. Sizes are checked against `core.limits` from the
+headers, before any data is decompressed or allocated, and no read goes
+past what a header declares. Pickle is never allowed for user files; the
+CIFAR-10 reader (used only on the hash-checked official archive) restricts
+the unpickler to numpy array reconstruction.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
+import struct
 import tarfile
+import tokenize
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import numpy as np
+from numpy.lib import format as npy_format
 
+from core import limits
 from core.errors import DataError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -34,73 +44,240 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+MAX_DIMENSIONS = 4  # (N, H, W, C); anything deeper is not a dataset array
+
+
+@dataclass(frozen=True)
+class _NpyHeader:
+    """What an .npy member declares, read without reading its data."""
+
+    shape: tuple[int, ...]
+    fortran_order: bool
+    dtype: np.dtype
+    data_offset: int  # where the data starts in the member
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def load_npz(source: str | Path | bytes | BinaryIO, name: str | None = None) -> RawArrays:
-    """Read x_train, y_train, x_test, y_test from a Keras-layout `.npz` (pickle refused)."""
+    """Read x_train, y_train, x_test, y_test from a Keras-layout `.npz` (pickle refused).
+
+    Each member's .npy header is read and checked against `core.limits` before any data is
+    decompressed, and no member is read beyond what its header declares: a small file that
+    promises a huge array is refused without allocating it.
+    """
     label = name or (Path(source).name if isinstance(source, (str, Path)) else "uploaded file")
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        if isinstance(stream, (str, Path)):
-            with open(stream, "rb") as handle:
-                magic = handle.read(4)
-        else:
-            magic = stream.read(4)
-            stream.seek(0)
-        if magic != b"PK\x03\x04":
-            raise DataError(f"{label}: not a .npz archive (a .npz file is a zip of .npy arrays).")
-        with np.load(stream, allow_pickle=False) as archive:
-            missing = [key for key in NPZ_KEYS if key not in archive.files]
-            if missing:
-                found = ", ".join(archive.files) or "nothing"
-                raise DataError(
-                    f"{label}: missing {', '.join(repr(k) for k in missing)}; a Keras-layout .npz "
-                    f"needs x_train, y_train, x_test, y_test (found: {found})."
-                )
-            arrays = tuple(archive[key] for key in NPZ_KEYS)
+        with _binary_stream(source) as stream:
+            if stream.read(4) != b"PK\x03\x04":
+                raise DataError(f"{label}: not a .npz archive (a .npz file is a zip of .npy arrays).")
+            _check_zip_directory(stream, label)
+            with zipfile.ZipFile(stream) as archive:
+                members = _npz_members(archive, label)
+                headers = {key: _read_npy_header(archive, key, info, label) for key, info in members.items()}
+                limits.check_declared_dataset(
+                    label, {key: (h.shape, h.dtype.itemsize) for key, h in headers.items()})
+                _check_archive_total(archive, label)
+                return tuple(_read_npy_data(archive, members[key], headers[key], label)  # type: ignore[return-value]
+                             for key in NPZ_KEYS)
     except DataError:
         raise
     except FileNotFoundError:
         raise DataError(f"{label}: no such file.") from None
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(f"{label}: contains object arrays (pickled data), which are refused.") from None
         raise DataError(f"{label}: not a readable .npz file ({exc}).") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise DataError(f"{label}: not a valid .npz archive ({exc}).") from None
-    return arrays  # type: ignore[return-value]
+
+
+def _binary_stream(source: str | Path | bytes | BinaryIO) -> AbstractContextManager[BinaryIO]:
+    """A seekable binary stream on `source`; only what is opened here is closed."""
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    if isinstance(source, (str, Path)):
+        return open(source, "rb")
+    source.seek(0)
+    return nullcontext(source)
+
+
+_END_OF_DIRECTORY = struct.Struct("<4s4H2LH")  # zip's end-of-central-directory record
+
+
+def _check_zip_directory(stream: BinaryIO, label: str) -> None:
+    """Refuse a zip whose directory lists too many members, before zipfile parses it all.
+
+    A zip without an end record passes: zipfile then says what is wrong with it.
+    """
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(max(0, end - _END_OF_DIRECTORY.size - 0xFFFF))  # the record, then a comment
+    tail = stream.read()
+    at = tail.rfind(b"PK\x05\x06")
+    stream.seek(0)
+    if at < 0 or len(tail) - at < _END_OF_DIRECTORY.size:
+        return
+    *_, entries, directory_bytes, _, _ = _END_OF_DIRECTORY.unpack_from(tail, at)
+    if entries > limits.MAX_NPZ_MEMBERS:
+        raise DataError(_too_many_members(label, entries))
+    if directory_bytes > limits.MAX_ZIP_DIRECTORY_BYTES:
+        raise DataError(
+            f"{label}: the archive's zip directory takes {limits.format_bytes(directory_bytes)}; a Keras-layout "
+            f".npz needs a few hundred bytes and ConvLab reads at most "
+            f"{limits.format_bytes(limits.MAX_ZIP_DIRECTORY_BYTES)}."
+        )
+
+
+def _too_many_members(label: str, count: int) -> str:
+    return (f"{label}: the archive lists {count:,} files; a Keras-layout .npz holds 4 arrays and ConvLab "
+            f"reads at most {limits.MAX_NPZ_MEMBERS}.")
+
+
+def _npz_members(archive: zipfile.ZipFile, label: str) -> dict[str, zipfile.ZipInfo]:
+    """The zip members holding x_train, y_train, x_test, y_test (as `np.load` names them)."""
+    infos = archive.infolist()
+    if len(infos) > limits.MAX_NPZ_MEMBERS:  # the end record undercounted them
+        raise DataError(_too_many_members(label, len(infos)))
+    by_key: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        by_key.setdefault(info.filename.removesuffix(".npy"), info)
+    missing = [key for key in NPZ_KEYS if key not in by_key]
+    if missing:
+        found = ", ".join(by_key) or "nothing"
+        raise DataError(
+            f"{label}: missing {', '.join(repr(k) for k in missing)}; a Keras-layout .npz "
+            f"needs x_train, y_train, x_test, y_test (found: {found})."
+        )
+    for key in NPZ_KEYS:
+        info = by_key[key]
+        if info.flag_bits & 0x1:
+            raise DataError(f"{label}: {info.filename} is encrypted; ConvLab reads unencrypted .npz files.")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise DataError(
+                f"{label}: {info.filename} uses zip compression method {info.compress_type}; ConvLab reads "
+                "stored or deflated members, as numpy's savez and savez_compressed write them."
+            )
+    return {key: by_key[key] for key in NPZ_KEYS}
+
+
+def _read_npy_header(archive: zipfile.ZipFile, key: str, info: zipfile.ZipInfo, label: str) -> _NpyHeader:
+    """Read and check one member's .npy header, decompressing at most a few kilobytes."""
+    what = f"{label}: {info.filename}"
+    with archive.open(info) as member:
+        head = io.BytesIO(member.read(limits.MAX_NPY_HEADER_BYTES))
+    version = npy_format.read_magic(head)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"{info.filename} has .npy format version {version[0]}.{version[1]}; expected 1.0 or 2.0")
+    read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+    try:
+        shape, fortran_order, dtype = read_header(head)
+    except (SyntaxError, RecursionError, tokenize.TokenError) as exc:  # numpy lets these through
+        raise ValueError(f"{info.filename} has an unreadable .npy header ({type(exc).__name__})") from None
+    if dtype.hasobject:
+        raise DataError(f"{label}: contains object arrays (pickled data), which are refused.")
+    if dtype.fields is not None or dtype.subdtype is not None or dtype.itemsize == 0:
+        raise DataError(f"{what} has dtype {dtype}; only plain numeric arrays are accepted.")
+    if len(shape) > MAX_DIMENSIONS or any(d < 0 for d in shape):
+        raise DataError(f"{what} declares shape {shape}; expected at most {MAX_DIMENSIONS} non-negative sizes.")
+    header = _NpyHeader(tuple(shape), fortran_order, dtype, head.tell())
+    limits.check_declared_array(what, header.shape, dtype.itemsize, "images" if key.startswith("x") else "labels")
+    if info.file_size != header.data_offset + header.nbytes:
+        raise DataError(
+            f"{what} declares {'x'.join(map(str, shape)) or 'a single'} {dtype} values "
+            f"({header.nbytes:,} bytes of data after a {header.data_offset}-byte header) but the zip directory "
+            f"says it holds {info.file_size:,} bytes; the file is damaged or crafted."
+        )
+    return header
+
+
+def _check_archive_total(archive: zipfile.ZipFile, label: str) -> None:
+    total = sum(info.file_size for info in archive.infolist())
+    if total > limits.MAX_NPZ_UNCOMPRESSED:
+        raise DataError(
+            f"{label}: the archive declares {limits.format_bytes(total)} once decompressed; ConvLab accepts "
+            f"at most {limits.format_bytes(limits.MAX_NPZ_UNCOMPRESSED)}."
+        )
+
+
+_CHUNK = 1 << 20
+
+
+def _read_npy_data(archive: zipfile.ZipFile, info: zipfile.ZipInfo, header: _NpyHeader, label: str) -> np.ndarray:
+    """The member's array, read in chunks straight into its buffer and never past its declared size."""
+    array = np.empty(math.prod(header.shape), dtype=header.dtype)
+    buffer = memoryview(array.view(np.uint8))
+    with archive.open(info) as member:
+        member.read(header.data_offset)
+        filled = 0
+        while filled < header.nbytes:
+            chunk = member.read(min(_CHUNK, header.nbytes - filled))
+            if not chunk:
+                raise DataError(f"{label}: {info.filename} is truncated ({filled:,} of {header.nbytes:,} bytes).")
+            buffer[filled: filled + len(chunk)] = chunk
+            filled += len(chunk)
+    if header.fortran_order:
+        return array.reshape(header.shape[::-1]).transpose()
+    return array.reshape(header.shape)
 
 
 def read_idx(source: str | Path | bytes, name: str | None = None) -> np.ndarray:
-    """Parse one IDX file (gzipped or raw) into an array, refusing truncated files."""
+    """Parse one IDX file (gzipped or raw) into an array, refusing truncated files.
+
+    The header is checked against `core.limits` before the data is read, and no more than the
+    header promises (plus one byte, to notice trailing data) is ever decompressed.
+    """
     label = name or (Path(source).name if isinstance(source, (str, Path)) else "IDX data")
-    try:
-        raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except FileNotFoundError:
-        raise DataError(f"{label}: no such file.") from None
-    except (EOFError, OSError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{label}: corrupt or truncated gzip data ({exc}).") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise DataError(f"{label}: not an IDX file (bad magic number).")
-    dtype = _IDX_DTYPES.get(raw[2])
-    if dtype is None:
-        raise DataError(f"{label}: unknown IDX data type code 0x{raw[2]:02x}.")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{label}: truncated IDX header.")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = int(np.prod(dims)) * dtype.itemsize
-    actual = len(raw) - header
-    if actual != expected:
-        problem = "truncated" if actual < expected else "has trailing bytes"
+    with _idx_stream(source, label) as stream:
+        dtype, dims = _read_idx_header(stream, label)
+        expected = math.prod(dims) * dtype.itemsize
+        data = stream.read(expected + 1)
+    if len(data) != expected:
+        problem, follow = (("truncated", f"{len(data):,} bytes") if len(data) < expected
+                           else ("has trailing bytes", f"more than {expected:,} bytes"))
         raise DataError(
             f"{label}: {problem}: header promises {'x'.join(map(str, dims))} values "
-            f"({expected:,} bytes) but {actual:,} bytes follow."
+            f"({expected:,} bytes) but {follow} follow."
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="))
+    return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+@contextmanager
+def _idx_stream(source: str | Path | bytes, label: str) -> Iterator[BinaryIO]:
+    """The IDX bytes as a stream, gunzipped as they are read; read errors become DataError."""
+    try:
+        with _binary_stream(source) as raw:
+            if raw.read(2) != b"\x1f\x8b":
+                raw.seek(0)
+                yield raw
+                return
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped  # type: ignore[misc]
+    except FileNotFoundError:
+        raise DataError(f"{label}: no such file.") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise DataError(f"{label}: corrupt or truncated gzip data ({exc}).") from None
+    except OSError as exc:
+        raise DataError(f"{label}: cannot be read ({exc}).") from None
+
+
+def _read_idx_header(stream: BinaryIO, label: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """Data type and dimensions from an IDX header, checked against the limits."""
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+        raise DataError(f"{label}: not an IDX file (bad magic number).")
+    dtype = _IDX_DTYPES.get(magic[2])
+    if dtype is None:
+        raise DataError(f"{label}: unknown IDX data type code 0x{magic[2]:02x}.")
+    ndim = magic[3]
+    packed = stream.read(4 * ndim)
+    if ndim == 0 or len(packed) < 4 * ndim:
+        raise DataError(f"{label}: truncated IDX header.")
+    if ndim > MAX_DIMENSIONS:
+        raise DataError(f"{label}: the header declares {ndim} dimensions; expected at most {MAX_DIMENSIONS}.")
+    dims = struct.unpack(f">{ndim}I", packed)
+    limits.check_declared_array(f"{label}: the header", dims, dtype.itemsize, "labels" if ndim == 1 else "images")
+    return dtype, dims
 
 
 _IDX_ROLES = {
@@ -132,8 +309,14 @@ def find_idx_files(folder: str | Path) -> dict[str, Path]:
 
 
 def load_idx_folder(folder: str | Path) -> RawArrays:
-    """Read the four IDX files of an MNIST-format folder."""
+    """Read the four IDX files of an MNIST-format folder (all four headers are checked first)."""
     files = find_idx_files(folder)
+    declared = {}
+    for key in NPZ_KEYS:
+        with _idx_stream(files[key], files[key].name) as stream:
+            dtype, dims = _read_idx_header(stream, files[key].name)
+        declared[key] = (dims, dtype.itemsize)
+    limits.check_declared_dataset(str(folder), declared)
     return tuple(read_idx(files[key]) for key in NPZ_KEYS)  # type: ignore[return-value]
 
 

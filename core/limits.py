@@ -1,0 +1,178 @@
+"""What ConvLab accepts: the size limits on dataset files and on architectures, in one place.
+
+A file or a model over a limit is refused *before* anything is allocated, with
+a message that states the limit. The dataset limits are checked on what a
+file's headers declare (shapes and dtypes), so a 1.5 MB compressed file that
+promises 2,000,000 images is refused without decompressing it. The
+architecture limits are checked on `core.architecture.layer_table`'s shapes
+and parameter counts, so no TensorFlow is needed.
+
+Sizes in messages are decimal (1 GB = 10**9 bytes), as the limits are.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from core.errors import ArchitectureError, DataError
+
+if TYPE_CHECKING:
+    from core.architecture import LayerTable
+
+# --- dataset files ------------------------------------------------------------------------
+
+# Images per array (x_train or x_test; labels alike). Full MNIST has 60,000 training images,
+# Fashion-MNIST 60,000, CIFAR-10 50,000: room for three times that.
+MAX_IMAGES = 200_000
+# One image: at most 512 pixels a side and 512x512x3 values (the built-in datasets are 8x8 to
+# 32x32; at 512x512 only a narrow first block fits the training-memory limit below anyway).
+MAX_IMAGE_SIDE = 512
+MAX_IMAGE_VALUES = 512 * 512 * 3
+# Pixel values in x_train and x_test together: 1 GB once scaled to float32 for training
+# (CIFAR-10's 60,000 32x32x3 images are 184,320,000).
+MAX_DATASET_VALUES = 250_000_000
+# Bytes the four arrays declare in their stored dtypes (a float64 file is 8 bytes a value).
+MAX_DATASET_BYTES = 1_000_000_000
+# A Keras-layout .npz holds four arrays; a few extra members are tolerated.
+MAX_NPZ_MEMBERS = 64
+# What all the members of an .npz may declare once decompressed, extra members included.
+MAX_NPZ_UNCOMPRESSED = MAX_DATASET_BYTES + 100_000_000
+# The zip's central directory: zipfile parses all of it into objects before anything else.
+MAX_ZIP_DIRECTORY_BYTES = 1_000_000
+# The .npy header (magic, version, length, dict): numpy itself refuses dicts over 10,000 characters.
+MAX_NPY_HEADER_BYTES = 16_384
+
+# --- pictures uploaded on the Draw page ---------------------------------------------------
+
+# Pixels a picture's header may declare: 40 megapixels decode to 120 MB of RGB (phones save 12 MP
+# by default). PIL alone would decode up to 179 megapixels, and the float steps take gigabytes.
+MAX_PICTURE_PIXELS = 40_000_000
+# A decoded picture is shrunk to this many pixels a side before its float steps: a digit ends up
+# 20 pixels tall and a model input is at most 512 a side, so nothing is lost.
+MAX_PICTURE_SIDE = 2048
+
+# --- architectures ------------------------------------------------------------------------
+
+# Parameters of one model: 100,000,000 float32 weights are 400 MB, 1.6 GB with their gradients
+# and optimizer slots. The largest preset has 542,230; on 28x28 and 32x32 inputs the sliders pass
+# this only with no pooling at all and a dense layer of 512 or more units after the flatten.
+MAX_PARAMS = 100_000_000
+# Estimated memory to train one batch (see `estimate_training_memory`), on top of TensorFlow's
+# own ~0.7 GB and the dataset. A 2-core machine serving a classroom cannot give one user more.
+MAX_TRAINING_BYTES = 2_000_000_000
+# Values one image produces in all the layer outputs (inference memory per image, and the
+# batch-independent part of training memory): 8,000,000 float32 values are 32 MB.
+MAX_ACTIVATIONS_PER_IMAGE = 8_000_000
+# The batch size the Architecture page estimates with (the lab's recipe); training checks again
+# with the batch size it is given.
+ESTIMATE_BATCH_SIZE = 32
+# float32 weights + gradients + two optimizer slots (Adam's m and v; SGD with momentum has one).
+BYTES_PER_PARAM = 4 * 4
+# float32 layer outputs, kept for the backward pass, plus their gradients of the same size.
+BYTES_PER_ACTIVATION = 4 * 2
+
+
+def format_bytes(count: int) -> str:
+    """A byte count for people: '1.6 GB', '512.0 kB', '12 bytes'."""
+    if count < 1000:
+        return f"{count:,} bytes"
+    if count >= 10 ** 21:  # too large for a float to print exactly; nobody needs the digits
+        return "over 1,000,000 PB"
+    for power, unit in enumerate(("kB", "MB", "GB", "TB"), start=1):
+        if count / 1000 ** power < 999.95:
+            return f"{count / 1000 ** power:.1f} {unit}"
+    return f"{count / 1000 ** 5:,.1f} PB"
+
+
+def _many(count: int, noun: str, item_shape: Sequence[int]) -> str:
+    """'2,000,000 images of 28x28', or '70,000 labels' when each is one value."""
+    return f"{count:,} {noun}" + (f" of {'x'.join(str(d) for d in item_shape)}" if item_shape else "")
+
+
+def check_declared_array(what: str, shape: Sequence[int], itemsize: int, noun: str) -> None:
+    """Refuse an array whose declared shape is over the limits, before it is allocated.
+
+    `what` names it in the message ("data.npz: x_train.npy"); `noun` is "images" or "labels",
+    counted along the first axis. Raises DataError stating the limit.
+    """
+    count, item_shape = (int(shape[0]), tuple(shape[1:])) if shape else (1, ())
+    per_item = math.prod(item_shape)
+    size = count * per_item * itemsize
+    if count > MAX_IMAGES:
+        raise DataError(
+            f"{what} declares {_many(count, noun, item_shape)} ({format_bytes(size)}); "
+            f"ConvLab accepts at most {MAX_IMAGES:,} {noun} per array."
+        )
+    too_wide = noun == "images" and len(item_shape) >= 2 and max(item_shape[:2]) > MAX_IMAGE_SIDE
+    if per_item > MAX_IMAGE_VALUES or too_wide:
+        raise DataError(
+            f"{what} declares {noun} of {'x'.join(str(d) for d in item_shape)} ({per_item:,} values each); "
+            f"ConvLab accepts images of at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels and "
+            f"{MAX_IMAGE_VALUES:,} values (512x512x3)."
+        )
+    if size > MAX_DATASET_BYTES:
+        raise DataError(
+            f"{what} declares {_many(count, noun, item_shape)} ({format_bytes(size)}); "
+            f"ConvLab accepts at most {format_bytes(MAX_DATASET_BYTES)} of data."
+        )
+
+
+def check_declared_dataset(origin: str, arrays: Mapping[str, tuple[Sequence[int], int]]) -> None:
+    """Refuse x_train, y_train, x_test, y_test (declared shape and itemsize each) over the totals.
+
+    Call it after `check_declared_array` on each, before reading any data. Raises DataError.
+    """
+    values = sum(math.prod(shape) for key, (shape, _) in arrays.items() if key.startswith("x"))
+    if values > MAX_DATASET_VALUES:
+        raise DataError(
+            f"{origin}: the images hold {values:,} pixel values ({format_bytes(4 * values)} as float32 for "
+            f"training); ConvLab accepts at most {MAX_DATASET_VALUES:,} "
+            f"({format_bytes(4 * MAX_DATASET_VALUES)})."
+        )
+    size = sum(math.prod(shape) * itemsize for shape, itemsize in arrays.values())
+    if size > MAX_DATASET_BYTES:
+        raise DataError(
+            f"{origin}: the arrays declare {format_bytes(size)} in all; ConvLab accepts at most "
+            f"{format_bytes(MAX_DATASET_BYTES)} of data."
+        )
+
+
+def activations_per_image(table: "LayerTable", input_shape: Sequence[int]) -> int:
+    """Values one image produces: the input and every layer's output."""
+    return math.prod(input_shape) + sum(math.prod(row.output_shape) for row in table.rows)
+
+
+def estimate_training_memory(table: "LayerTable", input_shape: Sequence[int], batch_size: int) -> int:
+    """Bytes that training `table` needs for itself, estimated.
+
+    Weights, their gradients and two optimizer slots in float32 (`BYTES_PER_PARAM` a parameter),
+    plus, for one batch, every layer's float32 output kept for the backward pass and its gradient
+    (`BYTES_PER_ACTIVATION` a value). TensorFlow's own memory (about 0.7 GB) and the dataset are
+    not counted. Against the peak RSS growth of `model.fit` with Adam at batch 32 on this project's
+    machine it was within 25 % for four models (dense-heavy, convolution-heavy, mixed).
+    """
+    weights = table.total_params * BYTES_PER_PARAM
+    return weights + batch_size * activations_per_image(table, input_shape) * BYTES_PER_ACTIVATION
+
+
+def check_architecture_size(
+    table: "LayerTable", input_shape: Sequence[int], batch_size: int = ESTIMATE_BATCH_SIZE
+) -> None:
+    """Refuse a model too large to train here, stating its size and the limits (ArchitectureError)."""
+    params = table.total_params
+    values = activations_per_image(table, input_shape)
+    if params <= MAX_PARAMS and values > MAX_ACTIVATIONS_PER_IMAGE:
+        raise ArchitectureError(
+            f"each image produces {values:,} values in this architecture's layers "
+            f"({format_bytes(4 * values)} as float32); ConvLab allows at most "
+            f"{MAX_ACTIVATIONS_PER_IMAGE:,} per image: add pooling or use fewer filters."
+        )
+    need = estimate_training_memory(table, input_shape, batch_size)
+    if params > MAX_PARAMS or need > MAX_TRAINING_BYTES:
+        raise ArchitectureError(
+            f"this architecture has {params:,} parameters and needs about {format_bytes(need)} to train "
+            f"in batches of {batch_size}; ConvLab allows at most {MAX_PARAMS:,} parameters and "
+            f"{format_bytes(MAX_TRAINING_BYTES)} for training: add pooling, use fewer filters or smaller "
+            "dense layers."
+        )
