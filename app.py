@@ -1,16 +1,22 @@
 """ConvLab: build an image classifier end to end, in four stages.
 
 Run with `streamlit run app.py`. This file only sets up the page, the
-session state, the navigation and the sidebar; each page lives in pages/.
+session state, the navigation, the sidebar and the link between the URL and
+the session's current run; each page lives in pages/.
 """
 
 import streamlit as st
 
-from ui.sidebar import mark_job_activity, render_status
+from ui import runs
+from ui.errors import error_boundary
+from ui.sidebar import mark_run_phase, render_status
 from ui.state import init_state
 
 st.set_page_config(page_title="ConvLab", page_icon=":material/neurology:", layout="wide")
 init_state()
+with error_boundary("start of the session"):
+    runs.hold_session()
+    runs.attach_from_url()  # a reload or a shared link: ?run=<id> brings its run back
 
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -19,10 +25,13 @@ navigation = st.navigation([
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("pages/draw.py", title="Draw & classify", icon=":material/draw:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ])
-mark_job_activity()
+mark_run_phase()
 st.sidebar.markdown("#### Pipeline")  # a write in every full run lets page fragments draw into the sidebar
-navigation.run()
+with error_boundary(navigation.url_path or "home"):
+    navigation.run()
+runs.sync_url()
 # after the page, so the status shows what the page just did (loaded data, built a model);
 # the Training page polls its run itself and draws this status from its own poller
 render_status(poll=navigation.url_path != "training")

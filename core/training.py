@@ -1,31 +1,32 @@
-"""Stage 3: training settings and a training job that runs in a background thread.
+"""Stage 3: training settings, and one training (`train`) in the calling thread.
 
-`TrainingJob` owns one `model.fit`. It publishes, under a lock, the job's
-state, its progress and the per-batch and per-epoch metrics; readers take an
-immutable `JobSnapshot` whenever they like (the dashboard polls it once a
-second). Nothing here imports Streamlit, and the worker never calls back
-into a UI: listeners get plain dicts.
+`train` splits off the validation images, builds the model from its
+architecture, compiles it with the config's optimizer and fits it. It reports
+to a narrow sink (`on_batch`, `on_epoch`: plain dicts and a `Progress`) and
+asks `should_stop()` after each chunk of batches; it never knows who listens.
+Where it runs (a worker process, the CLI, a test) is `core.engine`'s business.
+This module imports TensorFlow only when `train` is called.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-import threading
-from dataclasses import asdict, dataclass, field, replace
-from enum import Enum
-from typing import TYPE_CHECKING, Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from core.architecture import Architecture, build_model
+from core.architecture import Architecture, build_model, layer_table
 from core.data import Dataset, split_validation
-from core.errors import TrainingConfigError
+from core.checks import check_scalar
+from core.errors import TrainingConfigError, TrainingDiverged
 
 if TYPE_CHECKING:
     import keras
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
+MAX_SEED = 2**31 - 1  # NumPy's and TensorFlow's seeds must fit; the Training page's seed box stops here too
+OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 SCHEDULES = ("constant", "cosine")
 
 
@@ -48,30 +49,37 @@ class TrainingConfig:
             raise TrainingConfigError(f"optimizer '{self.optimizer}' is not one of {', '.join(OPTIMIZERS)}.")
         if self.schedule not in SCHEDULES:
             raise TrainingConfigError(f"schedule '{self.schedule}' is not one of {', '.join(SCHEDULES)}.")
-        for name in ("learning_rate", "momentum", "validation_fraction"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise TrainingConfigError(f"{name.replace('_', ' ')} == {value!r}, must be a number.")
-        if not 0 < self.learning_rate <= 10:
-            raise TrainingConfigError(f"learning rate == {self.learning_rate}, must be in (0, 10].")
-        if not 0 <= self.momentum < 1:
-            raise TrainingConfigError(f"momentum == {self.momentum}, must be in [0, 1).")
-        for name, top in (("batch_size", 8192), ("epochs", 500)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= top:
-                raise TrainingConfigError(f"{name.replace('_', ' ')} == {value!r}, must be an integer from 1 to {top}.")
-        if not 0 <= self.validation_fraction <= 0.5:
-            raise TrainingConfigError(f"validation fraction == {self.validation_fraction}, must be in [0, 0.5].")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or self.seed < 0:
-            raise TrainingConfigError(f"seed == {self.seed!r}, must be a non-negative integer.")
+        check_scalar(self.learning_rate, "learning rate", TrainingConfigError, integer=False, lo=0, hi=10,
+                     lo_open=True, what="in (0, 10]", kind_message="a number")
+        check_scalar(self.momentum, "momentum", TrainingConfigError, integer=False, lo=0, hi=1, hi_open=True,
+                     what="in [0, 1)", kind_message="a number")
+        check_scalar(self.batch_size, "batch size", TrainingConfigError, integer=True, lo=1, hi=8192,
+                     what="an integer from 1 to 8192")
+        check_scalar(self.epochs, "epochs", TrainingConfigError, integer=True, lo=1, hi=500,
+                     what="an integer from 1 to 500")
+        check_scalar(self.validation_fraction, "validation fraction", TrainingConfigError, integer=False, lo=0,
+                     hi=0.5, what="in [0, 0.5]", kind_message="a number")
+        check_scalar(self.seed, "seed", TrainingConfigError, integer=True, lo=0, hi=MAX_SEED,
+                     what=f"an integer from 0 to {MAX_SEED}")
         return self
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: object) -> "TrainingConfig":
+        """Inverse of `to_dict`, validated; unknown settings are refused by name."""
+        if not isinstance(data, Mapping):
+            raise TrainingConfigError(f"training settings must be a mapping, not {type(data).__name__}.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            raise TrainingConfigError(f"unknown training setting(s): {', '.join(unknown)}.")
+        return cls(**data).validated()
+
     def describe(self) -> str:
         """One sentence a person can check: the whole recipe."""
-        name = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}[self.optimizer]
+        name = OPTIMIZER_NAMES[self.optimizer]
         momentum = "" if self.optimizer == "adam" else f", momentum {self.momentum:g}"
         rate = "decaying to 0 (cosine)" if self.schedule == "cosine" else "constant"
         epochs = "1 epoch" if self.epochs == 1 else f"{self.epochs} epochs"
@@ -86,6 +94,12 @@ TRAINING_PRESETS: dict[str, TrainingConfig] = {
     # Pairs with the `fast` architecture: Adam with cosine decay on batches of 64 converges in 6 epochs.
     "fast": TrainingConfig(optimizer="adam", learning_rate=0.003, momentum=0.0, batch_size=64, epochs=6,
                            schedule="cosine"),
+}
+
+
+TRAINING_PRESET_DESCRIPTIONS = {
+    "lab": "SGD 0.01, momentum 0.9, batch 32, 10 epochs (the lab)",
+    "fast": "Adam 0.003 with cosine decay, batch 64, 6 epochs (pairs with the fast model)",
 }
 
 
@@ -105,25 +119,15 @@ def make_optimizer(config: TrainingConfig, total_steps: int) -> "keras.optimizer
     return keras.optimizers.RMSprop(learning_rate=rate, momentum=momentum)
 
 
-def compile_model(model: "keras.Model", config: TrainingConfig, steps_per_epoch: int) -> None:
+def compile_model(model: "keras.Model", config: TrainingConfig, steps_per_epoch: int,
+                  steps_per_execution: int = 1) -> None:
     """Compile with the config's optimizer, sparse categorical cross-entropy and accuracy."""
     model.compile(
         optimizer=make_optimizer(config, steps_per_epoch * config.epochs),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=steps_per_execution,
     )
-
-
-class JobState(str, Enum):
-    RUNNING = "running"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FINISHED = "finished"
-    FAILED = "failed"
-
-    @property
-    def is_active(self) -> bool:
-        return self in (JobState.RUNNING, JobState.STOPPING)
 
 
 @dataclass(frozen=True)
@@ -145,174 +149,140 @@ class Progress:
         return min(1.0, done / total) if total else 0.0
 
 
-@dataclass(frozen=True)
-class JobSnapshot:
-    """An immutable copy of a job's state, safe to read from any thread."""
+class Sink(Protocol):
+    """Whoever listens to a training: gets each reported batch and each epoch as plain data."""
 
-    state: JobState
-    message: str
-    progress: Progress
-    batch_history: tuple[dict, ...]
-    epoch_history: tuple[dict, ...]
-    version: int
+    def on_batch(self, record: Mapping[str, Any], progress: Progress) -> None: ...
 
-    def final_metrics(self) -> dict:
-        return dict(self.epoch_history[-1]) if self.epoch_history else {}
+    def on_epoch(self, record: Mapping[str, Any]) -> None: ...
 
 
-Listener = Callable[[str, dict], None]
+class MemorySink:
+    """Keeps every record in lists (for scripts and tests); optionally passes them on."""
+
+    def __init__(self, then: Sink | None = None) -> None:
+        self.batches: list[dict] = []
+        self.epochs: list[dict] = []
+        self.progress = Progress()
+        self._then = then
+
+    def on_batch(self, record: Mapping[str, Any], progress: Progress) -> None:
+        self.batches.append(dict(record))
+        self.progress = progress
+        if self._then is not None:
+            self._then.on_batch(record, progress)
+
+    def on_epoch(self, record: Mapping[str, Any]) -> None:
+        self.epochs.append(dict(record))
+        if self._then is not None:
+            self._then.on_epoch(record)
+
+
+FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
+MAX_STEPS_PER_EXECUTION = 32
+_CHUNK_TARGET_S = 0.3  # one chunk of batches, so that Stop answers well within a second
+_CPU_FLOPS = 8e9  # a rough rate for estimating a batch's cost on a small CPU; only the order matters
 
 
 @dataclass
-class _Shared:
-    state: JobState = JobState.RUNNING
-    message: str = ""
-    progress: Progress = field(default_factory=Progress)
-    batch_history: list[dict] = field(default_factory=list)
-    epoch_history: list[dict] = field(default_factory=list)
-    version: int = 0
+class TrainingResult:
+    """How a training ended: the model (with the weights it reached), the outcome and what it recorded."""
 
-
-class TrainingJob:
-    """One training run of `arch` on `dataset` with `config`, in a background thread.
-
-    The model is built and compiled in the constructor (seeded by
-    `config.seed`), so a bad setting fails before any thread starts.
-    """
-
-    def __init__(
-        self,
-        arch: Architecture,
-        dataset: Dataset,
-        config: TrainingConfig,
-        listeners: list[Listener] | None = None,
-    ) -> None:
-        self.arch = arch
-        self.config = config.validated()
-        self.dataset_name = dataset.name
-        x_fit, y_fit, x_val, y_val = split_validation(
-            dataset.x_train, dataset.y_train, config.validation_fraction, config.seed
-        )
-        self.model = build_model(arch, dataset.input_shape, dataset.num_classes, seed=config.seed)
-        compile_model(self.model, config, math.ceil(len(x_fit) / config.batch_size))
-        self._data: tuple[np.ndarray, ...] | None = (x_fit, y_fit, x_val, y_val)
-        self.train_size, self.validation_size = len(x_fit), len(x_val)
-        self._listeners = list(listeners or [])
-        self._lock = threading.Lock()
-        self._shared = _Shared(progress=Progress(
-            epochs=config.epochs, batches_per_epoch=math.ceil(len(x_fit) / config.batch_size)
-        ))
-        self._stop_requested = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"convlab-train-{id(self):x}", daemon=True)
-
-    # --- control -----------------------------------------------------------------
-    def start(self) -> "TrainingJob":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask training to end after the current batch; the weights learned so far are kept."""
-        self._stop_requested.set()
-        with self._lock:
-            if self._shared.state is JobState.RUNNING:
-                self._update(state=JobState.STOPPING, message="Stopping after the current batch…")
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends; True if it ended within `timeout`."""
-        return self._done.wait(timeout)
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop_requested.is_set()
-
-    def snapshot(self) -> JobSnapshot:
-        with self._lock:
-            shared = self._shared
-            return JobSnapshot(
-                state=shared.state,
-                message=shared.message,
-                progress=shared.progress,
-                batch_history=tuple(shared.batch_history),
-                epoch_history=tuple(shared.epoch_history),
-                version=shared.version,
-            )
-
-    @property
-    def state(self) -> JobState:
-        with self._lock:
-            return self._shared.state
+    model: "keras.Model"
+    outcome: str  # finished, stopped or failed
+    message: str
+    epochs: list[dict]
+    batches: list[dict]
+    progress: Progress
+    train_size: int
+    validation_size: int
 
     def history(self) -> dict[str, list[float]]:
         """Per-epoch metrics as Keras' History.history: {'loss': [...], 'val_accuracy': [...], ...}."""
-        epochs = self.snapshot().epoch_history
-        keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if epochs and k in epochs[0]]
-        return {key: [float(row[key]) for row in epochs] for key in keys}
+        keys = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if self.epochs and k in self.epochs[0]]
+        return {key: [float(row[key]) for row in self.epochs] for key in keys}
 
-    # --- called from the worker thread ----------------------------------------------
-    def _update(self, **changes: object) -> None:
-        """Apply changes to the shared state; the caller holds the lock."""
-        for name, value in changes.items():
-            setattr(self._shared, name, value)
-        self._shared.version += 1
 
-    def _publish(self, kind: str, record: dict, **changes: object) -> None:
-        with self._lock:
-            if kind == "batch":
-                self._shared.batch_history.append(record)
-            elif kind == "epoch":
-                self._shared.epoch_history.append(record)
-            self._update(**changes)
-        for listener in self._listeners:
-            listener(kind, record)
+def steps_per_execution(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int,
+                        batch_size: int, steps_per_epoch: int) -> int:
+    """How many batches Keras runs per call from Python: many for small models (much faster on a CPU),
+    few for heavy ones, so that a chunk stays around a third of a second and Stop answers quickly."""
+    multiply_adds = 0
+    for row in layer_table(arch, input_shape, num_classes).rows:
+        if row.kind == "Conv2D":
+            multiply_adds += row.params * row.output_shape[0] * row.output_shape[1]
+        elif row.kind.startswith("Dense"):
+            multiply_adds += row.params
+    batch_s = 6.0 * multiply_adds * batch_size / _CPU_FLOPS + 1e-3  # forward + backward
+    return int(max(1, min(MAX_STEPS_PER_EXECUTION, steps_per_epoch, _CHUNK_TARGET_S // batch_s)))
 
-    def _fail(self, message: str) -> None:
-        with self._lock:
-            self._update(state=JobState.FAILED, message=message)
 
-    def _run(self) -> None:
-        from core.callbacks import MetricsPublisher
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
+    """The training batches as tf.data: reshuffled every epoch, in an order fixed by `seed`."""
+    import tensorflow as tf
 
-        assert self._data is not None
-        x_fit, y_fit, x_val, y_val = self._data
-        publisher = MetricsPublisher(self, self.config.batch_size, self.config.epochs)
-        try:
-            self.model.fit(
-                x_fit, y_fit,
-                batch_size=self.config.batch_size,
-                epochs=self.config.epochs,
-                validation_data=(x_val, y_val) if len(x_val) else None,
-                callbacks=[publisher],
-                verbose=0,
-            )
-        except Exception as exc:  # noqa: BLE001 - any failure of fit ends the job with its message
-            self._fail(f"Training failed: {type(exc).__name__}: {exc}")
-        else:
-            with self._lock:
-                if self._shared.state is JobState.FAILED:
-                    pass  # a NaN loss already said why
-                elif publisher.stopped_on_request:
-                    p = self._shared.progress
-                    self._update(state=JobState.STOPPED,
-                                 message=f"Stopped by the user in epoch {p.epoch}/{p.epochs}, after batch "
-                                 f"{p.batch}/{p.batches_per_epoch}; the weights learned so far are kept.")
-                else:
-                    self._update(state=JobState.FINISHED, message="Training finished.")
-        finally:
-            self._data = None  # free the arrays; the model and history stay
-            final = self.snapshot()
-            for listener in self._listeners:
-                listener("state", {"state": final.state.value, "message": final.message})
-            self._done.set()
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    return data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(2)
 
 
 def train(
-    arch: Architecture, dataset: Dataset, config: TrainingConfig, listeners: list[Listener] | None = None
-) -> TrainingJob:
-    """Run a training job to its end in the calling thread's time (for scripts and the CLI)."""
-    job = TrainingJob(arch, dataset, config, listeners).start()
-    job.wait()
-    return job
+    arch: Architecture,
+    dataset: Dataset,
+    config: TrainingConfig,
+    sink: Sink | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    callbacks: Sequence[Any] = (),
+    distribute: bool = True,
+) -> TrainingResult:
+    """Train a fresh `arch` on `dataset` with `config`, in the calling thread.
+
+    The seed fixes the initial weights, the validation split, dropout and the
+    order of the batches: the same call on the same machine gives the same
+    metrics. A NaN loss ends the run as failed; `should_stop()` ends it as
+    stopped within a chunk of batches; the weights reached are kept either way.
+    """
+    import keras
+
+    from core.callbacks import MetricsCallback
+
+    config = config.validated()
+    keras.utils.set_random_seed(config.seed)
+    x_fit, y_fit, x_val, y_val = split_validation(dataset.x_train, dataset.y_train,
+                                                  config.validation_fraction, config.seed)
+    steps = math.ceil(len(x_fit) / config.batch_size)
+    with distribution_scope(distribute):
+        model = build_model(arch, dataset.input_shape, dataset.num_classes, seed=config.seed)
+        compile_model(model, config, steps, steps_per_execution(
+            arch, dataset.input_shape, dataset.num_classes, config.batch_size, steps))
+    memory = MemorySink(then=sink)
+    metrics = MetricsCallback(memory, should_stop, config.batch_size, config.epochs, steps)
+    try:
+        model.fit(batches(x_fit, y_fit, config.batch_size, config.seed), epochs=config.epochs,
+                  validation_data=(x_val, y_val) if len(x_val) else None, validation_batch_size=256,
+                  callbacks=[metrics, *callbacks], shuffle=False, verbose=0)  # tf.data shuffles, seeded
+    except TrainingDiverged as diverged:
+        outcome, message = FAILED, str(diverged)
+    else:
+        if metrics.stopped_on_request:
+            p = memory.progress
+            outcome, message = STOPPED, (f"Stopped by the user in epoch {p.epoch}/{p.epochs}, after batch "
+                                         f"{p.batch}/{p.batches_per_epoch}; the weights learned so far are kept.")
+        else:
+            outcome, message = FINISHED, "Training finished."
+    return TrainingResult(model, outcome, message, memory.epochs, memory.batches, memory.progress,
+                          len(x_fit), len(x_val))
+
+
+def distribution_scope(distribute: bool) -> Any:
+    """Several GPUs: Keras' own data-parallel engine (MirroredStrategy); otherwise nothing to do."""
+    import contextlib
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU") if distribute else []
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy().scope()
+    return contextlib.nullcontext()
 
 
 def override(config: TrainingConfig, **changes: object) -> TrainingConfig:

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.architecture import PRESET_DESCRIPTIONS, PRESETS, build_model, layer_table
+from core.architecture import PRESET_DESCRIPTIONS, PRESETS, layer_table
 from core.errors import ArchitectureError
 from ui import state
 from ui.architecture_form import apply_preset, architecture_form
@@ -44,14 +44,13 @@ with summary:
 
     if st.button("Build", type="primary", icon=":material/construction:",
                  disabled=table is None or dataset is None, key="arch_build"):
-        with st.spinner("Building the Keras model (the first build loads TensorFlow)…"):
-            model = build_model(arch, input_shape, num_classes)
-        st.session_state[state.BUILT] = state.BuiltModel(arch, input_shape, num_classes, model, model.count_params())
+        # the layer table already checked and counted everything: training builds the Keras model itself
+        st.session_state[state.BUILT] = state.BuiltArchitecture(arch, input_shape, num_classes, table)
 
     built = state.built()
     if built is not None:
         if (built.arch, built.input_shape) == (arch, input_shape):
-            st.success(f"Built `{built.arch.name}`: a Keras model with {built.params:,} parameters. "
+            st.success(f"Built `{built.arch.name}`: {built.params:,} parameters, checked layer by layer. "
                        "Next: **Training**.", icon=":material/check_circle:")
             st.page_link("pages/training.py", label="Go to Training", icon=":material/arrow_forward:")
         else:

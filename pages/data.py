@@ -7,7 +7,7 @@ from core.data import Dataset, dataset_stats
 from core.datasets import REGISTRY
 from core.errors import DataError
 from core.figures import class_counts, pixel_histogram
-from ui import state
+from ui import runs, state
 from ui.loading import builtin_dataset, uploaded_dataset
 from ui.widgets import image_grid, show_error
 
@@ -23,9 +23,9 @@ try:
     if choice == UPLOAD:
         upload = st.file_uploader("A .npz with x_train, y_train, x_test, y_test (as Keras' mnist.npz)", type=["npz"])
         # parse each uploaded file once, not on every rerun
-        if upload is not None and st.session_state.get("data_upload_id") != upload.file_id:
-            st.session_state["data_upload_id"] = upload.file_id
-            state.set_dataset(uploaded_dataset(upload.name, upload.getvalue()))
+        if upload is not None and st.session_state.get(state.DATA_UPLOAD_ID) != upload.file_id:
+            st.session_state[state.DATA_UPLOAD_ID] = upload.file_id
+            state.set_dataset(uploaded_dataset(upload.name, upload.getvalue(), runs.store()))
     else:
         st.caption(REGISTRY[choice].blurb)
         state.set_dataset(builtin_dataset(choice))
@@ -38,11 +38,10 @@ except DataError as error:
 
 def explore(dataset: Dataset) -> None:
     # computed once per dataset: reruns (Reshuffle, switching pages) never rescan the pixels
-    stats_key = ("data_stats", id(dataset))
-    if st.session_state.get("data_stats_key") != stats_key:
-        st.session_state["data_stats"] = dataset_stats(dataset)
-        st.session_state["data_stats_key"] = stats_key
-    stats = st.session_state["data_stats"]
+    cached = st.session_state.get("data_stats")
+    if cached is None or cached[0] is not dataset:
+        cached = st.session_state["data_stats"] = (dataset, dataset_stats(dataset))
+    stats = cached[1]
     if dataset.is_sample:
         st.warning(f"**Using a sample, not the full dataset.** {dataset.source}", icon=":material/warning:")
         for note in dataset.notes:

@@ -6,9 +6,10 @@ import streamlit as st
 from core.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, read_picture, scale_drawing_to
 from core.errors import DrawingError
 from core.figures import probability_bars
-from ui import state
+from ui import runs
 from ui.canvas import CANVAS_SIZE, draw_canvas
-from ui.state import TrainedRun
+from ui.errors import guarded
+from ui.runs import UsableRun
 from ui.widgets import image_grid, show_error
 
 PICTURE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
@@ -28,9 +29,11 @@ def show_steps(steps: DrawingSteps) -> None:
     image_grid(images, names, size=112, per_row=6)
 
 
-def canvas(run: TrainedRun) -> None:
-    data, predict = run.dataset, state.predictor_for(run)
-    st.caption(f"The model (`{run.job.arch.name}`, trained on {data.name}) reads the digit as you draw: "
+@guarded
+def canvas(run: UsableRun) -> None:
+    """The canvas and its answer: a fragment, so a stroke reruns only this part of the page."""
+    data, predict = run.dataset, runs.predictor_for(run)
+    st.caption(f"The model (`{run.name}`, trained on {data.name}) reads the digit as you draw: "
                "draw one digit, large, in the box.")
     st.session_state.setdefault("draw_canvas_round", 0)
     pad, controls = st.columns([2, 3])
@@ -53,8 +56,8 @@ def canvas(run: TrainedRun) -> None:
         show_steps(steps)
 
 
-def picture(run: TrainedRun) -> None:
-    data, predict = run.dataset, state.predictor_for(run)
+def picture(run: UsableRun) -> None:
+    data, predict = run.dataset, runs.predictor_for(run)
     upload = st.file_uploader("An image file (PNG, JPEG, BMP, GIF, WebP)", type=PICTURE_TYPES, key="draw_upload")
     if upload is None:
         return
@@ -77,12 +80,15 @@ def picture(run: TrainedRun) -> None:
         show_error(error)
 
 
-run = state.trained_run()
-if run is None:
-    st.info("Train a model first (**Training**); then draw here and watch it read your digit.", icon=":material/info:")
+run, problem = runs.usable_run()
+if problem:
+    st.error(problem, icon=":material/error:")
+elif run is None:
+    st.info("Train a model first (**Training**), or pick one on **Runs**; then draw here and watch it read your "
+            "digit.", icon=":material/info:")
 else:
     if run.dataset.handwritten_digits:
-        canvas(run)
+        st.fragment(canvas)(run)
     else:
         st.info(f"The canvas is for handwritten digits, and this model was trained on **{run.dataset.name}** "
                 f"({', '.join(run.dataset.class_names[:4])}, …). Upload a picture instead.", icon=":material/image:")

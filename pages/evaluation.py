@@ -4,17 +4,17 @@ import pandas as pd
 import streamlit as st
 
 from core.figures import confidence_histogram, confusion_heatmap, history_curves
-from ui import state
-from ui.state import TrainedRun
+from ui import runs
+from ui.runs import UsableRun
 from ui.widgets import image_grid
 
 st.title("4 · Evaluation")
 
 
-def report(run: TrainedRun) -> None:
+def report(run: UsableRun) -> None:
     data = run.dataset
     with st.spinner(f"Classifying {len(data.x_test):,} test images…"):
-        result = state.evaluation_for(run)
+        result = runs.evaluation_for(run)
     names = data.class_names
 
     cols = st.columns(4)
@@ -22,13 +22,15 @@ def report(run: TrainedRun) -> None:
     cols[1].metric("Test loss", f"{result.loss:.4f}", help="mean sparse categorical cross-entropy")
     cols[2].metric("Test images", f"{len(result.y_true):,}")
     cols[3].metric("Mistakes", f"{int((~result.correct).sum()):,}")
-    st.caption(f"`{run.job.arch.name}` trained on {data.summary_line()} ({run.job.state.value}). "
+    st.caption(f"`{run.name}` (run `{run.run_id}`, {run.snapshot.state.value}) on {data.summary_line()}. "
                "y_pred is the argmax of the softmax output.")
 
-    st.subheader("Training and validation curves")
-    st.plotly_chart(history_curves(run.job.history(), title=""))
-    st.caption("Training accuracy far above validation accuracy means over-fitting; curves still climbing at the "
-               "last epoch mean more epochs would help.")
+    history = run.snapshot.history()
+    if history:
+        st.subheader("Training and validation curves")
+        st.plotly_chart(history_curves(history, title=""))
+        st.caption("Training accuracy far above validation accuracy means over-fitting; curves still climbing at "
+                   "the last epoch mean more epochs would help.")
 
     st.subheader("Confusion matrix")
 
@@ -67,9 +69,11 @@ def report(run: TrainedRun) -> None:
     st.page_link("pages/draw.py", label="Draw a digit and classify it", icon=":material/draw:")
 
 
-run = state.trained_run()
-if run is None:
-    st.info("Nothing to evaluate yet: train a model on **Training** first (a stopped run counts too).",
-            icon=":material/info:")
+run, problem = runs.usable_run()
+if problem:
+    st.error(problem, icon=":material/error:")
+elif run is None:
+    st.info("Nothing to evaluate yet: train a model on **Training** first (a stopped run counts too), "
+            "or pick one on **Runs**.", icon=":material/info:")
 else:
     report(run)

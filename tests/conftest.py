@@ -52,3 +52,25 @@ def bars() -> Dataset:
     """A tiny 12x12, 4-class dataset a small CNN learns in one epoch."""
     return make_dataset("bars", *bars_arrays(), source="synthetic bars", origin="bars",
                         class_names=("horizontal", "vertical", "diagonal", "box"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def apptest_runs_app_py_on_every_run():
+    """Make AppTest run app.py on every run, as the server does.
+
+    The server runs app.py (which calls st.navigation) on every rerun. Streamlit 1.67's AppTest resets
+    `PagesManager.uses_pages_directory` before each run and, finding our pages/ folder, reruns a page file
+    alone, skipping app.py (session hooks, the URL, the sidebar). st.navigation sets the flag to False in
+    the server; this does the same for AppTest.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    PagesManager.__init__ = init
+    yield
+    PagesManager.__init__ = original

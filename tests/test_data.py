@@ -12,7 +12,8 @@ import pytest
 
 from core import datasets
 from core.data import ArraySummary, dataset_stats, make_dataset, preprocess_images, split_validation, subsample
-from core.datasets import DEBIAN_FASHION_DIR, load_dataset, load_file, load_mnist
+from core.data import DatasetRef
+from core.datasets import DEBIAN_FASHION_DIR, load_dataset, load_file, load_mnist, load_mnist_10k, load_ref
 from core.errors import DataError
 from core.loaders import fetch, file_sha256, load_npz, read_idx
 from tests.conftest import SHARED_MNIST, bars_arrays, needs_shared_mnist
@@ -160,17 +161,64 @@ def test_unknown_dataset_lists_the_choices():
         load_dataset("nope")
 
 
-def test_mnist_falls_back_to_the_real_offline_sample_and_says_so(tmp_path, monkeypatch):
+def test_mnist_falls_back_to_the_shipped_real_digits_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     ds = load_mnist(allow_download=False)
     assert ds.is_sample and ds.handwritten_digits
-    assert "Offline sample of MNIST" in ds.source and "could not be downloaded" in ds.source
-    assert (len(ds.x_train), len(ds.x_test)) == (4000, 1000)
+    assert "Offline MNIST shipped with ConvLab" in ds.source and "CC BY-SA 3.0" in ds.source
+    assert "downloads are switched off" in ds.source
+    assert (len(ds.x_train), len(ds.x_test)) == (10_000, 10_000)
     assert ds.input_shape == (28, 28, 1) and 0.0 <= ds.x_train.min() and ds.x_train.max() == 1.0
-    assert set(np.bincount(ds.y_test)) == {100}  # stratified
-    again = load_mnist(allow_download=False)
-    np.testing.assert_array_equal(ds.y_train, again.y_train)  # reproducible split
+    # the official t10k test set
+    assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert ds.ref == DatasetRef.of("builtin", "mnist-10k")
+    assert load_ref(ds.ref).source == load_mnist_10k().source
     assert any("full MNIST" in note for note in ds.notes)
+
+
+def test_without_a_network_mnist_falls_back_at_once_and_remembers(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    attempts: list[tuple] = []
+
+    def refuse(address, timeout):
+        attempts.append(address)
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(datasets.socket, "create_connection", refuse)
+    monkeypatch.setattr(datasets, "_network_checked", {})
+    monkeypatch.setattr(datasets, "fetch", lambda *a, **k: pytest.fail("no download may be tried offline"))
+    ds = load_mnist(allow_download=True)
+    assert "no network: storage.googleapis.com cannot be reached (Network is unreachable)" in ds.source
+    load_mnist(allow_download=True)
+    assert attempts == [("storage.googleapis.com", 443)]  # asked once, then remembered
+
+
+def test_the_shipped_mnist_is_refused_if_damaged(tmp_path, monkeypatch):
+    damaged = tmp_path / "mnist-10k.npz"
+    damaged.write_bytes(b"PK\x03\x04 not the real file")
+    monkeypatch.setattr(datasets, "SHIPPED_MNIST", damaged)
+    with pytest.raises(DataError, match="is damaged .its SHA-256 does not match.; reinstall ConvLab"):
+        load_mnist_10k()
+
+
+def test_dataset_references_load_the_same_data_again(tmp_path):
+    path = write_npz(tmp_path / "mine.npz", **good_arrays())
+    ds = load_file(path)
+    assert ds.ref == DatasetRef.of("file", str(path.resolve()))
+    again = load_ref(DatasetRef.from_dict(ds.ref.to_dict()))
+    np.testing.assert_array_equal(again.x_train, ds.x_train)
+    assert load_ref(DatasetRef.of("builtin", "digits-8x8")).name == "digits-8x8"
+    stored = DatasetRef.of("stored", "ab" * 32, {"file_name": "up.npz", "suffix": ".npz"})
+    assert load_ref(stored, lambda digest, suffix: path).name == "up.npz"
+    with pytest.raises(DataError, match="the uploaded dataset up.npz is no longer in the run store"):
+        load_ref(stored, lambda digest, suffix: tmp_path / "deleted.npz")
+    with pytest.raises(DataError, match="unknown built-in dataset 'imagenet'"):
+        load_ref(DatasetRef.of("builtin", "imagenet"))
+
+
+def test_loaded_arrays_are_read_only(bars):
+    with pytest.raises(ValueError, match="read-only"):
+        bars.x_train[0, 0, 0, 0] = 1.0
 
 
 def test_fetch_downloads_checks_hash_and_caches(tmp_path):
@@ -225,8 +273,20 @@ def test_cifar10_archive_reader(tmp_path, monkeypatch):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(datasets, "CIFAR10_SHA256", file_sha256(archive))
     ds = datasets.load_cifar10(allow_download=False)
     assert ds.input_shape == (32, 32, 3) and ds.class_names[0] == "airplane"
+    assert "SHA-256 checked" in ds.source
+
+
+def test_a_cached_cifar10_archive_is_hash_checked_offline_too(tmp_path, monkeypatch):
+    archive = tmp_path / "datasets" / "cifar-10-python.tar.gz"
+    archive.parent.mkdir(parents=True)
+    archive.write_bytes(b"a tampered archive: it would be unpickled")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(DataError, match="CIFAR-10 is unavailable: downloads are switched off and Keras' cache "
+                                        "has no valid cifar-10-python.tar.gz"):
+        datasets.load_cifar10(allow_download=False)
 
 
 def test_cifar10_refuses_pickled_code(tmp_path):

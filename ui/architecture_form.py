@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.architecture import ACTIVATIONS, PADDINGS, POOLINGS, PRESETS, Architecture, ConvBlock, DenseLayer
 from ui import state
+from ui.widgets import choices_with, upper
 
 MAX_BLOCKS = 4
 MAX_DENSE = 3
@@ -32,10 +33,10 @@ def _dense_keys(j: int) -> dict[str, str]:
 
 def _widget_values(arch: Architecture) -> dict[str, object]:
     values: dict[str, object] = {"arch_blocks": len(arch.conv_blocks), "arch_dense": len(arch.dense_layers)}
-    for i in range(MAX_BLOCKS):
+    for i in range(max(MAX_BLOCKS, len(arch.conv_blocks))):
         block = arch.conv_blocks[i] if i < len(arch.conv_blocks) else ConvBlock(filters=min(32 * 2 ** i, 128))
         values.update({key: getattr(block, name) for name, key in _block_keys(i).items()})
-    for j in range(MAX_DENSE):
+    for j in range(max(MAX_DENSE, len(arch.dense_layers))):
         layer = arch.dense_layers[j] if j < len(arch.dense_layers) else DenseLayer(units=128)
         values.update({key: getattr(layer, name) for name, key in _dense_keys(j).items()})
     return values
@@ -72,31 +73,33 @@ def _grid(count: int, per_row: int = 2) -> list:
 def architecture_form() -> Architecture:
     """Draw the sliders and return the Architecture they describe (also saved in session state)."""
     load_into_widgets(st.session_state[state.ARCHITECTURE], overwrite=False)
-    n_blocks = st.slider("Convolution blocks", 1, MAX_BLOCKS, key="arch_blocks")
+    n_blocks = st.slider("Convolution blocks", 1, int(upper(MAX_BLOCKS, "arch_blocks")), key="arch_blocks")
     blocks = []
     for i, column in enumerate(_grid(n_blocks)):
         keys = _block_keys(i)
         with column.container(border=True):
             st.markdown(f"**Conv block {i + 1}**")
             blocks.append(ConvBlock(
-                filters=st.select_slider("Filters", FILTER_CHOICES, key=keys["filters"]),
-                kernel_size=st.select_slider("Kernel size", KERNEL_CHOICES, key=keys["kernel_size"],
+                filters=st.select_slider("Filters", choices_with(FILTER_CHOICES, keys["filters"]), key=keys["filters"]),
+                kernel_size=st.select_slider("Kernel size", choices_with(KERNEL_CHOICES, keys["kernel_size"]),
+                                             key=keys["kernel_size"],
                                              format_func=lambda k: f"{k}x{k}"),
                 activation=st.selectbox("Activation", ACTIVATIONS, key=keys["activation"]),
                 pooling=st.selectbox("Pooling (2x2)", POOLINGS, key=keys["pooling"]),
                 padding=st.selectbox("Padding", PADDINGS, key=keys["padding"]),
                 batch_norm=st.checkbox("Batch normalisation", key=keys["batch_norm"]),
-                dropout=st.slider("Dropout", 0.0, 0.7, step=0.05, key=keys["dropout"]),
+                dropout=st.slider("Dropout", 0.0, upper(0.7, keys["dropout"]), step=0.05, key=keys["dropout"]),
             ))
-    n_dense = st.slider("Dense layers before the softmax output", 0, MAX_DENSE, key="arch_dense")
+    n_dense = st.slider("Dense layers before the softmax output", 0, int(upper(MAX_DENSE, "arch_dense")),
+                        key="arch_dense")
     layers = []
     for j, column in enumerate(_grid(n_dense)):
         keys = _dense_keys(j)
         with column.container(border=True):
             st.markdown(f"**Dense layer {j + 1}** (ReLU)")
             layers.append(DenseLayer(
-                units=st.select_slider("Units", UNIT_CHOICES, key=keys["units"]),
-                dropout=st.slider("Dropout", 0.0, 0.7, step=0.05, key=keys["dropout"]),
+                units=st.select_slider("Units", choices_with(UNIT_CHOICES, keys["units"]), key=keys["units"]),
+                dropout=st.slider("Dropout", 0.0, upper(0.7, keys["dropout"]), step=0.05, key=keys["dropout"]),
             ))
     arch = Architecture(conv_blocks=tuple(blocks), dense_layers=tuple(layers))
     arch = replace(arch, name=_name_for(arch))

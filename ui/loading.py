@@ -1,8 +1,9 @@
-"""Dataset loading for the pages, with built-in datasets cached across sessions.
+"""Datasets for the pages: built-in ones and those a run refers to, cached across sessions.
 
-Built-in datasets are read-only and identical for every user, so one copy
-per server process is shared (`st.cache_resource`); uploaded files belong
-to their session and are not cached here.
+A loaded dataset is read-only (its arrays cannot be written), so one copy
+per server process is shared (`st.cache_resource`). An uploaded file is kept
+in the run store by its content hash, so a run made on it can load it again
+after a restart.
 """
 
 from __future__ import annotations
@@ -11,18 +12,33 @@ import os
 
 import streamlit as st
 
-from core.data import Dataset
-from core.datasets import dataset_from_arrays, load_dataset
+from core.data import Dataset, DatasetRef
+from core.datasets import dataset_from_arrays, load_dataset, load_ref
 from core.loaders import load_npz
+from core.runs import RunStore
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("CONVLAB_OFFLINE") != "1"
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
 def builtin_dataset(key: str) -> Dataset:
     """A registry dataset, loaded once per server process (no downloads when CONVLAB_OFFLINE=1)."""
-    return load_dataset(key, allow_download=os.environ.get("CONVLAB_OFFLINE") != "1")
+    return load_dataset(key, allow_download=downloads_allowed())
 
 
-def uploaded_dataset(name: str, data: bytes) -> Dataset:
-    """A Keras-layout .npz that the user uploaded (raises DataError with the reason)."""
-    arrays = load_npz(data, name=name)
-    return dataset_from_arrays(name, arrays, source=f"Uploaded file {name}.", origin=name)
+@st.cache_resource(show_spinner="Loading the run's dataset…", max_entries=6)
+def dataset_for_ref(ref: DatasetRef, store_root: str) -> Dataset:
+    """The dataset a reference names, loaded once per server process."""
+    if ref.kind == "builtin" and ref.name in ("mnist", "fashion-mnist", "cifar10", "digits-8x8"):
+        return builtin_dataset(ref.name)
+    return load_ref(ref, RunStore(store_root).stored_dataset_path, allow_download=downloads_allowed())
+
+
+def uploaded_dataset(name: str, data: bytes, store: RunStore) -> Dataset:
+    """A Keras-layout .npz the user uploaded: checked first, then kept in the run store by its hash."""
+    arrays = load_npz(data, name=name)  # a broken or hostile file is refused before anything is kept
+    digest, _ = store.store_dataset_file(data, name, ".npz")
+    ref = DatasetRef.of("stored", digest, {"file_name": name, "suffix": ".npz"})
+    return dataset_from_arrays(name, arrays, f"Uploaded file {name}.", name, ref=ref)

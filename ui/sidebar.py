@@ -1,81 +1,96 @@
-"""The sidebar's pipeline status: dataset, model, training, evaluation.
+"""The sidebar's pipeline status: dataset, model, training, evaluation, and the current run.
 
-While a run is active the status is a fragment that refreshes itself, so
-the progress moves on every page. A page with a poller of its own (Training)
-draws the status from that poller instead: two fragments polling at once
-interrupt each other's reruns on a busy server.
+While the current run is active the status is a fragment that refreshes
+itself, so progress moves on every page. A page with a poller of its own
+(Training) draws the status from that poller instead: two fragments polling
+at once interrupt each other's reruns on a busy server.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import state
+from core.runs import RunSnapshot
+from ui import runs, state
+from ui.errors import guarded
 
 POLL_SECONDS = 1.0
 
 
-def rerun_if_job_ended() -> None:
-    """From a polling fragment: rerun the whole page once when the active run ends."""
-    current = state.job()
-    active = current is not None and current.state.is_active
-    was_active = st.session_state[state.JOB_WAS_ACTIVE]
-    st.session_state[state.JOB_WAS_ACTIVE] = active
-    if was_active and not active:
+def rerun_if_run_moved_on(current: RunSnapshot | None) -> None:
+    """From a polling fragment: rerun the whole page once when the run starts training or ends."""
+    if runs.phase_changed(current):
         st.rerun()
 
 
-def status_body() -> None:
-    """The four stages' status, drawn into the current container."""
+def training_line(current: RunSnapshot) -> str:
+    """One line for the run's state: 'running · epoch 2/10, batch 120/282', 'queued, 2nd in line', ..."""
+    p = current.status.progress
+    if current.state.value == "queued":
+        position = runs.queue_position(current.run_id)
+        return f"queued, {ordinal(position)} in line" if position else "queued"
+    if current.state.is_training:
+        return f"{current.state.value} · epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches_per_epoch}"
+    last = current.final_metrics()
+    detail = f" · val accuracy {last['val_accuracy']:.1%}" if "val_accuracy" in last else (
+        f" · accuracy {last['accuracy']:.1%}" if "accuracy" in last else "")
+    epochs = f" · epoch {p.epoch}/{p.epochs}" if p.epochs else ""
+    return f"{current.state.value}{epochs}{detail}"
+
+
+def ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def status_body(current: RunSnapshot | None) -> None:
+    """The four stages' status and the current run, drawn into the current container."""
     dataset = state.dataset()
     st.markdown("**1 · Data**")
     if dataset is None:
         st.caption("No dataset loaded yet: open **Data**.")
     else:
-        kind = "offline sample" if dataset.is_sample else "full data"
-        st.caption(f"{dataset.name} · {len(dataset.x_train):,} train / {len(dataset.x_test):,} test · {kind}")
+        st.caption(dataset.summary_line())
 
     built = state.built()
     st.markdown("**2 · Model**")
     if built is None:
         st.caption("Not built yet: open **Architecture**.")
     else:
-        st.caption(f"{built.arch.name} · {built.params:,} parameters · built")
+        st.caption(f"{built.arch.name} · {built.params:,} parameters")
 
     st.markdown("**3 · Training**")
-    current = state.job()
     if current is None:
         st.caption("Not started.")
+    elif current.state.is_training:
+        st.progress(current.status.progress.fraction, text=training_line(current))
     else:
-        snap = current.snapshot()
-        p = snap.progress
-        if snap.state.is_active:
-            st.progress(p.fraction, text=f"{snap.state.value}: epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches_per_epoch}")
-        else:
-            last = snap.final_metrics()
-            detail = f" · val accuracy {last['val_accuracy']:.1%}" if "val_accuracy" in last else (
-                f" · accuracy {last['accuracy']:.1%}" if "accuracy" in last else "")
-            st.caption(f"{snap.state.value} · epoch {p.epoch}/{p.epochs}{detail}")
+        st.caption(training_line(current))
 
     st.markdown("**4 · Evaluation**")
-    cached = st.session_state.get(state.EVALUATION)
-    if cached is not None and cached[0] is current:
-        st.caption(f"test accuracy {cached[1].accuracy:.2%}")
-    elif state.trained_run() is not None:
+    if current is not None and current.test is not None:
+        st.caption(f"test accuracy {current.test['accuracy']:.2%}")
+    elif current is not None and current.usable:
         st.caption("Ready: open **Evaluation**.")
     else:
         st.caption("Needs a trained model.")
 
+    if current is not None:
+        st.markdown("**Current run**")
+        st.caption(f"{current.label or current.run_id} (`{current.run_id}`)")
+    st.page_link("pages/runs.py", label="All runs", icon=":material/history:")
 
+
+@guarded
 def _polled_status() -> None:
-    status_body()
-    rerun_if_job_ended()
+    current = runs.snapshot()
+    status_body(current)
+    rerun_if_run_moved_on(current)
 
 
-def mark_job_activity() -> None:
-    """At the start of every full run: remember whether a run is active, for `rerun_if_job_ended`."""
-    current = state.job()
-    st.session_state[state.JOB_WAS_ACTIVE] = current is not None and current.state.is_active
+def mark_run_phase() -> None:
+    """At the start of every full run: remember where the current run is, for `rerun_if_run_moved_on`."""
+    st.session_state[state.RUN_PHASE] = runs.phase(runs.snapshot())
 
 
 def render_status(poll: bool) -> None:
@@ -86,6 +101,6 @@ def render_status(poll: bool) -> None:
     """
     if not poll:
         return
-    active = st.session_state[state.JOB_WAS_ACTIVE]
+    active = st.session_state[state.RUN_PHASE] != "ended"
     with st.sidebar:
         st.fragment(_polled_status, run_every=POLL_SECONDS if active else None)()

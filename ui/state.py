@@ -1,37 +1,37 @@
 """Session-state keys and their defaults, in one place.
 
-A session's data, model and training job belong to that session only: they
-live in `st.session_state`, never in a process-wide cache.
+A session's data, architecture, settings and current run live in
+`st.session_state`, never in a process-wide cache. Trainings themselves live
+in the run store and the server's job manager (`ui.runs`); the session only
+remembers which run it shows.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import streamlit as st
 
-from core.architecture import PRESETS, Architecture
-from core.training import TRAINING_PRESETS, JobState, TrainingConfig
+from core.architecture import PRESETS, Architecture, LayerTable
+from core.training import TRAINING_PRESETS, TrainingConfig
 
 if TYPE_CHECKING:
-    import keras
-
     from core.data import Dataset
-    from core.evaluation import Evaluation
-    from core.inference import Predictor
-    from core.training import TrainingJob
 
-DATASET = "dataset"            # core.data.Dataset in use, or None
+DATASET = "dataset"                # core.data.Dataset in use, or None
 DATASET_CHOICE = "dataset_choice"  # registry key, or "upload"
-ARCHITECTURE = "architecture"  # Architecture being edited on the Architecture page
-BUILT = "built"                # BuiltModel, after Build
-TRAIN_CONFIG = "train_config"  # TrainingConfig being edited on the Training page
-JOB = "job"                    # the session's TrainingJob (running or done), or None
-JOB_DATASET = "job_dataset"    # the Dataset the job trains on
-JOB_WAS_ACTIVE = "job_was_active"  # lets polling fragments notice the end of a run
-EVALUATION = "evaluation"      # (job, Evaluation): the evaluation of that run
-PREDICTOR = "predictor"        # (job, Predictor): the single-image predictor of that run
+DATA_UPLOAD_ID = "data_upload_id"  # file id of the last parsed upload (each upload is parsed once)
+ARCHITECTURE = "architecture"      # Architecture being edited on the Architecture page
+BUILT = "built"                    # BuiltArchitecture, after Build
+TRAIN_CONFIG = "train_config"      # TrainingConfig being edited on the Training page
+OWNER = "owner"                    # this browser session's id, for the job manager's queue
+CURRENT_RUN = "current_run"        # id of the run this session shows, or None
+URL_RUN = "url_run"                # the ?run= value last read from or written to the URL
+RUN_PHASE = "run_phase"            # "queued", "training" or "ended": pollers rerun the page when it changes
+START_ERROR = "train_start_error"  # why Start refused, shown under the button
+PER_RUN = "per_run"                # {what: (run_id, value)}: reader, model, predictor, evaluation of a run
 
 DEFAULTS: dict[str, Any] = {
     DATASET: None,
@@ -39,37 +39,39 @@ DEFAULTS: dict[str, Any] = {
     ARCHITECTURE: PRESETS["lab"],
     BUILT: None,
     TRAIN_CONFIG: TRAINING_PRESETS["lab"],
-    JOB: None,
-    JOB_DATASET: None,
-    JOB_WAS_ACTIVE: False,
-    EVALUATION: None,
-    PREDICTOR: None,
+    CURRENT_RUN: None,
+    URL_RUN: None,
+    RUN_PHASE: "ended",
+    START_ERROR: None,
+    PER_RUN: None,
 }
 
 
 @dataclass(frozen=True)
-class BuiltModel:
-    """What Build put into the session: the architecture, the shape it was built for, the model."""
+class BuiltArchitecture:
+    """What Build put into the session: the architecture, the input it was checked for, its layer table.
+
+    No Keras model is built here: the layer table already counts every parameter, and the
+    training process builds the model itself.
+    """
 
     arch: Architecture
     input_shape: tuple[int, int, int]
     num_classes: int
-    model: "keras.Model"
-    params: int
+    table: LayerTable
 
-
-@dataclass(frozen=True)
-class TrainedRun:
-    """A finished or stopped run, with the dataset it was trained on (for evaluation)."""
-
-    job: "TrainingJob"
-    dataset: "Dataset"
+    @property
+    def params(self) -> int:
+        return self.table.total_params
 
 
 def init_state() -> None:
     """Set every key's default once per session."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    st.session_state.setdefault(OWNER, uuid.uuid4().hex)
+    if st.session_state[PER_RUN] is None:
+        st.session_state[PER_RUN] = {}
 
 
 def keep_widget_values(*keys: str) -> None:
@@ -83,51 +85,44 @@ def dataset() -> "Dataset | None":
     return st.session_state.get(DATASET)
 
 
-def built() -> BuiltModel | None:
-    return st.session_state.get(BUILT)
-
-
-def job() -> "TrainingJob | None":
-    return st.session_state.get(JOB)
-
-
-def trained_run() -> TrainedRun | None:
-    """The session's last run if it ended with usable weights (finished or stopped)."""
-    current = job()
-    if current is None or current.state not in (JobState.FINISHED, JobState.STOPPED):
-        return None
-    if not current.snapshot().batch_history:
-        return None  # stopped before a single batch: nothing learned
-    return TrainedRun(current, st.session_state[JOB_DATASET])
-
-
 def set_dataset(value: "Dataset") -> None:
     st.session_state[DATASET] = value
 
 
-def config() -> TrainingConfig:
+def built() -> BuiltArchitecture | None:
+    return st.session_state.get(BUILT)
+
+
+def training_config() -> TrainingConfig:
     return st.session_state[TRAIN_CONFIG]
 
 
-def _per_run(key: str, run: TrainedRun, make):
-    """`make()` computed once per run and kept under `key` until another run replaces it."""
-    cached = st.session_state.get(key)
-    if cached is None or cached[0] is not run.job:
-        cached = (run.job, make())
-        st.session_state[key] = cached
+def current_run_id() -> str | None:
+    return st.session_state.get(CURRENT_RUN)
+
+
+def owner() -> str:
+    return st.session_state[OWNER]
+
+
+T = TypeVar("T")
+
+
+def per_run(what: str, run_id: str, make: Callable[[], T]) -> T:
+    """`make()` computed once per run and kept until the session shows another run."""
+    cache: dict[str, tuple[str, Any]] = st.session_state[PER_RUN]
+    cached = cache.get(what)
+    if cached is None or cached[0] != run_id:
+        cached = (run_id, make())
+        cache[what] = cached
     return cached[1]
 
 
-def evaluation_for(run: TrainedRun) -> "Evaluation":
-    """The test-set evaluation of `run`, computed once per run."""
-    from core.evaluation import evaluate
-
-    data = run.dataset
-    return _per_run(EVALUATION, run, lambda: evaluate(run.job.model, data.x_test, data.y_test, data.class_names))
+def cached_for_run(what: str, run_id: str) -> Any | None:
+    """What `per_run` holds for `run_id`, without computing it."""
+    cached = st.session_state[PER_RUN].get(what)
+    return cached[1] if cached is not None and cached[0] == run_id else None
 
 
-def predictor_for(run: TrainedRun) -> "Predictor":
-    """A fast single-image predictor for `run`'s model, built once per run."""
-    from core.inference import Predictor
-
-    return _per_run(PREDICTOR, run, lambda: Predictor(run.job.model))
+def forget_run_caches() -> None:
+    st.session_state[PER_RUN] = {}

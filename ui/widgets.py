@@ -39,3 +39,31 @@ def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], size: int 
 def show_error(error: ConvLabError | Exception, prefix: str = "") -> None:
     """A user-facing error: the message, never a traceback."""
     st.error(f"{prefix}{error}", icon=":material/error:")
+
+
+def duration(seconds: float | None) -> str:
+    """'42s', '3m 05s', or '?' when unknown."""
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def choices_with(choices: Sequence, key: str) -> tuple:
+    """`choices`, plus the widget's current value if it is not one of them (a run's setting made elsewhere)."""
+    current = st.session_state.get(key)
+    if current is None or current in choices:
+        return tuple(choices)
+    return tuple(sorted((*choices, current)))
+
+
+def upper(bound: float, key: str) -> float:
+    """A slider's maximum: `bound`, or the current value when a run's setting goes beyond it."""
+    current = st.session_state.get(key)
+    return max(bound, current) if isinstance(current, (int, float)) else bound
+
+
+def lower(bound: float, key: str) -> float:
+    """A number input's minimum: `bound`, or the current value when a run's setting goes below it."""
+    current = st.session_state.get(key)
+    return min(bound, current) if isinstance(current, (int, float)) else bound

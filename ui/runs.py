@@ -1,0 +1,311 @@
+"""The session's view of the run store and the server's job manager.
+
+One `JobManager` per server process (`st.cache_resource`) trains every run
+in a worker process; each session only keeps the id of the run it shows.
+That id is also in the URL (`?run=<id>`), so a reload, a new tab with the
+same link or a restarted browser shows the same run again. When a session
+ends, its queued runs are cancelled unless a new session claims them (a
+reload does); a running one finishes into the store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from core.architecture import layer_table
+from core.engine import JobManager
+from core.errors import ConvLabError, RunError
+from core.runs import RunSnapshot, RunSpec, RunStore, default_root
+from ui import state
+
+if TYPE_CHECKING:
+    import keras
+
+    from core.data import Dataset
+    from core.evaluation import Evaluation
+    from core.inference import Predictor
+
+RUN_PARAM = "run"
+WORKSPACE_PARAM = "ws"
+WORKSPACES_ENV = "CONVLAB_WORKSPACES"  # "shared" (default): one store for everyone; "per-browser": one each
+_WORKSPACE = re.compile(r"^[0-9a-f]{16}$")
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager() -> JobManager:
+    """The server's job manager: created once per server process, shared by every session."""
+    return JobManager()
+
+
+@dataclass
+class SessionLease:
+    """Held for as long as a browser session lives; its release tells the job manager."""
+
+    owner: str
+    manager: JobManager
+
+
+def _release(lease: SessionLease) -> None:
+    lease.manager.release_owner(lease.owner)
+
+
+@st.cache_resource(scope="session", on_release=_release, show_spinner=False)
+def _session_lease(owner: str) -> SessionLease:
+    return SessionLease(owner, job_manager())
+
+
+def hold_session() -> None:
+    """Call on every script run: a session that ends (or disconnects) lets its queued runs go."""
+    _session_lease(state.owner())
+
+
+def per_browser_workspaces() -> bool:
+    return os.environ.get(WORKSPACES_ENV, "shared") == "per-browser"
+
+
+def store() -> RunStore:
+    """This session's run store: the shared one, or this browser's own workspace (kept in the URL)."""
+    root = default_root()
+    if not per_browser_workspaces():
+        return RunStore(root)
+    workspace = st.query_params.get(WORKSPACE_PARAM, "")
+    if not _WORKSPACE.match(workspace):
+        workspace = st.session_state.get("workspace") or secrets.token_hex(8)
+        st.query_params[WORKSPACE_PARAM] = workspace
+    st.session_state["workspace"] = workspace
+    return RunStore(root / "workspaces" / workspace)
+
+
+# --- the current run ----------------------------------------------------------------------------------
+
+
+def reader_for(run_id: str):
+    """A cheap incremental reader of `run_id` (kept per session)."""
+    return state.per_run("reader", run_id, lambda: store().reader(run_id))
+
+
+def snapshot() -> RunSnapshot | None:
+    """The session's current run as it is now, or None (no run, or it was deleted)."""
+    run_id = state.current_run_id()
+    if run_id is None:
+        return None
+    try:
+        return reader_for(run_id).snapshot()
+    except RunError:
+        st.session_state[state.CURRENT_RUN] = None
+        state.forget_run_caches()
+        return None
+
+
+def queue_position(run_id: str) -> int | None:
+    return job_manager().position(run_id)
+
+
+def set_current_run(run_id: str | None) -> None:
+    """Show `run_id` in this session (and claim it, so its queue place is kept)."""
+    if run_id != state.current_run_id():
+        state.forget_run_caches()
+    st.session_state[state.CURRENT_RUN] = run_id
+    if run_id is not None:
+        job_manager().claim(run_id, state.owner())
+
+
+def attach_from_url() -> None:
+    """Before the page: a ?run= the session has not seen yet becomes its current run (a reload, a link)."""
+    wanted = st.query_params.get(RUN_PARAM)
+    if not wanted or wanted == st.session_state[state.URL_RUN]:
+        return
+    st.session_state[state.URL_RUN] = wanted
+    if wanted == state.current_run_id():
+        return
+    if not store().exists(wanted):
+        st.toast(f"There is no run {wanted[:40]} here (it may have been deleted).", icon=":material/warning:")
+        return
+    use_run(wanted)
+    apply_run_settings(wanted)
+
+
+def sync_url() -> None:
+    """After the page: the URL names the current run, so a reload comes back to it."""
+    run_id = state.current_run_id()
+    if run_id is not None and st.query_params.get(RUN_PARAM) != run_id:
+        st.query_params[RUN_PARAM] = run_id
+    st.session_state[state.URL_RUN] = run_id
+
+
+def dataset_of(spec: RunSpec) -> "Dataset":
+    """The dataset a run was trained on, loaded again from its reference (raises DataError)."""
+    from ui.loading import dataset_for_ref
+
+    return dataset_for_ref(spec.dataset, str(store().root))
+
+
+def use_run(run_id: str) -> str | None:
+    """Make `run_id` the session's current run, with its dataset; returns a problem to show, or None."""
+    set_current_run(run_id)
+    try:
+        spec = store().spec(run_id)
+        state.set_dataset(dataset_of(spec))
+    except ConvLabError as error:
+        return f"Its dataset could not be loaded again: {error}"
+    if spec.dataset.kind == "builtin":
+        st.session_state[state.DATASET_CHOICE] = "mnist" if spec.dataset.name == "mnist-10k" else spec.dataset.name
+    return None
+
+
+def apply_run_settings(run_id: str) -> str | None:
+    """Put a run's architecture and training settings into the sliders; returns a problem, or None."""
+    from ui.architecture_form import load_into_widgets as load_architecture
+    from ui.training_form import load_into_widgets as load_training
+
+    try:
+        spec = store().spec(run_id)
+    except RunError as error:
+        return str(error)
+    if spec.architecture is None or spec.training is None:
+        return "This run is an uploaded model: it has no slider settings."
+    st.session_state[state.ARCHITECTURE] = spec.architecture
+    load_architecture(spec.architecture, overwrite=True)
+    st.session_state[state.TRAIN_CONFIG] = spec.training
+    load_training(spec.training, overwrite=True)
+    dataset = state.dataset()
+    if dataset is not None:
+        try:
+            table = layer_table(spec.architecture, dataset.input_shape, dataset.num_classes)
+        except ConvLabError:
+            return None
+        st.session_state[state.BUILT] = state.BuiltArchitecture(spec.architecture, dataset.input_shape,
+                                                                dataset.num_classes, table)
+    return None
+
+
+# --- starting and stopping ------------------------------------------------------------------------------
+
+
+def start_training() -> None:
+    """Start button callback: queue a run of the built architecture with the settings on the page."""
+    st.session_state[state.START_ERROR] = None
+    current = snapshot()
+    if current is not None and current.state.is_active:
+        st.session_state[state.START_ERROR] = "A run is already going: stop it first (one training at a time)."
+        return
+    dataset, built = state.dataset(), state.built()
+    if dataset is None or built is None:
+        st.session_state[state.START_ERROR] = "Load a dataset and build a model first."
+        return
+    if dataset.ref is None:
+        st.session_state[state.START_ERROR] = "This dataset cannot be loaded again by a training process; reload it."
+        return
+    try:
+        config = state.training_config().validated()
+        table = layer_table(built.arch, dataset.input_shape, dataset.num_classes)
+    except ConvLabError as error:
+        st.session_state[state.START_ERROR] = str(error)
+        return
+    spec = RunSpec(dataset.ref, built.arch, config, label=default_label(built.arch.name, config), origin="dashboard")
+    details = {"dataset_name": dataset.name, "data_source": dataset.source, "input_shape": list(dataset.input_shape),
+               "num_classes": dataset.num_classes, "params": table.total_params,
+               "train_images": len(dataset.x_train), "test_images": len(dataset.x_test)}
+    try:
+        run_id = job_manager().submit(store(), spec, details, owner=state.owner())
+    except (ConvLabError, OSError) as error:
+        st.session_state[state.START_ERROR] = f"Could not create the run: {error}"
+        return
+    set_current_run(run_id)
+    st.session_state[state.RUN_PHASE] = "queued"
+
+
+def default_label(arch_name: str, config) -> str:
+    from core.training import OPTIMIZER_NAMES
+
+    return f"{arch_name} · {OPTIMIZER_NAMES[config.optimizer]} {config.learning_rate:g} · {config.epochs} ep"
+
+
+def stop_training() -> None:
+    """Stop (or, while queued, cancel) the session's current run."""
+    run_id = state.current_run_id()
+    if run_id is not None:
+        job_manager().stop(run_id)
+
+
+# --- what Evaluation and Draw need of a usable run -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsableRun:
+    """A run with weights, and the dataset it was trained on."""
+
+    snapshot: RunSnapshot
+    dataset: "Dataset"
+
+    @property
+    def run_id(self) -> str:
+        return self.snapshot.run_id
+
+    @property
+    def name(self) -> str:
+        spec = self.snapshot.spec
+        return spec.architecture.name if spec.architecture is not None else (self.snapshot.label or "uploaded model")
+
+
+def usable_run() -> tuple[UsableRun | None, str | None]:
+    """The current run if it has weights, with its dataset; else (None, why not or None)."""
+    current = snapshot()
+    if current is None or not current.usable:
+        return None, None
+    try:
+        dataset = dataset_of(current.spec)
+    except ConvLabError as error:
+        return None, f"The dataset of run {current.run_id} cannot be loaded again: {error}"
+    return UsableRun(current, dataset), None
+
+
+def model_for(run: UsableRun) -> "keras.Model":
+    """The run's saved model, loaded once per session in safe mode."""
+    from core.models import load_model_file
+
+    return state.per_run("model", run.run_id, lambda: load_model_file(store().model_path(run.run_id)))
+
+
+def predictor_for(run: UsableRun) -> "Predictor":
+    from core.inference import Predictor
+
+    return state.per_run("predictor", run.run_id, lambda: Predictor(model_for(run)))
+
+
+def evaluation_for(run: UsableRun) -> "Evaluation":
+    """The test-set evaluation: the training process's, or computed here once (uploaded models)."""
+    from core.evaluation import Evaluation
+
+    def make() -> "Evaluation":
+        probabilities = store().test_probabilities(run.run_id)
+        data = run.dataset
+        if probabilities is None or probabilities.shape != (len(data.y_test), data.num_classes):
+            from core.engine import evaluate_into
+
+            evaluate_into(store(), run.run_id, model_for(run), data)
+            probabilities = store().test_probabilities(run.run_id)
+        return Evaluation(probabilities, data.y_test, data.class_names)
+
+    return state.per_run("evaluation", run.run_id, make)
+
+
+def phase(current: RunSnapshot | None) -> str:
+    """Where a run is, as the page's layout cares: "queued", "training" or "ended" (also: no run)."""
+    if current is None or not current.state.is_active:
+        return "ended"
+    return "queued" if current.state.value == "queued" else "training"
+
+
+def phase_changed(current: RunSnapshot | None) -> bool:
+    """For pollers: True once when the run moves on (queued to training, training to ended): rerun the page."""
+    before, now = st.session_state[state.RUN_PHASE], phase(current)
+    st.session_state[state.RUN_PHASE] = now
+    return before != now and before != "ended"
+
