@@ -17,6 +17,7 @@ init_state()
 with error_boundary("start of the session"):
     runs.hold_session()
     runs.attach_from_url()  # a reload or a shared link: ?run=<id> brings its run back
+    runs.sync_url()  # early, so a reload during a long page run still finds the run
 
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -31,7 +32,7 @@ mark_run_phase()
 st.sidebar.markdown("#### Pipeline")  # a write in every full run lets page fragments draw into the sidebar
 with error_boundary(navigation.url_path or "home"):
     navigation.run()
-runs.sync_url()
+runs.sync_url()  # again: the page may have changed the current run (Start, Runs page)
 # after the page, so the status shows what the page just did (loaded data, built a model);
 # the Training page polls its run itself and draws this status from its own poller
 render_status(poll=navigation.url_path != "training")

@@ -7,7 +7,10 @@ from core.architecture import PRESET_DESCRIPTIONS, PRESETS, layer_table
 from core.errors import ArchitectureError
 from ui import state
 from ui.architecture_form import apply_preset, architecture_form
+from ui.bootstrap import page_setup
 from ui.widgets import show_error
+
+page_setup()
 
 st.title("2 · Architecture")
 

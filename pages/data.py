@@ -8,8 +8,11 @@ from core.datasets import REGISTRY
 from core.errors import DataError
 from core.figures import class_counts, pixel_histogram
 from ui import runs, state
+from ui.bootstrap import page_setup
 from ui.loading import builtin_dataset, uploaded_dataset
 from ui.widgets import image_grid, show_error
+
+page_setup()
 
 UPLOAD = "upload"
 state.keep_widget_values(state.DATASET_CHOICE)

@@ -7,10 +7,13 @@ from core.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, r
 from core.errors import DrawingError
 from core.figures import probability_bars
 from ui import runs
+from ui.bootstrap import page_setup
 from ui.canvas import CANVAS_SIZE, draw_canvas
 from ui.errors import guarded
 from ui.runs import UsableRun
 from ui.widgets import image_grid, show_error
+
+page_setup()
 
 PICTURE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 

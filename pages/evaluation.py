@@ -5,8 +5,11 @@ import streamlit as st
 
 from core.figures import confidence_histogram, confusion_heatmap, history_curves
 from ui import runs
+from ui.bootstrap import page_setup
 from ui.runs import UsableRun
 from ui.widgets import image_grid
+
+page_setup()
 
 st.title("4 · Evaluation")
 

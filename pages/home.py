@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from ui.bootstrap import page_setup
+
+page_setup()
+
 st.title("ConvLab")
 st.markdown(
     "Build an image classifier end to end, the way a classic deep-learning lab does it, "

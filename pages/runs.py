@@ -12,7 +12,10 @@ from core.errors import ConvLabError
 from core.figures import compare_curves
 from core.runs import RunSummary, comparison_rows, spec_differences
 from ui import runs, state
+from ui.bootstrap import page_setup
 from ui.widgets import duration, show_error
+
+page_setup()
 
 MAX_UPLOAD_MB = 100  # as .streamlit/config.toml's server.maxUploadSize
 

@@ -11,10 +11,13 @@ from core.figures import filter_mosaic, training_curves
 from core.runs import FILTERS, RunSnapshot, RunState
 from core.training import TRAINING_PRESET_DESCRIPTIONS, TRAINING_PRESETS
 from ui import runs, state
+from ui.bootstrap import page_setup
 from ui.errors import guarded
 from ui.sidebar import POLL_SECONDS, ordinal, rerun_if_run_moved_on, status_body
 from ui.training_form import apply_preset, training_form
 from ui.widgets import duration
+
+page_setup()
 
 
 def progress_text(current: RunSnapshot) -> str:
