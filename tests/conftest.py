@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -54,14 +55,13 @@ def bars() -> Dataset:
                         class_names=("horizontal", "vertical", "diagonal", "box"))
 
 
-@pytest.fixture(autouse=True, scope="session")
-def apptest_runs_app_py_on_every_run():
-    """Make AppTest run app.py on every run, as the server does.
+def make_apptest_run_app_py() -> Callable[[], None]:
+    """Make AppTest run app.py on every run, as the server does; returns the undo.
 
     The server runs app.py (which calls st.navigation) on every rerun. Streamlit 1.67's AppTest resets
-    `PagesManager.uses_pages_directory` before each run and, finding our pages/ folder, reruns a page file
-    alone, skipping app.py (session hooks, the URL, the sidebar). st.navigation sets the flag to False in
-    the server; this does the same for AppTest.
+    `PagesManager.uses_pages_directory` before each run and, finding our pages/ folder, would rerun a page
+    file alone, skipping app.py (session hooks, the URL, the sidebar). st.navigation sets the flag to False
+    in the server; this does the same for AppTest.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
@@ -72,5 +72,11 @@ def apptest_runs_app_py_on_every_run():
         PagesManager.uses_pages_directory = False
 
     PagesManager.__init__ = init
+    return lambda: setattr(PagesManager, "__init__", original)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def apptest_runs_app_py_on_every_run():
+    undo = make_apptest_run_app_py()
     yield
-    PagesManager.__init__ = original
+    undo()

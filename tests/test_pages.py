@@ -81,6 +81,7 @@ def test_every_page_renders_from_a_fresh_session(page):
 def in_a_fresh_process(steps: str) -> str:
     """Run AppTest steps in a new Python process and return what it printed last."""
     code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            "from tests.conftest import make_apptest_run_app_py; make_apptest_run_app_py(); "
             f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=60); "
             "at.session_state['dataset_choice'] = 'digits-8x8'; at.run(); assert not at.exception; " + steps)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=180)
