@@ -1,4 +1,4 @@
-"""Stage 2: describe a CNN, check it, tabulate its layers and build it in Keras.
+"""Stage 2: describe a CNN (with optional data augmentation), check it, tabulate its layers, build it in Keras.
 
 An `Architecture` is plain data (frozen dataclasses), so the dashboard's
 sliders can describe a model, and `layer_table` can show shapes and
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from core import limits
+from core.augment import Augmentation, augmentation_layers, augmentation_table_rows
 from core.checks import check_scalar
 from core.errors import ArchitectureError
 
@@ -48,11 +49,16 @@ class DenseLayer:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A CNN: conv blocks, flatten, dense layers, softmax over the classes."""
+    """A CNN: [augmentation], conv blocks, flatten, dense layers, softmax over the classes.
+
+    Augmentation (off by default) is a stack of random Keras layers right after
+    the input: active while training only, so predictions are deterministic.
+    """
 
     conv_blocks: tuple[ConvBlock, ...] = (ConvBlock(),)
     dense_layers: tuple[DenseLayer, ...] = (DenseLayer(),)
     name: str = "convlab_cnn"
+    augmentation: Augmentation = Augmentation()
 
     def with_blocks(self, conv_blocks: list[ConvBlock], dense_layers: list[DenseLayer]) -> "Architecture":
         return replace(self, conv_blocks=tuple(conv_blocks), dense_layers=tuple(dense_layers))
@@ -109,6 +115,8 @@ def validate(arch: Architecture, input_shape: tuple[int, int, int], num_classes:
         raise ArchitectureError(f"input shape {input_shape} must be (height, width, channels).")
     if num_classes < 2:
         raise ArchitectureError(f"num_classes == {num_classes}, must be >= 2.")
+    if not isinstance(arch.augmentation, Augmentation):
+        raise ArchitectureError(f"augmentation == {arch.augmentation!r:.80}, must be an Augmentation.")
     if not arch.conv_blocks:
         raise ArchitectureError("a CNN needs at least one conv block.")
     height, width = input_shape[0], input_shape[1]
@@ -198,7 +206,7 @@ def layer_table(arch: Architecture, input_shape: tuple[int, int, int], num_class
 
 def _layer_rows(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> LayerTable:
     """`layer_table` without the checks (for `validate`, which needs the sizes)."""
-    rows: list[LayerRow] = []
+    rows = [LayerRow(*row) for row in augmentation_table_rows(arch.augmentation, input_shape)]
     height, width, channels = input_shape
     for number, block in enumerate(arch.conv_blocks, start=1):
         k = block.kernel_size
@@ -246,6 +254,8 @@ def build_model(
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
+    for layer in augmentation_layers(arch.augmentation, seed):  # random in fit, identity when predicting
+        x = layer(x)
     for number, block in enumerate(arch.conv_blocks, start=1):
         x = layers.Conv2D(block.filters, block.kernel_size, padding=block.padding,
                           kernel_initializer=init(), name=f"conv{number}")(x)
@@ -276,14 +286,16 @@ def architecture_to_dict(arch: Architecture) -> dict:
 
 
 def architecture_from_dict(data: dict) -> Architecture:
-    """Inverse of `architecture_to_dict`."""
+    """Inverse of `architecture_to_dict`; a description written before augmentation existed has none."""
     if not isinstance(data, dict):
         raise ArchitectureError(f"architecture description must be a mapping, not {type(data).__name__}.")
+    augmentation = data.get("augmentation")
     try:
         return Architecture(
             conv_blocks=tuple(ConvBlock(**b) for b in data.get("conv_blocks", ())),
             dense_layers=tuple(DenseLayer(**d) for d in data.get("dense_layers", ())),
             name=data.get("name", "convlab_cnn"),
+            augmentation=Augmentation() if augmentation is None else Augmentation.from_dict(augmentation),
         )
     except TypeError as exc:
         raise ArchitectureError(f"architecture description is malformed: {exc}") from None

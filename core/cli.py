@@ -1,5 +1,8 @@
 """`python -m core`: the four stages headless, from a dataset to a saved, scored run in the run store.
 
+    python -m core --dataset digits-8x8 --arch fast --train fast
+    python -m core --dataset my_photos.zip --image-size 64 --color-mode rgb --arch fast --train fast
+
 The CLI trains through the same engine as the dashboard (`core.engine.execute`)
 and into the same store, so its runs appear on the dashboard's Runs page.
 """
@@ -16,8 +19,10 @@ from pathlib import Path
 from typing import Iterator
 
 from core.architecture import PRESETS, layer_table
+from core.data import DatasetRef
 from core.datasets import REGISTRY
-from core.errors import ConvLabError, RunError
+from core.errors import ConvLabError, DataError, RunError
+from core.images import COLOR_MODES, INVERT_MODES, ImageFolderOptions
 from core.runs import RunSpec, RunState, RunStore, default_root
 from core.training import TRAINING_PRESETS, override
 
@@ -29,7 +34,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the run is kept in the run store (the dashboard's Runs page lists it).",
     )
     parser.add_argument("--dataset", default="mnist",
-                        help=f"one of {', '.join(REGISTRY)}, or a Keras-layout .npz file, or a folder of IDX files")
+                        help=f"one of {', '.join(REGISTRY)}, or a Keras-layout .npz file, a folder of IDX files, "
+                        "or a folder or .zip of class folders of images (one folder per class, or train/ and test/)")
+    images = parser.add_argument_group("a folder or .zip of images", "defaults: 28 px, grayscale, never inverted, "
+                                       "20% of each class held out for testing when there is no test/ folder")
+    images.add_argument("--image-size", type=int, help="fit each image into this many pixels square (8 to 128)")
+    images.add_argument("--color-mode", choices=COLOR_MODES, help="grayscale or rgb")
+    images.add_argument("--invert", choices=INVERT_MODES,
+                        help="turn dark-on-light images into light-on-dark (auto: judged by each image's border)")
+    images.add_argument("--test-fraction", type=float, help="share of each class held out when there is no test/")
     parser.add_argument("--arch", default="lab", choices=sorted(PRESETS), help="architecture preset")
     parser.add_argument("--train", default="lab", choices=sorted(TRAINING_PRESETS), help="training preset")
     parser.add_argument("--epochs", type=int, help="override the preset's epochs")
@@ -57,15 +70,28 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, RunStore | None]:
             raise RunError(f"{args.from_run} is an uploaded model: it has no training to repeat.")
         return RunSpec(spec.dataset, spec.architecture, spec.training,
                        label=args.label or f"repeat of {folder.name}", origin="cli"), source
-    from core.datasets import load_dataset
-
     config = override(TRAINING_PRESETS[args.train], epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, seed=args.seed)
+    label = args.label or f"{args.arch} / {args.train} (cli)"
+    return RunSpec(dataset_ref(args), PRESETS[args.arch], config, label=label, origin="cli"), None
+
+
+def dataset_ref(args: argparse.Namespace) -> DatasetRef:
+    """What --dataset names: a local path is referred to without loading it (run() loads it once)."""
+    from core.datasets import load_dataset, local_ref
+
+    chosen = {key: getattr(args, key) for key in ("image_size", "color_mode", "invert", "test_fraction")
+              if getattr(args, key) is not None}
+    image_options = ImageFolderOptions(**chosen) if chosen else None
+    if args.dataset not in REGISTRY and Path(args.dataset).exists():
+        return local_ref(args.dataset, image_options)
+    if image_options is not None:
+        raise DataError(f"--{next(iter(chosen)).replace('_', '-')} applies only to a folder or .zip of images, "
+                        f"not to {args.dataset}.")
     dataset = load_dataset(args.dataset, allow_download=not args.no_download)
     if dataset.ref is None:
         raise ConvLabError(f"{args.dataset}: this dataset cannot be referred to by a run.")
-    label = args.label or f"{args.arch} / {args.train} (cli)"
-    return RunSpec(dataset.ref, PRESETS[args.arch], config, label=label, origin="cli"), None
+    return dataset.ref
 
 
 def run(args: argparse.Namespace) -> float:
@@ -78,6 +104,10 @@ def run(args: argparse.Namespace) -> float:
     dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=not args.no_download)
     print(f"[1/4] data: {dataset.summary_line()}")
     print(f"      {dataset.source}")
+    if spec.dataset.kind == "images":
+        for line in dataset.notes:  # files skipped, and why
+            print(f"      {line}")
+        print(f"      classes: {', '.join(dataset.class_names)}")
     table = layer_table(spec.architecture, dataset.input_shape, dataset.num_classes)
     print(f"[2/4] model: {spec.architecture.name} ({len(table.rows)} layers, {table.total_params:,} parameters)")
     print(f"[3/4] training: {spec.training.describe()}", flush=True)

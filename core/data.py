@@ -45,8 +45,15 @@ class DatasetRef:
 
     `kind` is "builtin" (a registry name such as "mnist" or "mnist-10k"),
     "file" (a path to a .npz file or IDX folder on this machine), "stored" (a
-    file uploaded into the run store, by its SHA-256) or "images" (a folder or
-    zip of class folders, decoded with `options`).
+    .npz uploaded into the run store: `name` is its SHA-256, `options` are
+    {"file_name", "suffix"}) or "images" (a folder or zip of class folders).
+
+    An "images" reference carries the `core.images.ImageFolderOptions` as its
+    options (image_size, color_mode, invert, test_fraction, seed). Its `name`
+    is the absolute path of a folder or .zip on this machine (the CLI), or,
+    for a zip uploaded on the Data page, the zip's SHA-256 in the run store,
+    and then the options also hold {"stored": True, "file_name": <the upload's
+    name>, "suffix": ".zip"} (`core.images.path_ref`, `stored_ref`).
     """
 
     kind: str
@@ -78,8 +85,14 @@ class DatasetRef:
         """A few words: 'mnist', 'file /data/x.npz', 'upload mine.npz'."""
         if self.kind == "builtin":
             return self.name
+        options = self.option_dict
         if self.kind == "stored":
-            return f"upload {self.option_dict.get('file_name', self.name[:12])}"
+            return f"upload {options.get('file_name', self.name[:12])}"
+        if self.kind == "images":
+            where = options.get("file_name") or self.name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+            size, colour = options.get("image_size", "?"), options.get("color_mode", "?")
+            invert = f", invert {options['invert']}" if options.get("invert", "never") != "never" else ""
+            return f"images {where} ({size}px {colour}{invert})"
         return f"{self.kind} {self.name}"
 
 

@@ -1,4 +1,4 @@
-"""The dataset registry: built-in datasets by name, and local files by path.
+"""The dataset registry: built-in datasets by name, local files by path, and a run's dataset by reference.
 
 Built-ins try Keras' download (cached in Keras' own cache folder, hash
 checked) and fall back to local copies where there are some. A fallback is
@@ -14,13 +14,16 @@ import time
 import urllib.parse
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from core.data import Dataset, DatasetRef, make_dataset
 from core.errors import DataError
 from core.loaders import fetch, file_sha256, load_cifar10_archive, load_idx_folder, load_npz
+
+if TYPE_CHECKING:
+    from core.images import ImageFolderOptions, ImageFolderReport
 
 KERAS_BASE_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -227,9 +230,45 @@ REGISTRY: dict[str, DatasetInfo] = {
 VARIANTS: dict[str, Callable[[bool], Dataset]] = {"mnist-10k": lambda allow_download: load_mnist_10k()}
 
 
-def load_file(path: str | Path) -> Dataset:
-    """A Keras-layout `.npz` file or a folder of MNIST-format IDX files."""
+def load_file(path: str | Path, image_options: "ImageFolderOptions | None" = None) -> Dataset:
+    """A Keras-layout `.npz` file, a folder of MNIST-format IDX files, or a folder or `.zip` of class folders.
+
+    `image_options` (`core.images.ImageFolderOptions`, default ones when None) apply to images only.
+    """
+    return load_ref(local_ref(path, image_options))
+
+
+def local_ref(path: str | Path, image_options: "ImageFolderOptions | None" = None) -> DatasetRef:
+    """The reference of a dataset on this machine, without loading it (see `is_image_source`)."""
+    from core.images import ImageFolderOptions, path_ref
+
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder.")
+    if is_image_source(path):
+        return path_ref(path, image_options or ImageFolderOptions())
+    if image_options is not None:
+        raise DataError(f"{path}: image options (size, colour, inversion, test fraction) apply only to a folder "
+                        "or .zip of class folders, not to a .npz file or an IDX folder.")
+    return DatasetRef.of("file", str(path.resolve()))
+
+
+IDX_PREFIXES = ("train-images", "train-labels", "t10k-images", "t10k-labels", "test-images", "test-labels")
+
+
+def is_image_source(path: str | Path) -> bool:
+    """A `.zip` file, or a folder that holds no MNIST-format IDX file (train-images*, t10k-*, ...)."""
+    path = Path(path)
+    if path.is_dir():
+        try:
+            return not any(item.is_file() and item.name.startswith(IDX_PREFIXES) for item in path.iterdir())
+        except OSError as exc:
+            raise DataError(f"{path}: cannot list it: {exc.strerror or exc}.") from None
+    return path.suffix.lower() == ".zip"
+
+
+def _load_arrays_file(path: Path, ref: DatasetRef) -> Dataset:
+    """A `.npz` file or an IDX folder (a reference of kind "file")."""
     if path.is_dir():
         arrays = load_idx_folder(path)
         kind = "IDX files in"
@@ -238,8 +277,30 @@ def load_file(path: str | Path) -> Dataset:
         kind = "the .npz file"
     else:
         raise DataError(f"{path}: no such file or folder.")
-    return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path}.", str(path),
-                               ref=DatasetRef.of("file", str(path.resolve())))
+    return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path}.", str(path), ref=ref)
+
+
+def load_images(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None) -> "tuple[Dataset, ImageFolderReport]":
+    """A reference of kind "images" (see `core.data.DatasetRef`): the dataset, and the report of its loading."""
+    from core.images import STORED_SUFFIX, load_image_folder, ref_options
+
+    options = ref_options(ref)
+    located = ref.option_dict
+    if located.get("stored"):
+        file_name = str(located.get("file_name") or "upload.zip")
+        if stored is None:
+            raise DataError(f"the images {file_name} were uploaded into a run store, and none was given to find "
+                            "them in.")
+        path = stored(ref.name, str(located.get("suffix", STORED_SUFFIX)))
+        if not path.exists():
+            raise DataError(f"the uploaded images {file_name} are no longer in the run store (they were deleted); "
+                            "upload the zip again.")
+        name = file_name
+    else:
+        path = Path(ref.name)
+        name = path.name or str(path)
+    folder = load_image_folder(path, options, name=name)
+    return folder.to_dataset(name, ref=ref), folder.report
 
 
 def load_stored_npz(path: Path, file_name: str, ref: DatasetRef) -> Dataset:
@@ -268,7 +329,8 @@ def load_dataset(spec: str, allow_download: bool = True) -> Dataset:
     if Path(spec).exists():
         return load_file(spec)
     names = ", ".join(REGISTRY)
-    raise DataError(f"unknown dataset '{spec}': use one of {names}, or the path of a .npz file or IDX folder.")
+    raise DataError(f"unknown dataset '{spec}': use one of {names}, or the path of a .npz file, an IDX folder, "
+                    "or a folder or .zip of class folders of images.")
 
 
 def load_ref(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None,
@@ -279,7 +341,9 @@ def load_ref(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None,
             raise DataError(f"unknown built-in dataset '{ref.name}'.")
         return load_dataset(ref.name, allow_download)
     if ref.kind == "file":
-        return load_file(ref.name)
+        return _load_arrays_file(Path(ref.name), ref)
+    if ref.kind == "images":
+        return load_images(ref, stored)[0]
     if ref.kind == "stored":
         if stored is None:
             raise DataError("this dataset was uploaded into a run store, and none was given to find it in.")
@@ -289,4 +353,4 @@ def load_ref(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None,
             raise DataError(f"the uploaded dataset {options.get('file_name', ref.name)} is no longer in the "
                             "run store (it was deleted); upload it again.")
         return load_stored_npz(path, str(options.get("file_name", "upload.npz")), ref)
-    raise DataError(f"datasets of kind '{ref.kind}' cannot be loaded here yet.")
+    raise DataError(f"datasets of kind '{ref.kind}' cannot be loaded here.")

@@ -16,6 +16,7 @@ Channels-last data only; layers inside nested sub-models are not inspected.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Sequence
@@ -46,7 +47,11 @@ EXPLANATIONS: Mapping[str, str] = MappingProxyType({
     "softmax": "Softmax turns the output layer's scores into probabilities: all positive, adding up to 1, "
     "the highest score getting the highest probability.",
     "filters": "The filters of the first convolution are small images the network learned: the patterns "
-    "(edges, strokes, blobs) it looks for. Blue weights subtract, red weights add.",
+    "(edges, strokes, blobs) it looks for. All share one scale: red weights add, blue weights subtract, white "
+    "is 0 (in colour, and on the Training page, mid-grey is 0).",
+    "arithmetic": "Each value of a convolution's feature map is the input values under the filter, each "
+    "multiplied by the filter's weight at that place, all added up, plus the filter's bias. With several input "
+    "channels the sum runs over all of them.",
     "weights": "A histogram of each layer's weights: training spreads them out from their random start; "
     "weights that stay near 0 do little.",
     "saliency": "A saliency map shows which pixels would change the class score most if they changed a "
@@ -54,12 +59,13 @@ EXPLANATIONS: Mapping[str, str] = MappingProxyType({
     "gradient x input": "Gradient times input weighs each pixel's gradient by the pixel's own value, so it "
     "highlights the ink that actually pushed the score, not blank paper that merely could have.",
     "grad-cam": "Grad-CAM weighs the last convolution's feature maps by how much each one raises the "
-    "class score, adds them up and keeps the positive part: a coarse map of where the network looked.",
+    "class score, adds them up and keeps the positive part: a coarse map of where the network looked. "
+    "It is only as sharp as those maps, and on batch-normalised MNIST models it is often very coarse.",
     "embedding": "Each image becomes the list of numbers the last hidden layer computes for it; projecting "
     "those lists onto a flat plane (PCA or t-SNE) shows which images the network thinks are alike. "
     "Classes that form separate clusters are easy for the output layer to tell apart.",
-    "confusion over epochs": "The same fixed set of validation images classified after every epoch: watch "
-    "the mistakes move off the diagonal's neighbours as the network learns.",
+    "confusion over epochs": "The same fixed set of validation images (at most 1,000) classified after every "
+    "epoch: watch the counts gather on the diagonal as the network learns, and see which confusions last.",
 })
 
 
@@ -172,6 +178,30 @@ class Embedding:
     method: str  # "pca" or "tsne"
     feature_layer: str  # the layer whose output was projected
     explained_variance: tuple[float, float] | None = None  # PCA only: share of variance per axis
+
+
+@dataclass(frozen=True)
+class EmbeddingFeatures:
+    """Penultimate-layer activations of a subset of images, before any projection."""
+
+    features: np.ndarray  # (n, d) float32
+    indices: np.ndarray  # (n,) int64: row i is images[indices[i]]
+    labels: np.ndarray  # (n,) int64 true classes
+    predicted: np.ndarray  # (n,) int64 predicted classes
+    feature_layer: str
+
+
+def kernel_images(weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """Kernels as images on one shared symmetric scale: (0.5 + 0.5 * w / max|w|, max|w|); 0.5 is a zero weight.
+
+    The one rule for showing filters (here and on the Training page): a shared
+    scale lets filters be compared (a weak filter looks faint), and the
+    symmetric one keeps 0 in the middle, so the sign of every weight shows.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    scale = float(np.abs(weights).max()) if weights.size else 0.0
+    images = 0.5 + 0.5 * weights / scale if scale > 0 else np.full_like(weights, 0.5)
+    return np.clip(images, 0.0, 1.0).astype(np.float32), scale
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,9 +464,8 @@ class Explainer:
         """The first Conv2D's kernels (or `layer_name`'s) as (n_filters, k_h, k_w, C_in) images."""
         layer = self._conv_layer(layer_name)
         weights = np.transpose(np.asarray(layer.kernel, dtype=np.float32), (3, 0, 1, 2))
-        scale = float(np.abs(weights).max())
-        images = 0.5 + 0.5 * weights / scale if scale > 0 else np.full_like(weights, 0.5)
-        return FilterImages(layer.name, weights, images.astype(np.float32), scale)
+        images, scale = kernel_images(weights)
+        return FilterImages(layer.name, weights, images, scale)
 
     def weight_histograms(self, bins: int = 40) -> list[WeightHistogram]:
         """A histogram of the kernel weights of every layer that has a kernel (conv and dense)."""
@@ -482,6 +511,15 @@ class Explainer:
         cam, cls, prob = self._cam_fns[name](batch, self._class_arg(class_index))
         return Attribution("grad-cam", _unit(np.asarray(cam, dtype=np.float32)), int(cls), float(prob),
                            self.score_kind, name)
+
+    def attributions(self, image: np.ndarray, class_index: int | None = None,
+                     cam_layer: str | None = None) -> tuple[Attribution, Attribution, Attribution]:
+        """(saliency, gradient x input, Grad-CAM) for one class, from one gradient pass and one Grad-CAM pass."""
+        grads, batch, cls, prob = self._gradients(image, class_index)
+        saliency = Attribution("saliency", _unit(np.abs(grads).max(axis=-1)), cls, prob, self.score_kind)
+        times_input = Attribution("gradient x input", _unit(np.abs((grads * batch[0]).sum(axis=-1))), cls, prob,
+                                  self.score_kind)
+        return saliency, times_input, self.grad_cam(batch, cls, cam_layer)
 
     def _class_arg(self, class_index: int | None) -> np.int32:
         if class_index is None:
@@ -578,8 +616,17 @@ class Explainer:
         PCA takes well under a second; t-SNE takes seconds to a minute on 2 cores
         for 1,000-3,000 points (run it outside the page's script run, or cache it).
         """
-        if method not in ("pca", "tsne"):
-            raise ValueError(f"method == {method!r}, must be 'pca' or 'tsne'.")
+        _check_method(method)
+        return project(self.embedding_features(images, labels, max_points, seed, batch_size), method, seed,
+                       tsne_iterations)
+
+    def embedding_features(self, images: np.ndarray, labels: np.ndarray, max_points: int = 3000, seed: int = 0,
+                           batch_size: int = 256) -> "EmbeddingFeatures":
+        """The penultimate activations of up to `max_points` images (a seeded subset), ready for `project`.
+
+        This is the part that runs the model; `project` needs only numpy and
+        scikit-learn, so a background thread can run it without touching Keras.
+        """
         if self._head.features is None:
             raise ValueError(f"model '{self.model.name}' has no Dense layer whose input could be embedded.")
         images, labels = np.asarray(images), np.asarray(labels).reshape(-1)
@@ -589,9 +636,8 @@ class Explainer:
         if len(indices) < 3:
             raise ValueError(f"an embedding needs at least 3 images, got {len(indices)}.")
         features, probabilities = self._features(images[indices], batch_size)
-        points, variance = _project(features, method, seed, tsne_iterations)
-        return Embedding(points, indices, labels[indices].astype(np.int64),
-                         probabilities.argmax(axis=1).astype(np.int64), method, self.feature_layer or "", variance)
+        return EmbeddingFeatures(features, indices, labels[indices].astype(np.int64),
+                                 probabilities.argmax(axis=1).astype(np.int64), self.feature_layer or "")
 
     def _features(self, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         import keras
@@ -638,6 +684,20 @@ def _unit(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float32)
     top = float(values.max()) if values.size else 0.0
     return values / top if top > 0 else np.zeros_like(values)
+
+
+def _check_method(method: str) -> None:
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"method == {method!r}, must be 'pca' or 'tsne'.")
+
+
+def project(features: "EmbeddingFeatures", method: str = "pca", seed: int = 0,
+            tsne_iterations: int = 500) -> Embedding:
+    """`features` projected to 2-D by PCA (well under a second) or t-SNE (seconds: run it off the page's thread)."""
+    _check_method(method)
+    points, variance = _project(features.features, method, seed, tsne_iterations)
+    return Embedding(points, features.indices, features.labels, features.predicted, method, features.feature_layer,
+                     variance)
 
 
 def _project(features: np.ndarray, method: str, seed: int,
@@ -707,6 +767,34 @@ def confusion_on_subset(
                  for i in range(0, len(x), batch_size)]
     y_pred = np.concatenate(predicted) if predicted else np.zeros(0, dtype=np.int64)
     return confusion_matrix(y, y_pred, labels=list(range(num_classes))).astype(np.int64)
+
+
+def read_confusion_over_epochs(path: "str | os.PathLike[str]") -> "ConfusionOverEpochs | None":
+    """The matrices a training recorded in a run's confusion.json, or None when it recorded none.
+
+    The file is a JSON list of {"epoch": n, "matrix": [[...]]}; a damaged one raises RunError saying why.
+    """
+    import json
+
+    from core.errors import RunError
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            records = json.load(file)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise RunError(f"{os.fspath(path)} cannot be read: {error}") from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "epoch" in r and "matrix" in r
+                                                 for r in records):
+        raise RunError(f"{os.fspath(path)} is not a list of {{'epoch', 'matrix'}} records.")
+    if not records:
+        return None
+    try:
+        return ConfusionOverEpochs([np.asarray(r["matrix"], dtype=np.int64) for r in records],
+                                   [int(r["epoch"]) for r in records])
+    except (TypeError, ValueError) as error:
+        raise RunError(f"{os.fspath(path)} holds matrices that cannot be used: {error}") from None
 
 
 class CellChange(NamedTuple):

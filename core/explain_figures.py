@@ -106,7 +106,11 @@ def feature_maps_figure(trace: NetworkTrace, layer_name: str, max_maps: int = 64
     total = trace.feature_maps[layer_name].shape[2]
     shown = f"{count} of {total}" if count < total else f"{count}"
     title = f"{layer_name} ({info.kind}): {shown} maps of {height}x{width}"
-    return _image_figure([heatmap], dict(_SINGLE_IMAGE), title, -(-count // columns), columns,
+    # each map's filter number in its top-left corner
+    labels = [dict(x=(c % columns) * (width + 1) - 0.5, y=(c // columns) * (height + 1) - 0.5, text=str(c),
+                   xanchor="left", yanchor="top", showarrow=False, font=dict(size=9, color="#ffd54f"),
+                   bgcolor="rgba(0,0,0,0.55)", borderpad=0) for c in range(count)]
+    return _image_figure([heatmap], dict(_SINGLE_IMAGE, annotations=labels), title, -(-count // columns), columns,
                          (height + 1) / (width + 1))
 
 
@@ -190,6 +194,54 @@ def conv_arithmetic_figure(arith: ConvArithmetic, channel: int = 0) -> go.Figure
     title = (f"{arith.layer}[{arith.row}, {arith.col}, {arith.filter_index}]: {part}sum {arith.total:.3f} "
              f"+ bias {arith.bias:.3f} = {arith.pre_activation:.3f}{activation}")
     return _image_figure(data, layout, title, 1, 3, extra=30)
+
+
+def conv_location_figure(trace: NetworkTrace, arith: ConvArithmetic, channel: int = 0) -> go.Figure:
+    """Where `arith` happens: the convolution's input (one channel) with the kernel's window outlined, and the
+    filter's output map with the chosen value outlined.
+
+    Invisible markers sit on the output map's cells (heatmaps send no click selections, markers do): a click
+    selects a cell, whose (x, y) are its (column, row).
+    """
+    source = trace.conv_inputs[arith.layer][:, :, channel]
+    output = trace.feature_maps[arith.layer][:, :, arith.filter_index]
+    k_h, k_w = arith.padding_mask.shape
+    (top, left), (height, width) = arith.origin, output.shape
+    rows, cols = np.indices(output.shape)
+    data = [
+        dict(type="heatmap", z=source, colorscale=MAP_SCALE, showscale=False,
+             hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>", **_on(0)),
+        dict(type="heatmap", z=output, colorscale=MAP_SCALE, showscale=False, hoverinfo="skip", **_on(1)),
+        dict(type="scatter", x=cols.ravel(), y=rows.ravel(), customdata=output.ravel(), mode="markers",
+             marker=dict(symbol="square", size=max(4, int(0.45 * PLOT_WIDTH / max(width, height))), opacity=0),
+             unselected=dict(marker=dict(opacity=0)), selected=dict(marker=dict(opacity=0.4, color="#ff7f0e")),
+             hovertemplate="row %{y}, column %{x}: %{customdata:.3f}<extra>click for its arithmetic</extra>",
+             **_on(1)),
+    ]
+    outline = dict(type="rect", line=dict(color="#ff7f0e", width=3))
+    shapes = [dict(outline, xref="x", yref="y", x0=left - 0.5, x1=left + k_w - 0.5, y0=top - 0.5,
+                   y1=top + k_h - 0.5),
+              dict(outline, xref="x2", yref="y2", x0=arith.col - 0.5, x1=arith.col + 0.5, y0=arith.row - 0.5,
+                   y1=arith.row + 0.5)]
+    c_in = trace.conv_inputs[arith.layer].shape[2]
+    what = f"channel {channel} of {c_in}" if c_in > 1 else "input"
+    layout = _panels([f"{arith.layer}'s {what} ({source.shape[0]}x{source.shape[1]})",
+                      f"filter {arith.filter_index}'s map ({height}x{width}): click a value"], hgap=0.08)
+    layout.update(shapes=shapes, clickmode="event+select", dragmode=False)
+    title = f"Row {arith.row}, column {arith.col} of filter {arith.filter_index}: the {k_h}x{k_w} window it reads"
+    return _image_figure(data, layout, title, 1, 2, extra=30)
+
+
+def attributions_figure(image: np.ndarray, attributions: Sequence[Attribution], alpha: float = 0.7) -> go.Figure:
+    """The input, then each attribution map laid over it, side by side (hover shows the map's value)."""
+    data: list = [dict(type="image", z=_rgb_uint8(image), hoverinfo="skip", **_on(0))]
+    for i, attribution in enumerate(attributions, start=1):
+        data.append(dict(type="image", z=_rgb_uint8(overlay(image, attribution.map, alpha)), hoverinfo="skip",
+                         **_on(i)))
+    titles = ["input"] + [a.method + (f" ({a.layer})" if a.layer else "") for a in attributions]
+    first = attributions[0]
+    title = f"Class {first.class_index} ({first.probability:.0%}): which pixels raised its {first.score_kind}"
+    return _image_figure(data, _panels(titles), title, 1, len(titles), extra=30)
 
 
 def confusion_at_epoch_figure(over: ConfusionOverEpochs, epoch: int, class_names: Sequence[str],

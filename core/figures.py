@@ -193,10 +193,13 @@ def pixel_histogram(counts: np.ndarray) -> go.Figure:
 def filter_mosaic(kernels: np.ndarray, cell: int = 24, gap: int = 2) -> np.ndarray:
     """A convolution's kernels (k, k, C_in, C_out) as one RGB image: a grid of upscaled filters.
 
-    Each filter is scaled to its own range, so its pattern shows whatever its size; colour inputs show
-    in colour, grey ones in grey. Cheap enough to redraw every second while training.
+    All filters share one symmetric scale (`core.explain.kernel_images`, the rule the Inside page uses
+    too): mid-grey is a zero weight, brighter adds, darker subtracts, and a weak filter looks faint.
+    Colour inputs show in colour, grey ones in grey. Cheap enough to redraw every second while training.
     """
-    kernels = np.asarray(kernels, dtype=np.float32)
+    from core.explain import kernel_images
+
+    kernels, _ = kernel_images(kernels)
     k_h, k_w, channels, count = kernels.shape
     per_row = int(np.ceil(np.sqrt(count * 2)))  # wider than tall: fits beside the curves
     rows = int(np.ceil(count / per_row))
@@ -206,8 +209,6 @@ def filter_mosaic(kernels: np.ndarray, cell: int = 24, gap: int = 2) -> np.ndarr
     for index in range(count):
         kernel = kernels[..., index]
         kernel = kernel[..., :3] if channels >= 3 else np.repeat(kernel[..., :1], 3, axis=2)
-        low, high = float(kernel.min()), float(kernel.max())
-        kernel = (kernel - low) / (high - low) if high > low else np.full_like(kernel, 0.5)
         big = np.kron(kernel, np.ones((scale, scale, 1), dtype=np.float32))
         top, left = gap + (index // per_row) * (size_h + gap), gap + (index % per_row) * (size_w + gap)
         mosaic[top: top + size_h, left: left + size_w] = big

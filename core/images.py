@@ -41,9 +41,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.data import MAX_CLASSES, Dataset, make_dataset
+from core.data import MAX_CLASSES, Dataset, DatasetRef, make_dataset, preprocess_images
 from core.drawing import _flatten
-from core.errors import DataError
+from core.errors import DataError, DrawingError
 
 MIN_IMAGES_PER_CLASS = 5
 MAX_IMAGES = 20_000
@@ -226,11 +226,44 @@ class ImageFolder:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.x_train, self.y_train, self.x_test, self.y_test
 
-    def to_dataset(self, name: str) -> Dataset:
+    def to_dataset(self, name: str, ref: DatasetRef | None = None) -> Dataset:
         return make_dataset(
             name, *self.arrays(), source=self.report.describe(), origin=self.report.source,
-            class_names=self.class_names, notes=tuple(self.report.skipped_summary()),
+            class_names=self.class_names, notes=tuple(self.report.skipped_summary()), ref=ref,
         )
+
+
+# ---------------------------------------------------------------- how a run's spec refers to images
+#
+# A `DatasetRef` of kind "images" names the images and carries the `ImageFolderOptions` (see
+# `core.data.DatasetRef`): `name` is a folder's or a .zip's absolute path on this machine, or, for a
+# zip uploaded on the Data page, the SHA-256 of its bytes kept in the run store, with the options
+# {"stored": True, "file_name": <the upload's name>, "suffix": ".zip"} beside the image options.
+
+REF_LOCATION_KEYS = ("stored", "file_name", "suffix")
+STORED_SUFFIX = ".zip"
+
+
+def path_ref(path: str | Path, options: ImageFolderOptions = ImageFolderOptions()) -> DatasetRef:
+    """The reference of a folder or .zip of class folders on this machine (its absolute path)."""
+    return DatasetRef.of("images", str(Path(path).resolve()), options.to_dict())
+
+
+def stored_ref(digest: str, file_name: str, options: ImageFolderOptions = ImageFolderOptions()) -> DatasetRef:
+    """The reference of an uploaded zip kept in the run store under `digest` (`RunStore.store_dataset_file`)."""
+    return DatasetRef.of("images", digest, options.to_dict() | {"stored": True, "file_name": file_name,
+                                                                "suffix": STORED_SUFFIX})
+
+
+def ref_options(ref: DatasetRef) -> ImageFolderOptions:
+    """The image options an "images" reference carries (DataError when they are malformed)."""
+    return ImageFolderOptions.from_dict({k: v for k, v in ref.option_dict.items() if k not in REF_LOCATION_KEYS})
+
+
+def dataset_options(dataset: Dataset) -> ImageFolderOptions | None:
+    """How a dataset made of image files was preprocessed; None for every other dataset."""
+    ref = dataset.ref
+    return ref_options(ref) if ref is not None and ref.kind == "images" else None
 
 
 # ---------------------------------------------------------------- sources: a folder or a zip
@@ -612,13 +645,38 @@ def preview(images: Sequence[bytes], options: ImageFolderOptions) -> list[tuple[
     pairs = []
     for data in images:
         try:
-            picture = _open_picture(data, options.image_size)
+            prepared = _prepare(data, options, keep_original=True)
         except _Unreadable:
             continue
-        before = picture.copy()
-        before.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
-        pairs.append((np.asarray(before), preprocess_picture(picture, options)[0]))
+        pairs.append((prepared.original, prepared.image))
     return pairs
+
+
+@dataclass(frozen=True)
+class PreparedPicture:
+    """One image file as a dataset loaded with the same options holds it, and as its model takes it."""
+
+    original: np.ndarray | None  # upright RGB, transparency flattened, at most PREVIEW_MAX_SIDE px (to show)
+    image: np.ndarray  # uint8, (size, size) grey or (size, size, 3) colour: what the dataset holds
+    inverted: bool
+
+    @property
+    def model_input(self) -> np.ndarray:
+        """(1, size, size, channels) float32 in [0, 1], scaled by `core.data.preprocess_images` as the dataset is."""
+        return preprocess_images(self.image[np.newaxis], what="the picture")
+
+
+def prepare_picture(data: bytes, options: ImageFolderOptions, name: str = "the picture") -> PreparedPicture:
+    """An image file preprocessed exactly as `load_image_folder` preprocesses each image with `options`.
+
+    The same code path decodes a dataset's images and a picture to classify with a model trained on
+    them: same size, colour mode, inversion rule, fit-and-pad. Raises DrawingError when it cannot be read.
+    """
+    try:
+        return _prepare(data, options, keep_original=True)
+    except _Unreadable as exc:
+        reason, detail = exc.args
+        raise DrawingError(f"{name} cannot be read: {reason}" + (f" ({detail})." if detail else ".")) from None
 
 
 def split_stratified(
@@ -660,12 +718,12 @@ def _decode_all(
         images, inverted = [], 0
         for entry in files:
             try:
-                image, flipped = preprocess_picture(_open_picture(plan.read(entry), options.image_size), options)
+                prepared = _prepare(plan.read(entry), options, keep_original=False)
             except _Unreadable as exc:
                 skipped.append(SkippedFile(entry.name, *exc.args))
                 continue
-            images.append(image)
-            inverted += flipped
+            images.append(prepared.image)
+            inverted += prepared.inverted
         decoded.append((images, inverted))
     return decoded
 
@@ -682,6 +740,18 @@ def _shuffle(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.nd
     # Class folders are read in order; a shuffled training set shows mixed samples and batches.
     order = np.random.default_rng(seed).permutation(len(y))
     return x[order], y[order]
+
+
+def _prepare(data: bytes, options: ImageFolderOptions, keep_original: bool) -> PreparedPicture:
+    """The one way from a file's bytes to a dataset image; _Unreadable(reason, detail) when it cannot be."""
+    picture = _open_picture(data, options.image_size)
+    original = None
+    if keep_original:
+        before = picture.copy()
+        before.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
+        original = np.asarray(before)
+    image, inverted = preprocess_picture(picture, options)
+    return PreparedPicture(original, image, inverted)
 
 
 def _open_picture(data: bytes, size: int) -> Image.Image:

@@ -55,13 +55,16 @@ def check_model_file(data: bytes, name: str, input_shape: tuple[int, ...], num_c
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-            if "config.json" not in names or "model.weights.h5" not in names:
-                raise ModelFileError(f"{name} is a zip archive but not a Keras model: it lacks config.json "
-                                     "and model.weights.h5.")
+            missing = [part for part in ("config.json", "model.weights.h5") if part not in names]
+            if missing:
+                raise ModelFileError(f"{name} is a zip archive but not a Keras model: it lacks "
+                                     f"{' and '.join(missing)}.")
             info = archive.getinfo("config.json")
             if info.file_size > 20 * 1024 * 1024:
                 raise ModelFileError(f"{name}: its config.json is implausibly large ({info.file_size:,} bytes).")
             config = json.loads(archive.read("config.json"))
+    except ModelFileError:
+        raise
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{name} is not a readable zip archive ({exc}).") from None
     except ValueError as exc:

@@ -265,9 +265,15 @@ class RunStatus:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunStatus":
+        """Inverse of `to_dict`; raises TypeError, ValueError or KeyError for a damaged status."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a status must be a mapping, not {type(data).__name__}")
         owner = data.get("owner")
         progress = {key: value for key, value in dict(data.get("progress") or {}).items()
                     if key in Progress.__dataclass_fields__}
+        for key, value in progress.items():  # pages do arithmetic on these
+            if isinstance(value, bool) or not isinstance(value, (int, float)) and not (key == "eta_s" and value is None):
+                raise TypeError(f"progress.{key} is not a number: {str(value)[:40]!r}")
         return cls(
             state=RunState(data["state"]),
             message=str(data.get("message", "")),
@@ -328,7 +334,7 @@ class CsvLog:
             with open(self.path, "rb") as handle:
                 handle.seek(self._offset)
                 chunk = handle.read()
-        except FileNotFoundError:
+        except OSError:  # not written yet, or damaged (a folder, unreadable): what was read so far stands
             return self.rows
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits for the next read
         self._offset += len(complete)
@@ -575,7 +581,8 @@ class RunStore:
 
     def list(self) -> list[RunSummary]:
         """Every run, newest first; damaged and half-written runs included, marked as such."""
-        return [self.summary(run_id) for run_id in self.run_ids()]
+        return sorted((self.summary(run_id) for run_id in self.run_ids()),
+                      key=lambda summary: (summary.created, summary.run_id), reverse=True)
 
     # --- writing (by the owner of a run) ---
     def write_status(self, run_id: str, status: RunStatus) -> None:

@@ -22,6 +22,7 @@ from core.architecture import (
     layer_table,
     validate,
 )
+from core.augment import Augmentation
 from core.errors import ArchitectureError
 from tests.conftest import ROOT
 
@@ -98,6 +99,15 @@ CASES = {
             name="odd_net",
         ),
         (13, 11, 1), 4,
+    ),
+    "augmentation first, colour": (
+        Architecture(
+            conv_blocks=(ConvBlock(filters=6, kernel_size=3),),
+            dense_layers=(DenseLayer(units=8),),
+            name="augmented_net",
+            augmentation=Augmentation(horizontal_flip=True, vertical_flip=True, rotation=0.1, zoom=0.2, shift=0.1),
+        ),
+        (16, 16, 3), 3,
     ),
     "kernel exactly fills the map": (
         Architecture(conv_blocks=(ConvBlock(filters=3, kernel_size=5, pooling="none"),), dense_layers=()),
@@ -232,7 +242,7 @@ def test_same_seed_gives_same_predictions_including_dropout_layers():
 # --- to/from dict ------------------------------------------------------------------------------
 
 ROUND_TRIP = [*PRESETS.values(), CASES["colour, same padding, average pooling, no dense"][0],
-              CASES["odd sizes, no pooling, two dense with dropout"][0]]
+              CASES["odd sizes, no pooling, two dense with dropout"][0], CASES["augmentation first, colour"][0]]
 
 
 @pytest.mark.parametrize("arch", ROUND_TRIP, ids=[a.name for a in ROUND_TRIP])
@@ -242,12 +252,27 @@ def test_architecture_dict_round_trip_through_json(arch):
     assert architecture_from_dict(data) == arch
 
 
+def test_a_description_from_before_augmentation_loads_without_it():
+    data = architecture_to_dict(PRESETS["fast"])
+    del data["augmentation"]
+    assert architecture_from_dict(data) == PRESETS["fast"] and not PRESETS["fast"].augmentation.enabled
+
+
+def test_presets_have_no_augmentation():
+    assert all(not arch.augmentation.enabled for arch in PRESETS.values())
+
+
 MALFORMED = [
     ("unknown block field", {"conv_blocks": [{"filterz": 8}]}, r"filterz"),
     ("unknown dense field", {"conv_blocks": [{}], "dense_layers": [{"units": 10, "size": 3}]}, r"size"),
     ("block is a number", {"conv_blocks": [3]}, r""),
     ("blocks is null", {"conv_blocks": None}, r""),
 ]
+
+
+def test_bad_augmentation_in_a_description_is_refused_with_its_reason():
+    with pytest.raises(ArchitectureError, match=r"^rotation == 0\.6, must be in \[0, 0\.25\]\.$"):
+        architecture_from_dict({"conv_blocks": [{}], "augmentation": {"rotation": 0.6}})
 
 
 @pytest.mark.parametrize("data, detail", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])

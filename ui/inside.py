@@ -1,0 +1,205 @@
+"""Streamlit helpers of the "Inside the network" page: the per-run explainer, the input pickers, t-SNE off the
+page's thread, and the explanation beside each view.
+
+Every computation is `core.explain`'s; this module only caches its results in the session (per run) and
+draws widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+import numpy as np
+import streamlit as st
+
+from core.explain import EXPLANATIONS
+from ui import runs, state
+from ui.canvas import CANVAS_SIZE, draw_canvas
+from ui.runs import UsableRun
+
+if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
+    from core.explain import ConfusionOverEpochs, Embedding, EmbeddingFeatures, Explainer
+
+EMBEDDED_IMAGES = 2000  # test images in the embedding: t-SNE of 2,000 points takes seconds on 2 cores
+MISTAKES = 50  # the most confident mistakes offered as inputs
+DRAWING, TEST_IMAGE, MISTAKE = "drawing", "test image", "mistake"
+SOURCE_LABELS = {DRAWING: "Draw a digit", TEST_IMAGE: "A test image, by class", MISTAKE: "A confident mistake"}
+
+
+class Picked(NamedTuple):
+    """The input to look inside: an (H, W, C) float32 image in [0, 1], and what it is."""
+
+    image: np.ndarray
+    caption: str
+    true_class: int | None = None
+
+
+def explained(key: str, ratio: tuple[int, int] = (3, 1)) -> "DeltaGenerator":
+    """Two columns: the explanation of `key` on the right; returns the left one for the view."""
+    view, words = st.columns(ratio, vertical_alignment="top")
+    words.caption(EXPLANATIONS[key])
+    return view
+
+
+# --- what is computed once per run ------------------------------------------------------------------------
+
+
+def explainer_for(run: UsableRun) -> "tuple[Explainer | None, str | None]":
+    """The run's Explainer (built once per session and run), or (None, why it cannot look inside this model)."""
+    from core.explain import Explainer
+
+    def make() -> "tuple[Explainer | None, str | None]":
+        try:
+            return Explainer(runs.model_for(run)), None
+        except ValueError as error:
+            return None, f"ConvLab cannot look inside this model: {error}"
+
+    return state.per_run("inside_explainer", run.run_id, make)
+
+
+def confusion_for(run: UsableRun) -> "ConfusionOverEpochs | None":
+    """The run's confusion matrices over its epochs (None when its training recorded none)."""
+    from core.explain import read_confusion_over_epochs
+    from core.runs import CONFUSION
+
+    return state.per_run("inside_confusion", run.run_id,
+                         lambda: read_confusion_over_epochs(runs.store().path(run.run_id) / CONFUSION))
+
+
+def embedding_features_for(run: UsableRun, explainer: "Explainer") -> "EmbeddingFeatures":
+    data = run.dataset
+    return state.per_run("inside_features", run.run_id,
+                         lambda: explainer.embedding_features(data.x_test, data.y_test, max_points=EMBEDDED_IMAGES))
+
+
+def pca_for(run: UsableRun, explainer: "Explainer") -> "Embedding":
+    from core.explain import project
+
+    return state.per_run("inside_pca", run.run_id, lambda: project(embedding_features_for(run, explainer), "pca"))
+
+
+# --- t-SNE in a thread the session owns -------------------------------------------------------------------
+
+
+class BackgroundJob:
+    """One function run in a daemon thread; the script reads its outcome under a lock. It never calls Streamlit."""
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self._function = function
+        self._lock = threading.Lock()
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._started = time.monotonic()
+        self._seconds: float | None = None
+        self._thread = threading.Thread(target=self._run, name="convlab-inside-tsne", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            result, error = self._function(), None
+        except Exception as exc:  # noqa: BLE001 - handed to the page, which shows it
+            result, error = None, exc
+        with self._lock:
+            self._result, self._error = result, error
+            self._seconds = time.monotonic() - self._started
+
+    def outcome(self) -> tuple[bool, Any, BaseException | None, float]:
+        """(done, result, error, seconds so far or taken)."""
+        with self._lock:
+            done = self._seconds is not None
+            return done, self._result, self._error, self._seconds if done else time.monotonic() - self._started
+
+
+def tsne_job(run: UsableRun) -> BackgroundJob | None:
+    return state.cached_for_run("inside_tsne", run.run_id)
+
+
+def start_tsne(run: UsableRun, explainer: "Explainer") -> BackgroundJob:
+    """Start t-SNE of the embedded images (their features are computed here, in the script: Keras stays here)."""
+    from core.explain import project
+
+    features = embedding_features_for(run, explainer)
+    return state.per_run("inside_tsne", run.run_id, lambda: BackgroundJob(lambda: project(features, "tsne")))
+
+
+# --- the input ------------------------------------------------------------------------------------------------
+
+
+def source_choices(run: UsableRun) -> tuple[str, ...]:
+    return (DRAWING, TEST_IMAGE, MISTAKE) if run.dataset.handwritten_digits else (TEST_IMAGE, MISTAKE)
+
+
+def drawn_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
+    """The canvas on the left, what the network sees on the right; None (and a prompt) while it is empty."""
+    from core.drawing import preprocess_drawing, scale_drawing_to
+
+    st.session_state.setdefault("inside_canvas_round", 0)
+    pad, side = view.columns([1, 1])
+    with side:
+        stroke = st.slider("Stroke width", 4, 40, CANVAS_SIZE // 15, key="inside_stroke")
+        if st.button("Clear", icon=":material/delete:", key="inside_clear"):
+            st.session_state["inside_canvas_round"] += 1  # a new key gives an empty canvas
+    with pad:
+        st.write("")  # room for the canvas's floating toolbar
+        rgba = draw_canvas(f"inside_canvas_{st.session_state['inside_canvas_round']}", stroke)
+    steps = preprocess_drawing(rgba)
+    if steps is None:
+        side.info("Draw a digit on the canvas: its feature maps, their arithmetic and the saliency maps follow "
+                  "each stroke.", icon=":material/draw:")
+        return None
+    image = scale_drawing_to(steps, run.dataset.input_shape)[0]
+    return Picked(image, "your drawing, preprocessed as MNIST (cropped, 20x20, centred by mass)")
+
+
+def test_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
+    data = run.dataset
+    left, right = view.columns(2)
+    names = data.class_names
+    cls = left.selectbox("Class", range(len(names)), format_func=lambda i: str(names[i]), key="inside_class")
+    members = np.flatnonzero(data.y_test == cls)
+    if not len(members):
+        view.info(f"The test set has no image of class {names[cls]}.")
+        return None
+    number = right.number_input(f"Image (1 to {len(members)})", 1, len(members), 1, key="inside_number") \
+        if len(members) > 1 else 1
+    index = int(members[min(int(number), len(members)) - 1])
+    return Picked(data.x_test[index], f"test image {index} (class {names[cls]})", cls)
+
+
+def mistake_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
+    data, result = run.dataset, runs.evaluation_for(run)
+    wrong = [int(i) for i in result.misclassified(limit=MISTAKES)]
+    if not wrong:
+        view.info("This model makes no mistake on the test set: pick a test image instead.")
+        return None
+    names = data.class_names
+
+    def label(i: int) -> str:
+        return f"test image {i}: {names[result.y_true[i]]} read as {names[result.y_pred[i]]} ({result.confidence[i]:.0%})"
+
+    index = view.selectbox(f"One of the {len(wrong)} most confident mistakes", wrong, format_func=label,
+                           key="inside_mistake")
+    true, said = int(result.y_true[index]), int(result.y_pred[index])
+    return Picked(data.x_test[index], f"test image {index}: a {names[true]} the model read as {names[said]}. Why "
+                  f"did it say {names[said]}? Pick class {names[true]} below to see what spoke for the truth.", true)
+
+
+PICKERS = {DRAWING: drawn_input, TEST_IMAGE: test_input, MISTAKE: mistake_input}
+
+
+def clamp(key: str, low: int, high: int, default: int) -> None:
+    """Keep a number input's stored value in [low, high] before it is drawn (its bounds change with the layer)."""
+    value = st.session_state.get(key, default)
+    st.session_state[key] = int(min(max(value if isinstance(value, (int, np.integer)) else default, low), high))
+
+
+def select_cell(key: str) -> None:
+    """on_select of the clickable map: the clicked cell becomes the row and column of the arithmetic."""
+    points = [p for p in st.session_state[key].selection.points if "x" in p and "y" in p]
+    if points:
+        st.session_state["inside_row"] = int(points[0]["y"])
+        st.session_state["inside_col"] = int(points[0]["x"])
