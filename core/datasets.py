@@ -63,10 +63,21 @@ def keras_cache_dir() -> Path:
 def _stratified_split(
     x: np.ndarray, y: np.ndarray, test_size: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
+    """A seeded split that keeps each class's share in both parts (as scikit-learn's stratify=y).
 
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
-    return x_tr, y_tr, x_te, y_te
+    The test part has ceil(test_size * N) images, shared out over the classes by largest remainder.
+    """
+    rng = np.random.default_rng(seed)
+    labels, counts = np.unique(y, return_counts=True)
+    shares = test_size * counts
+    per_class = np.floor(shares).astype(int)
+    left = int(np.ceil(test_size * len(y))) - per_class.sum()
+    per_class[np.argsort(-(shares - per_class), kind="stable")[:left]] += 1
+    test = np.concatenate([rng.permutation(np.flatnonzero(y == label))[:take]
+                           for label, take in zip(labels, per_class)])
+    is_test = np.zeros(len(y), dtype=bool)
+    is_test[test] = True
+    return x[~is_test], y[~is_test], x[is_test], y[is_test]
 
 
 _network_lock = threading.Lock()
@@ -184,13 +195,29 @@ def load_cifar10(allow_download: bool = True) -> Dataset:
     )
 
 
+def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits file (8x8 images with values 0..16, and labels), read without importing scikit-learn.
+
+    Importing sklearn.datasets takes seconds on a small machine; the data is one small CSV in its package.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the 8x8 digits ship with scikit-learn, which is not installed.")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    except OSError as exc:
+        raise DataError(f"scikit-learn's digits file cannot be read ({exc}).") from None
+    return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+
+
 def load_digits_8x8(allow_download: bool = True) -> Dataset:
     """scikit-learn's 1,797 handwritten 8x8 digits, split 80/20 (stratified, seed 0)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
-    x_tr, y_tr, x_te, y_te = _stratified_split(images, bunch.target.astype(np.int64), 0.2, seed=0)
+    pixels, labels = _sklearn_digits()
+    images = np.rint(pixels * (255.0 / 16.0)).astype(np.uint8)
+    x_tr, y_tr, x_te, y_te = _stratified_split(images, labels, 0.2, seed=0)
     return make_dataset(
         "digits-8x8", x_tr, y_tr, x_te, y_te,
         source="scikit-learn's load_digits: 1,797 handwritten digits at 8x8 pixels (UCI), "

@@ -272,6 +272,8 @@ class Job:
     queued_at: float = field(default_factory=time.monotonic)
     orphaned_at: float | None = None
     worker: Worker | None = None
+    sent: bool = False  # the worker has been told to train it
+    stop_requested: bool = False  # Stop (or Cancel) came while it was being handed to a worker
 
 
 class JobManager:
@@ -290,15 +292,25 @@ class JobManager:
         self._spares: list[Worker] = []
         self._closed = False
         self._known_stores: dict[Path, RunStore] = {}
-        if keep_spare:
-            self._spawn_spare()
         self._thread = threading.Thread(target=self._dispatch_forever, name="convlab-job-manager", daemon=True)
         self._thread.start()
 
     # --- what sessions call ---
+    def warm_up(self) -> None:
+        """Have a spare worker import TensorFlow now, so the next Start does not wait for it.
+
+        Pages where training is near (Architecture, Training) call this; the Home and Data pages do not,
+        so a first visit is not slowed by a TensorFlow import competing for the CPU.
+        """
+        with self._cond:
+            needed = self.keep_spare and not self._spares and not self._closed \
+                and len(self._running) < self.max_concurrent
+        if needed:
+            self._spawn_spare()
+
     def submit(self, store: RunStore, spec: RunSpec, details: dict | None = None, owner: str | None = None) -> str:
         """Create a queued run for `spec` and queue it; returns its id."""
-        self._adopt(store)
+        self.adopt(store)
         run_id = store.create(spec, details, owner=Owner.this_process(), state=RunState.QUEUED,
                               message="Waiting for a free training slot.")
         with self._cond:
@@ -319,12 +331,24 @@ class JobManager:
             return run_id in self._running
 
     def stop(self, run_id: str) -> bool:
-        """Stop a running run (it keeps its weights) or cancel a queued one; False if neither."""
+        """Stop a running run (it keeps its weights) or cancel a queued one; False if neither.
+
+        A run the dispatcher has taken but not yet handed to its worker (the worker may still be
+        starting) is cancelled at once; the worker is kept for the next run.
+        """
         with self._cond:
             job = self._running.get(run_id)
-        if job is not None and job.worker is not None:
-            return job.worker.send({"cmd": "stop"})
-        return self.cancel(run_id)
+            worker = job.worker if job is not None and job.sent else None
+            if job is not None and not job.sent:
+                if job.stop_requested:
+                    return False  # already cancelled
+                job.stop_requested = True
+        if job is None:
+            return self.cancel(run_id)
+        if worker is None:
+            self._write_final(job, RunState.CANCELLED, "Cancelled before it started.")
+            return True
+        return worker.send({"cmd": "stop"})
 
     def cancel(self, run_id: str, message: str = "Cancelled before it started.") -> bool:
         """Take a queued run out of the queue and mark it cancelled."""
@@ -344,6 +368,13 @@ class JobManager:
                 if job.owner == owner:
                     job.orphaned_at = time.monotonic()
             self._cond.notify_all()
+
+    def hold_owner(self, owner: str) -> None:
+        """The session `owner` is there (again, after a disconnect released it): its queued runs stay queued."""
+        with self._cond:
+            for job in self._queue:
+                if job.owner == owner:
+                    job.orphaned_at = None
 
     def claim(self, run_id: str, owner: str) -> None:
         """A session shows this run (a reload, a shared link): it is wanted again."""
@@ -397,7 +428,7 @@ class JobManager:
                     job.worker.kill()
 
     # --- the dispatcher ---
-    def _adopt(self, store: RunStore) -> None:
+    def adopt(self, store: RunStore) -> None:
         """The first time a store is seen: runs a dead server left active are marked interrupted."""
         key = store.root.resolve()
         if key not in self._known_stores:
@@ -419,7 +450,9 @@ class JobManager:
                 self._queue.remove(job)
                 self._running[job.run_id] = job
                 self._cond.notify_all()
-            self._start(job)
+            # in a thread of its own: a worker takes seconds to get ready, and meanwhile the queue moves on
+            # (other free slots, orphans past their grace period)
+            threading.Thread(target=self._start, args=(job,), name=f"convlab-start-{job.run_id}", daemon=True).start()
 
     def _cancel_orphans(self) -> None:
         now = time.monotonic()
@@ -435,12 +468,23 @@ class JobManager:
             return
         job.worker = worker
         worker.run_id = job.run_id  # from here on, the worker's exit handler ends the job, whatever happens
-        if not worker.ready.wait(self.worker_start_timeout_s):
-            worker.failure = f"it was not ready within {self.worker_start_timeout_s:.0f} s"
-            worker.kill()
+        deadline = time.monotonic() + self.worker_start_timeout_s
+        while not worker.ready.wait(0.2):  # (a worker imports TensorFlow: seconds; a Cancel does not wait for it)
+            if job.stop_requested or worker.process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                worker.failure = f"it was not ready within {self.worker_start_timeout_s:.0f} s"
+                worker.kill()
+                return
+        with self._cond:  # under the lock: a Stop now either cancels it before this, or is sent after it
+            if not job.stop_requested and worker.ready.is_set():
+                job.sent = worker.send({"cmd": "run", "root": str(job.store.root.resolve()), "run_id": job.run_id})
+        if job.stop_requested:  # cancelled while the worker started (stop() wrote it): keep the worker
+            self._recycle(worker)
+            self._finish(job, None, "")
             return
-        if not worker.send({"cmd": "run", "root": str(job.store.root.resolve()), "run_id": job.run_id}):
-            return
+        if not job.sent:
+            return  # the worker died: its exit handler ends the job
         with self._cond:
             spare_needed = self.keep_spare and not self._spares and len(self._running) < self.max_concurrent
         if spare_needed:
@@ -456,6 +500,15 @@ class JobManager:
             return Worker(self._worker_exited, self.python)
         except OSError:
             return None
+
+    def _recycle(self, worker: Worker) -> None:
+        """A ready worker that never got its run: the next spare, or ended."""
+        with self._cond:
+            worker.run_id = None
+            if self.keep_spare and not self._closed and worker.process.poll() is None:
+                self._spares.append(worker)
+                return
+        worker.kill()
 
     def _spawn_spare(self) -> None:
         try:
@@ -490,8 +543,8 @@ class JobManager:
         if state is not None:
             self._write_final(job, state, message)
         with self._cond:
-            self._running.pop(job.run_id, None)
-            spare_needed = self.keep_spare and not self._spares and not self._closed
+            ended_here = self._running.pop(job.run_id, None) is not None  # (a job may be ended from two threads)
+            spare_needed = ended_here and self.keep_spare and not self._spares and not self._closed
             self._cond.notify_all()
         if spare_needed:
             self._spawn_spare()

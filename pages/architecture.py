@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.architecture import PRESET_DESCRIPTIONS, PRESETS, layer_table
 from core.errors import ArchitectureError
-from ui import state
+from ui import runs, state
 from ui.architecture_form import apply_preset, architecture_form
 from ui.bootstrap import page_setup
 from ui.widgets import show_error
@@ -13,6 +13,7 @@ from ui.widgets import show_error
 page_setup()
 
 st.title("2 · Architecture")
+runs.warm_up()  # a training process imports TensorFlow while the user sets things up
 
 dataset = state.dataset()
 if dataset is None:

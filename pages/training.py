@@ -94,6 +94,7 @@ def live_view() -> None:
 
 
 st.title("3 · Training")
+runs.warm_up()  # a training process imports TensorFlow while the user sets things up
 current = runs.snapshot()
 active = current is not None and current.state.is_active
 dataset, built = state.dataset(), state.built()

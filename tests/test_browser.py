@@ -75,7 +75,7 @@ def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 12
 def server(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, CONVLAB_OFFLINE="1", KERAS_HOME=str(tmp_path_factory.mktemp("keras")),
-               TF_CPP_MIN_LOG_LEVEL="2")
+               TF_CPP_MIN_LOG_LEVEL="2", CONVLAB_RUNS=str(tmp_path_factory.mktemp("runs")))
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
@@ -151,72 +151,98 @@ def wait_for_end_of_run_rerun(page) -> None:
     wait_until_idle(page)
 
 
-def load_data_and_build_lab(page) -> None:
+def load_data(page, choice: str | None = None) -> None:
     go(page, "Data")
-    expect(main_area(page).get_by_text("Using a sample, not the full dataset")).to_be_visible()
-    expect(page.get_by_test_id("stSidebarUserContent").get_by_text("4,000 train / 1,000 test")).to_be_visible()
-    shot(page, "1-data")
+    if choice is not None:
+        main_area(page).get_by_test_id("stSelectbox").first.click()
+        page.get_by_role("option", name=choice).click()
+    expect(main_area(page).get_by_text("Training images")).to_be_visible()
+    wait_until_idle(page)
+
+
+def build(page, preset: str, params: str) -> None:
     go(page, "Architecture")
-    main_area(page).get_by_role("button", name="lab", exact=True).click()
-    expect(main_area(page).get_by_text("Total parameters: 542,230")).to_be_visible()
+    main_area(page).get_by_role("button", name=preset, exact=True).click()
+    expect(main_area(page).get_by_text(f"Total parameters: {params}")).to_be_visible()
     main_area(page).get_by_role("button", name="Build").click()
-    expect(main_area(page).get_by_text("a Keras model with 542,230 parameters")).to_be_visible()
+    expect(main_area(page).get_by_text(f"{params} parameters, checked layer by layer")).to_be_visible()
+
+
+def load_data_and_build_lab(page) -> None:
+    load_data(page)
+    expect(main_area(page).get_by_text("Using a sample, not the full dataset")).to_be_visible()
+    expect(page.get_by_test_id("stSidebarUserContent").get_by_text("10,000 train / 10,000 test")).to_be_visible()
+    shot(page, "1-data")
+    build(page, "lab", "542,230")
     shot(page, "2-architecture")
 
 
-def train_lab_one_epoch(page, batch_steps_left: int = 0) -> None:
+def set_recipe(page, epochs: int = 1, batch_steps_left: int = 0) -> None:
     go(page, "Training")
     expect(main_area(page).get_by_role("heading", name="3 · Training")).to_be_visible()
     main_area(page).get_by_role("button", name="lab", exact=True).click()
     recipe = main_area(page).get_by_test_id("stCaptionContainer").filter(has_text="Recipe:")
     expect(recipe).to_contain_text("SGD (learning rate 0.01, constant, momentum 0.9)")
     expect(slider_input(page, "Batch size")).to_have_attribute("aria-valuetext", "32")
-    epochs = slider_input(page, "Epochs")
-    epochs.focus()
-    epochs.press("Home")  # 1 epoch
-    expect(epochs).to_have_attribute("aria-valuetext", "1")
+    slider = slider_input(page, "Epochs")
+    slider.focus()
+    slider.press("Home")
+    for _ in range(epochs - 1):
+        slider.press("ArrowRight")
+    expect(slider).to_have_attribute("aria-valuetext", str(epochs))
     batch = slider_input(page, "Batch size")
     for _ in range(batch_steps_left):
         batch.focus()
         batch.press("ArrowLeft")
     expect(batch).to_have_attribute("aria-valuetext", str(32 >> batch_steps_left))
     # the server has the new values once it re-renders the recipe from them
-    expect(recipe).to_contain_text(f"batch {32 >> batch_steps_left}, 1 epoch,")
+    epochs_text = "1 epoch," if epochs == 1 else f"{epochs} epochs,"
+    expect(recipe).to_contain_text(f"batch {32 >> batch_steps_left}, {epochs_text}")
+    expect(recipe).to_contain_text("SGD (learning rate 0.01, constant, momentum 0.9)")
+
+
+def start_training(page) -> None:
     main_area(page).get_by_role("button", name="Start training").click()
 
 
-def test_load_build_train_live_and_survive_a_page_switch(page):
+def test_train_live_reload_mid_run_and_evaluate(page):
     load_data_and_build_lab(page)
-    train_lab_one_epoch(page, batch_steps_left=2)  # batch 8: 450 batches, long enough to watch
-    expect(main_area(page).get_by_text(re.compile(r"Epoch 1/1 · batch [1-9]\d*/450"))).to_be_visible()
+    set_recipe(page, batch_steps_left=2)  # batch 8: 1,125 batches, long enough to watch and reload
+    start_training(page)
+    expect(main_area(page).get_by_text(re.compile(r"Epoch 1/1 · batch [1-9]\d*/1125"))).to_be_visible()
     first = progress_batch(page)
     expect(main_area(page).get_by_text(re.compile(r"images/s"))).to_be_visible()
     # the chart and the progress grow while we watch
-    expect(main_area(page).get_by_text(re.compile(r"batch (\d+)/450")).filter(
-        has_not_text=f"batch {first}/450")).to_be_visible()
+    expect(main_area(page).get_by_text(re.compile(r"batch (\d+)/1125")).filter(
+        has_not_text=f"batch {first}/1125")).to_be_visible()
     assert progress_batch(page) > first
     expect(main_area(page).locator(".js-plotly-plot").first).to_be_visible()
+    run_id = re.search(r"run=([0-9a-f-]+)", page.url).group(1)
     shot(page, "3-training-live")
-    before_switch = progress_batch(page)
+    before_reload = progress_batch(page)
 
-    go(page, "Data")  # leave the page during training …
-    expect(main_area(page).get_by_role("heading", name="1 · Data")).to_be_visible()
-    go(page, "Training")  # … and come back: the run went on without us
+    page.reload()  # a new browser session: the URL brings the same run back, still training
+    expect(page.get_by_role("heading", name="3 · Training")).to_be_visible()
     finished = main_area(page).get_by_text(re.compile(r"Training finished in"))
-    running = main_area(page).get_by_text(re.compile(r"Epoch 1/1 · batch \d+/450"))
+    running = main_area(page).get_by_text(re.compile(r"Epoch 1/1 · batch \d+/1125"))
     expect(finished.or_(running)).to_be_visible()
     if running.is_visible():
-        assert progress_batch(page) >= before_switch
-    expect(finished).to_be_visible(timeout=180_000)
+        assert progress_batch(page) >= before_reload
+    assert run_id in page.url and run_id in main_area(page).inner_text()
+    shot(page, "4-training-after-reload")
+    go(page, "Data")  # leave the page during training, and come back
+    expect(main_area(page).get_by_role("heading", name="1 · Data")).to_be_visible()
+    go(page, "Training")
+    expect(finished).to_be_visible(timeout=300_000)
     wait_for_end_of_run_rerun(page)
     expect(main_area(page).get_by_text(re.compile(r"validation accuracy \(epoch 1\)"))).to_be_visible()
-    shot(page, "4-training-finished")
+    shot(page, "5-training-finished")
     expect(page.get_by_test_id("stSidebarUserContent").get_by_text(re.compile(r"finished · epoch 1/1"))).to_be_visible()
 
     go(page, "Evaluation")
     expect(main_area(page).get_by_text("Test accuracy")).to_be_visible()
     accuracy = main_area(page).get_by_test_id("stMetricValue").first.inner_text()
-    assert re.fullmatch(r"\d+\.\d\d%", accuracy) and float(accuracy[:-1]) > 80, accuracy
+    assert re.fullmatch(r"\d+\.\d\d%", accuracy) and float(accuracy[:-1]) > 85, accuracy
     expect(main_area(page).get_by_text("The most confident mistakes")).to_be_visible()
     # click the confusion matrix cell (true 3, predicted 3): its images appear below
     matrix = main_area(page).locator(".js-plotly-plot").nth(1)
@@ -224,7 +250,7 @@ def test_load_build_train_live_and_survive_a_page_switch(page):
     cells = matrix.locator(".nsewdrag").first.bounding_box()
     page.mouse.click(cells["x"] + cells["width"] * 3.5 / 10, cells["y"] + cells["height"] * 3.5 / 10)
     expect(main_area(page).get_by_text(re.compile(r"^\d+ test image\(s\) of class 3 predicted as 3"))).to_be_visible()
-    shot(page, "5-evaluation")
+    shot(page, "6-evaluation")
 
 
 def draw_stroke(page, canvas, points: list[tuple[float, float]]) -> None:
@@ -236,24 +262,52 @@ def draw_stroke(page, canvas, points: list[tuple[float, float]]) -> None:
     page.mouse.up()
 
 
-def test_draw_a_digit_and_see_the_prediction(page):
-    load_data_and_build_lab(page)
-    train_lab_one_epoch(page)
-    expect(main_area(page).get_by_text(re.compile(r"Training finished in"))).to_be_visible(timeout=180_000)
-    wait_for_end_of_run_rerun(page)
-    go(page, "Draw & classify")
-    expect(main_area(page).get_by_text("Draw a digit on the canvas to classify it.")).to_be_visible()
+def draw_seven(page) -> None:
     canvas = main_area(page).locator("canvas").last
     expect(canvas).to_be_visible()
-    # a "7": the top bar, then the diagonal
-    draw_stroke(page, canvas, [(70, 60), (210, 60), (130, 240)])
+    draw_stroke(page, canvas, [(70, 60), (210, 60), (130, 240)])  # the top bar, then the diagonal
+
+
+def select_table_rows(page, table, rows: list[int]) -> None:
+    """Tick rows of a st.dataframe with row selection: its checkboxes sit at the left edge of each row."""
+    box = table.bounding_box()
+    for row in rows:
+        page.mouse.click(box["x"] + 14, box["y"] + 35 * (row + 1) + 17)
+
+
+def test_two_runs_compared_then_one_used_to_classify_a_drawing(page):
+    load_data(page, "scikit-learn digits (8x8)")
+    build(page, "lab", "30,230")
+    for epochs in (1, 3):
+        set_recipe(page, epochs=epochs)
+        start_training(page)
+        expect(main_area(page).get_by_text(re.compile(r"Training finished in"))).to_be_visible(timeout=300_000)
+        wait_for_end_of_run_rerun(page)
+    go(page, "Runs")
+    table = main_area(page).get_by_test_id("stDataFrame")
+    expect(table).to_be_visible()
+    wait_until_idle(page)
+    select_table_rows(page, table, [0, 1])
+    expect(main_area(page).get_by_role("heading", name="Comparing 2 runs")).to_be_visible()
+    expect(main_area(page).get_by_text("What differs between them")).to_be_visible()
+    expect(main_area(page).locator(".js-plotly-plot").first).to_be_visible()
+    shot(page, "7-runs-compare")
+    select_table_rows(page, table, [0])  # untick the newer run: the older (1 epoch) stays selected
+    use = main_area(page).get_by_role("button", name="Use this run")
+    expect(main_area(page).get_by_role("heading", name="lab_cnn · SGD 0.01 · 1 ep")).to_be_visible()
+    use.click()
+    expect(main_area(page).get_by_text("It is now the current run")).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebarUserContent")
+    expect(sidebar.get_by_text(re.compile(r"lab_cnn · SGD 0.01 · 1 ep \("))).to_be_visible()
+    shot(page, "8-runs-use")
+    go(page, "Draw & classify")
+    expect(main_area(page).get_by_text("Draw a digit on the canvas to classify it.")).to_be_visible()
+    draw_seven(page)
     expect(main_area(page).get_by_text("What the network sees")).to_be_visible()
     expect(main_area(page).get_by_text("5. centred by mass")).to_be_visible()
-    expect(main_area(page).get_by_test_id("stMetric").filter(has_text="Prediction")).to_be_visible()
-    expect(main_area(page).get_by_text("Probability of each class")).to_be_visible()
     predicted = main_area(page).get_by_test_id("stMetric").filter(has_text="Prediction") \
         .get_by_test_id("stMetricValue").inner_text()
     assert predicted in [str(d) for d in range(10)]
-    shot(page, "6-canvas-prediction")
+    shot(page, "9-canvas-prediction")
     main_area(page).get_by_role("button", name="Clear").click()
     expect(main_area(page).get_by_text("Draw a digit on the canvas to classify it.")).to_be_visible()

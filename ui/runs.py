@@ -34,13 +34,18 @@ if TYPE_CHECKING:
 RUN_PARAM = "run"
 WORKSPACE_PARAM = "ws"
 WORKSPACES_ENV = "CONVLAB_WORKSPACES"  # "shared" (default): one store for everyone; "per-browser": one each
-_WORKSPACE = re.compile(r"^[0-9a-f]{16}$")
+_WORKSPACE = re.compile(r"[0-9a-f]{16}")  # a workspace id: 64 random bits, the only key to its runs
 
 
 @st.cache_resource(show_spinner=False)
 def job_manager() -> JobManager:
-    """The server's job manager: created once per server process, shared by every session."""
-    return JobManager()
+    """The server's job manager: created once per server process, shared by every session.
+
+    A restarted server first marks what the previous one left queued or training as interrupted.
+    """
+    manager = JobManager()
+    manager.adopt(RunStore(default_root()))
+    return manager
 
 
 @dataclass
@@ -57,11 +62,18 @@ def _release(lease: SessionLease) -> None:
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
 def _session_lease(owner: str) -> SessionLease:
-    return SessionLease(owner, job_manager())
+    manager = job_manager()
+    manager.hold_owner(owner)  # a new session, or one back after a disconnect released it: its runs stay queued
+    return SessionLease(owner, manager)
+
+
+def warm_up() -> None:
+    """Pages near a training call this: a spare training process imports TensorFlow in the background."""
+    job_manager().warm_up()
 
 
 def hold_session() -> None:
-    """Call on every script run: a session that ends (or disconnects) lets its queued runs go."""
+    """Call on every script run and poll: a session that ends (or disconnects) lets its queued runs go."""
     _session_lease(state.owner())
 
 
@@ -75,7 +87,7 @@ def store() -> RunStore:
     if not per_browser_workspaces():
         return RunStore(root)
     workspace = st.query_params.get(WORKSPACE_PARAM, "")
-    if not _WORKSPACE.match(workspace):
+    if not _WORKSPACE.fullmatch(workspace):  # from the URL: only an id of ours ever becomes a path
         workspace = st.session_state.get("workspace") or secrets.token_hex(8)
         st.query_params[WORKSPACE_PARAM] = workspace
     st.session_state["workspace"] = workspace
@@ -127,7 +139,14 @@ def attach_from_url() -> None:
     if not store().exists(wanted):
         st.toast(f"There is no run {wanted[:40]} here (it may have been deleted).", icon=":material/warning:")
         return
-    use_run(wanted)
+    try:
+        store().spec(wanted)
+    except RunError as error:  # a damaged run: say so rather than show nothing
+        st.toast(f"Run {wanted} cannot be opened: {error}", icon=":material/warning:")
+        return
+    problem = use_run(wanted)
+    if problem:
+        st.toast(problem, icon=":material/warning:")
     apply_run_settings(wanted)
 
 
