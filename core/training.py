@@ -217,6 +217,18 @@ def steps_per_execution(arch: Architecture, input_shape: tuple[int, int, int], n
     return int(max(1, min(MAX_STEPS_PER_EXECUTION, steps_per_epoch, _CHUNK_TARGET_S // batch_s)))
 
 
+def check_trainable(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int,
+                    config: TrainingConfig) -> int:
+    """Refuse (ArchitectureError, TrainingConfigError) a training this machine cannot hold, before anything is
+    built: the architecture at this input size, trained at this batch size. Returns its parameter count."""
+    from core.limits import check_architecture_size
+
+    config.validated()
+    table = layer_table(arch, input_shape, num_classes)
+    check_architecture_size(table, input_shape, config.batch_size)
+    return table.total_params
+
+
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> Any:
     """The training batches as tf.data: reshuffled every epoch, in an order fixed by `seed`."""
     import tensorflow as tf
@@ -246,6 +258,7 @@ def train(
     from core.callbacks import MetricsCallback
 
     config = config.validated()
+    check_trainable(arch, dataset.input_shape, dataset.num_classes, config)
     keras.utils.set_random_seed(config.seed)
     x_fit, y_fit, x_val, y_val = split_validation(dataset.x_train, dataset.y_train,
                                                   config.validation_fraction, config.seed)

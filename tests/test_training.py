@@ -245,3 +245,15 @@ def test_a_preset_architecture_trains_end_to_end(bars):
     result = train(PRESETS["lab"], bars, override(TRAINING_PRESETS["lab"], epochs=1))
     assert result.outcome == FINISHED and len(result.history()["loss"]) == 1
     assert result.model.name == "lab_cnn"
+
+
+def test_a_training_too_large_for_the_machine_is_refused_before_anything_is_built(bars):
+    from core.errors import ArchitectureError
+    from core.training import check_trainable
+
+    assert check_trainable(PRESETS["lab"], (28, 28, 1), 10, TRAINING_PRESETS["lab"]) == 542_230
+    big_batch = override(TRAINING_PRESETS["lab"], batch_size=8192)
+    with pytest.raises(ArchitectureError, match=r"needs about .* to train"):
+        check_trainable(PRESETS["lab"], (28, 28, 1), 10, big_batch)
+    with pytest.raises(TrainingConfigError, match=r"^epochs == 0"):
+        check_trainable(PRESETS["lab"], (28, 28, 1), 10, TrainingConfig(epochs=0))

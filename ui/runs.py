@@ -22,6 +22,7 @@ from core.architecture import layer_table
 from core.engine import JobManager
 from core.errors import ConvLabError, RunError
 from core.runs import RunSnapshot, RunSpec, RunStore, default_root
+from core.training import check_trainable
 from ui import state
 
 if TYPE_CHECKING:
@@ -223,13 +224,13 @@ def start_training() -> None:
         return
     try:
         config = state.training_config().validated()
-        table = layer_table(built.arch, dataset.input_shape, dataset.num_classes)
+        params = check_trainable(built.arch, dataset.input_shape, dataset.num_classes, config)
     except ConvLabError as error:
         st.session_state[state.START_ERROR] = str(error)
         return
     spec = RunSpec(dataset.ref, built.arch, config, label=default_label(built.arch.name, config), origin="dashboard")
     details = {"dataset_name": dataset.name, "data_source": dataset.source, "input_shape": list(dataset.input_shape),
-               "num_classes": dataset.num_classes, "params": table.total_params,
+               "num_classes": dataset.num_classes, "params": params,
                "train_images": len(dataset.x_train), "test_images": len(dataset.x_test)}
     try:
         run_id = job_manager().submit(store(), spec, details, owner=state.owner())
