@@ -44,13 +44,35 @@ def _line(panel: int, x: Sequence[float], y: Sequence[float], name: str, colour:
             "xaxis": f"x{axis}", "yaxis": f"y{axis}", "showlegend": legend, "legendgroup": group or name}
 
 
-def _two_panels(traces: list[dict], title: str, height: int = 340, accuracy_range: bool = True) -> go.Figure:
-    """Loss on the left, accuracy on the right, built as a plain dict without plotly's validation.
+class FigureSpec(go.Figure):
+    """A plotly figure handed over as the dict it was built from: never validated, never copied.
 
-    Validating a figure costs tens of milliseconds; these charts are redrawn every second while a run
-    trains, so they are assembled from trusted parts and handed over as they are.
+    Building a `go.Figure` (even unvalidated) and its `to_dict()` cost tens of milliseconds; the live
+    curves are redrawn every second while a run trains, so they are assembled as a plain dict from
+    trusted parts. `st.plotly_chart`, `plotly.io.to_json` and `write_html` read a figure through
+    `to_dict()`, which returns that dict. Read it (tests, changes) through `to_dict()` too: the
+    graph-object attributes (`.data`, `.layout`) of this class stay empty.
     """
-    axis = {"title": {"text": "epoch"}, "rangemode": "tozero", "zeroline": False}
+
+    def __init__(self, spec: dict) -> None:  # noqa: D107 - deliberately not BaseFigure.__init__: that is the cost
+        self._spec = spec
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+    def to_plotly_json(self) -> dict:
+        return self._spec
+
+    def write_html(self, file, **kwargs) -> None:  # noqa: ANN001 - as plotly's
+        import plotly.io
+
+        plotly.io.write_html(self._spec, file, validate=False, **kwargs)
+
+
+def _two_panels(traces: list[dict], title: str, height: int = 340, accuracy_range: bool = True,
+                epoch_ticks: bool = False) -> FigureSpec:
+    """Loss on the left, accuracy on the right, as a plain dict (see FigureSpec)."""
+    axis = {"title": {"text": "epoch"}, "rangemode": "tozero", "zeroline": False, **({"dtick": 1} if epoch_ticks else {})}
     layout = {
         "title": {"text": title}, "height": height, "margin": {"l": 40, "r": 10, "t": 50, "b": 90},
         "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "center", "x": 0.5},
@@ -62,12 +84,12 @@ def _two_panels(traces: list[dict], title: str, height: int = 340, accuracy_rang
              "xanchor": "center", "yanchor": "bottom", "font": {"size": 16}}
             for label, x in zip(PANELS, (0.23, 0.77))],
     }
-    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+    return FigureSpec({"data": traces, "layout": layout})
 
 
 def training_curves(
     batch_history: Sequence[dict], epoch_history: Sequence[dict], batches_per_epoch: int
-) -> go.Figure:
+) -> FigureSpec:
     """Loss and accuracy side by side: training per batch (thin), and per epoch with validation (markers).
 
     The x axis is in epochs, so batch points and epoch points share it. Cheap enough to redraw every second.
@@ -90,7 +112,7 @@ def training_curves(
     return _two_panels(traces, "")
 
 
-def history_curves(history: dict[str, list[float]], title: str = "Training and validation curves") -> go.Figure:
+def history_curves(history: dict[str, list[float]], title: str = "Training and validation curves") -> FigureSpec:
     """Per-epoch training and validation curves from a Keras-style history dict."""
     epochs = list(range(1, len(history.get("loss", [])) + 1))
     traces = []
@@ -98,12 +120,10 @@ def history_curves(history: dict[str, list[float]], title: str = "Training and v
         for key, colour, label in ((metric, TRAIN_COLOUR, "training"), (f"val_{metric}", VAL_COLOUR, "validation")):
             if key in history:
                 traces.append(_line(panel, epochs, history[key], label, colour, legend=panel == 0))
-    figure = _two_panels(traces, title)
-    figure.layout.xaxis.dtick = figure.layout.xaxis2.dtick = 1
-    return figure
+    return _two_panels(traces, title, epoch_ticks=True)
 
 
-def compare_curves(runs: Sequence[tuple[str, Sequence[dict]]]) -> go.Figure:
+def compare_curves(runs: Sequence[tuple[str, Sequence[dict]]]) -> FigureSpec:
     """Several runs' per-epoch curves overlaid: one colour per run, solid for training, dotted for validation."""
     traces = []
     for index, (label, epochs) in enumerate(runs):

@@ -12,9 +12,22 @@ def batch_rows(epochs: int, per_epoch: int) -> list[dict]:
             for e in range(1, epochs + 1) for b in range(1, per_epoch + 1)]
 
 
+def traces(fig) -> list[dict]:
+    """The curves are plain figure dicts (FigureSpec): read them as plotly.js will."""
+    return fig.to_dict()["data"]
+
+
+def is_a_valid_plotly_figure(fig) -> bool:
+    import plotly.graph_objects as go
+
+    go.Figure(fig.to_dict())  # plotly's full validation raises on anything plotly.js would not draw
+    return True
+
+
 def test_training_curves_before_the_first_batch():
     fig = figures.training_curves([], [], batches_per_epoch=10)
-    assert [t.name for t in fig.data] == ["training (per batch)", "training (per batch)"]
+    assert [t["name"] for t in traces(fig)] == ["training (per batch)", "training (per batch)"]
+    assert is_a_valid_plotly_figure(fig)
 
 
 def test_training_curves_thin_long_histories_and_keep_the_last_point():
@@ -22,24 +35,38 @@ def test_training_curves_thin_long_histories_and_keep_the_last_point():
     epochs = [{"epoch": e, "step": e * 1875, "loss": 0.1, "accuracy": 0.9, "val_loss": 0.2, "val_accuracy": 0.8}
               for e in range(1, 11)]
     fig = figures.training_curves(rows, epochs, batches_per_epoch=1875)
-    per_batch = fig.data[0]
-    assert len(per_batch.x) <= figures.MAX_BATCH_POINTS + 1
-    assert per_batch.x[-1] == 10.0  # the newest batch is always drawn
-    names = {t.name for t in fig.data}
+    per_batch = traces(fig)[0]
+    assert len(per_batch["x"]) <= figures.MAX_BATCH_POINTS + 1
+    assert per_batch["x"][-1] == 10.0  # the newest batch is always drawn
+    names = {t["name"] for t in traces(fig)}
     assert {"training (epoch)", "validation (epoch)"} <= names
+    assert is_a_valid_plotly_figure(fig)
 
 
 def test_a_stopped_partial_epoch_sits_where_its_last_batch_was():
     epochs = [{"epoch": 1, "step": 5, "loss": 0.5, "accuracy": 0.8, "partial": True}]
     fig = figures.training_curves(batch_rows(1, 5), epochs, batches_per_epoch=20)
-    epoch_trace = next(t for t in fig.data if t.name == "training (epoch)")
-    assert list(epoch_trace.x) == [0.25]
+    epoch_trace = next(t for t in traces(fig) if t["name"] == "training (epoch)")
+    assert list(epoch_trace["x"]) == [0.25]
 
 
 def test_history_curves_without_validation():
     fig = figures.history_curves({"loss": [1.0, 0.5], "accuracy": [0.5, 0.8]})
-    assert {t.name for t in fig.data} == {"training"}
-    assert fig.layout.title.text == "Training and validation curves"
+    assert {t["name"] for t in traces(fig)} == {"training"}
+    assert fig.to_dict()["layout"]["title"]["text"] == "Training and validation curves"
+    assert fig.to_dict()["layout"]["xaxis"]["dtick"] == 1 and is_a_valid_plotly_figure(fig)
+
+
+def test_compare_curves_overlay_runs_in_one_colour_each():
+    epochs = [{"epoch": e, "loss": 1 / e, "accuracy": 0.9, "val_loss": 1.1 / e, "val_accuracy": 0.85}
+              for e in (1, 2, 3)]
+    fig = figures.compare_curves([("lab", epochs), ("fast", epochs[:2])])
+    names = [t["name"] for t in traces(fig)]
+    assert names.count("lab · training") == 2 and names.count("fast · validation") == 2  # loss and accuracy
+    colours = {t["name"]: t["line"]["color"] for t in traces(fig)}
+    assert colours["lab · training"] == colours["lab · validation"] != colours["fast · training"]
+    assert {t["line"]["dash"] for t in traces(fig) if t["name"].endswith("validation")} == {"dot"}
+    assert is_a_valid_plotly_figure(fig)
 
 
 def test_confusion_heatmap_has_a_clickable_marker_per_cell():
