@@ -110,16 +110,13 @@ def main(argv: list[str] | None = None) -> int:
               "(x_train, y_train, x_test, y_test).", file=sys.stderr)
         return 2
 
-    import keras
-
     from core.architecture import PRESETS
     from core.datasets import load_file
     from core.drawing import preprocess_drawing
     from core.evaluation import evaluate
     from core.inference import Predictor
-    from core.training import TRAINING_PRESETS, JobState, override, train
+    from core.training import FINISHED, TRAINING_PRESETS, override, train
 
-    keras.utils.set_random_seed(args.seed)
     dataset = load_file(args.data)
     config = override(TRAINING_PRESETS["fast"], seed=args.seed, epochs=args.epochs)
     print(f"data: {dataset.summary_line()}", flush=True)
@@ -128,19 +125,24 @@ def main(argv: list[str] | None = None) -> int:
           f"on a {CANVAS}x{CANVAS} transparent canvas", flush=True)
     print(f"training: fast architecture, fast preset {config.to_dict()}", flush=True)
 
-    def report(kind: str, record: dict) -> None:
-        if kind == "epoch":
+    class Report:
+        """Prints each epoch as it ends (a training sink)."""
+
+        def on_batch(self, record: dict, progress: object) -> None:
+            pass
+
+        def on_epoch(self, record: dict) -> None:
             print(f"  epoch {record['epoch']}/{config.epochs}: loss {record['loss']:.4f}, "
                   f"val_accuracy {record.get('val_accuracy', float('nan')):.4f} ({record['epoch_s']:.1f} s)",
                   flush=True)
 
     started = time.perf_counter()
-    job = train(PRESETS["fast"], dataset, config, listeners=[report])
-    if job.state is not JobState.FINISHED:
-        print(f"error: training did not finish: {job.snapshot().message}", file=sys.stderr)
+    result = train(PRESETS["fast"], dataset, config, sink=Report())
+    if result.outcome != FINISHED:
+        print(f"error: training did not finish: {result.message}", file=sys.stderr)
         return 2
     print(f"trained in {time.perf_counter() - started:.1f} s", flush=True)
-    model = job.model
+    model = result.model
 
     test = evaluate(model, dataset.x_test, dataset.y_test, dataset.class_names)
     print(f"test accuracy (all {len(dataset.y_test):,} test digits): {test.accuracy:.2%}", flush=True)

@@ -1,0 +1,352 @@
+"""Benchmark: training from the dashboard in a real browser, against the CLI (issue 7's targets).
+
+Starts one `streamlit run app.py` server and drives headless Chromium (Debian's /usr/bin/chromium) on it.
+
+1. Speed (rounds alternate the order of the three): the lab recipe on the shipped MNIST
+   - from the CLI (`python -m core ... --runs <the server's store>`),
+   - from the dashboard, watching the Training page until it says "Training finished",
+   - from the dashboard, with the browser on the Home page meanwhile.
+   Every run lands in the same run store; its training time is read from there (the training process's own
+   clock, the same for all three), and the wall time from the click (or the command) to the end is kept
+   too. Targets: watching at most 1.25 x the CLI, elsewhere at most 1.05 x (medians). Also: Start pressed
+   to the first batch on screen (target: at most 3 s).
+2. Memory (--memory N): N short trainings from the dashboard (the 8x8 digits), each evaluated and used on
+   Draw & classify; the server's resident memory after the first and after the last (target: at most
+   50 MB more).
+3. Three at once (--together): three browser sessions start a training at the same moment (the server
+   trains one at a time: the others queue), while a fourth switches pages and times each switch (target:
+   under 1 s); the three together against three times one alone (target: at most 1.2 x).
+
+    python3 bench/dashboard_training.py [--rounds 3] [--epochs 10] [--memory 20] [--together]
+Writes a markdown summary to --out (default bench/out/dashboard_training.md). Exits 0 whatever the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+IDLE = "!document.querySelector('[data-testid=stStatusWidget]')"
+
+
+# --- the server -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(runs_root: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, CONVLAB_OFFLINE="1", CONVLAB_RUNS=str(runs_root), TF_CPP_MIN_LOG_LEVEL="2")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return server, url
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- the browser --------------------------------------------------------------------------------------
+
+
+def go(page, title: str, heading: str | None = None) -> float:
+    """Click a page in the sidebar; seconds until its heading shows and Streamlit is idle."""
+    started = time.perf_counter()
+    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    if heading:
+        page.get_by_role("heading", name=heading).first.wait_for()
+    page.wait_for_timeout(50)
+    page.wait_for_function(IDLE)
+    return time.perf_counter() - started
+
+
+def main_area(page):
+    return page.get_by_test_id("stMainBlockContainer")
+
+
+def prepare(page, url: str, dataset: str | None, preset: str, epochs: int, batch_left: int = 0) -> None:
+    """Load data, build `preset`, set the lab recipe with `epochs` epochs on the Training page."""
+    page.goto(url)
+    page.get_by_role("heading", name="ConvLab").wait_for()
+    go(page, "Data", "1 · Data")
+    if dataset:
+        main_area(page).get_by_test_id("stSelectbox").first.click()
+        page.get_by_role("option", name=dataset).click()
+    main_area(page).get_by_text("Training images").wait_for()
+    page.wait_for_function(IDLE)
+    go(page, "Architecture", "2 · Architecture")
+    main_area(page).get_by_role("button", name=preset, exact=True).click()
+    page.wait_for_timeout(300)
+    page.wait_for_function(IDLE)
+    main_area(page).get_by_role("button", name="Build").click()
+    main_area(page).get_by_text("checked layer by layer").wait_for()
+    go(page, "Training", "3 · Training")
+    main_area(page).get_by_role("button", name="lab", exact=True).click()
+    page.wait_for_timeout(300)
+    page.wait_for_function(IDLE)
+    slider = page.locator('input[type="range"][aria-label="Epochs"]')
+    slider.focus()
+    slider.press("Home")
+    for _ in range(epochs - 1):
+        slider.press("ArrowRight")
+    batch = page.locator('input[type="range"][aria-label="Batch size"]')
+    for _ in range(batch_left):
+        batch.focus()
+        batch.press("ArrowLeft")
+    words = "1 epoch," if epochs == 1 else f"{epochs} epochs,"
+    main_area(page).get_by_text(re.compile(f"Recipe:.*{words}")).wait_for()
+    page.wait_for_function(IDLE)
+
+
+def start(page) -> float:
+    main_area(page).get_by_role("button", name="Start training").click()
+    return time.perf_counter()
+
+
+def current_run(page) -> str:
+    page.wait_for_function("location.search.includes('run=')")
+    return re.search(r"run=([0-9a-f-]+)", page.url).group(1)
+
+
+def wait_finished(store, run_id: str, timeout: float = 1800) -> float:
+    """Seconds (perf_counter) when the run's record says it ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not store.status(run_id).state.is_active:
+            return time.perf_counter()
+        time.sleep(0.1)
+    raise RuntimeError(f"run {run_id} did not end")
+
+
+# --- 1. speed -----------------------------------------------------------------------------------------
+
+
+def cli_run(store, epochs: int) -> dict:
+    before = set(store.run_ids())
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "core", "--dataset", "mnist-10k", "--arch", "lab", "--train", "lab",
+                    "--epochs", str(epochs), "--runs", str(store.root), "--no-download"],
+                   cwd=ROOT, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    (run_id,) = set(store.run_ids()) - before
+    return {"run": run_id, "training_s": store.status(run_id).training_s, "wall_s": wall}
+
+
+def dashboard_run(page, store, watch: bool) -> dict:
+    clicked = start(page)
+    first_batch = None
+    if watch:
+        main_area(page).get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).wait_for(timeout=120_000)
+        first_batch = time.perf_counter() - clicked
+    run_id = current_run(page)
+    if not watch:
+        go(page, "Home", "ConvLab")
+    if watch:
+        main_area(page).get_by_text(re.compile("Training finished in")).wait_for(timeout=1_800_000)
+        ended = time.perf_counter()
+    else:
+        ended = wait_finished(store, run_id)
+    result = {"run": run_id, "training_s": store.status(run_id).training_s, "wall_s": ended - clicked,
+              "first_batch_s": first_batch}
+    page.wait_for_timeout(500)
+    page.wait_for_function(IDLE)
+    if not watch:
+        go(page, "Training", "3 · Training")
+    return result
+
+
+def speed(browser, url: str, store, rounds: int, epochs: int) -> dict[str, list[dict]]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    prepare(page, url, None, "lab", epochs)
+    results: dict[str, list[dict]] = {"cli": [], "watching": [], "elsewhere": []}
+    kinds = list(results)
+    for index in range(rounds):
+        for kind in kinds[index % 3:] + kinds[: index % 3]:
+            if kind == "cli":
+                result = cli_run(store, epochs)
+            else:
+                result = dashboard_run(page, store, watch=kind == "watching")
+            results[kind].append(result)
+            extra = f", first batch on screen {result['first_batch_s']:.1f} s" if result.get("first_batch_s") else ""
+            print(f"round {index + 1} {kind:9}: training {result['training_s']:6.1f} s, wall {result['wall_s']:6.1f} s"
+                  f"{extra} (load {os.getloadavg()[0]:.1f})", flush=True)
+    context.close()
+    return results
+
+
+# --- 2. memory ----------------------------------------------------------------------------------------
+
+
+def memory(browser, url: str, store, server_pid: int, count: int) -> list[float]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1600})
+    page = context.new_page()
+    page.set_default_timeout(180_000)
+    prepare(page, url, "scikit-learn digits (8x8)", "lab", epochs=1)
+    sizes = []
+    for index in range(count):
+        start(page)
+        main_area(page).get_by_text(re.compile("Training finished in")).wait_for()
+        page.wait_for_timeout(500)
+        page.wait_for_function(IDLE)
+        go(page, "Evaluation", "4 · Evaluation")
+        main_area(page).get_by_text("Test accuracy").wait_for()
+        go(page, "Draw & classify", "Draw & classify")
+        canvas = main_area(page).locator("canvas").last
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 140, box["y"] + 40)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 140, box["y"] + 240, steps=6)
+        page.mouse.up()
+        try:
+            main_area(page).get_by_text("Prediction").first.wait_for()
+        except Exception:
+            page.screenshot(path=str(ROOT / "bench" / "out" / "memory-draw-failed.png"), full_page=True)
+            raise
+        page.wait_for_function(IDLE)
+        go(page, "Training", "3 · Training")
+        sizes.append(rss_mb(server_pid))
+        print(f"training {index + 1}: server RSS {sizes[-1]:.0f} MB", flush=True)
+    context.close()
+    return sizes
+
+
+# --- 3. three at once ---------------------------------------------------------------------------------
+
+
+def together(browser, url: str, store, epochs: int) -> dict:
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1600}) for _ in range(4)]
+    pages = [context.new_page() for context in contexts]
+    for page in pages:
+        page.set_default_timeout(300_000)
+    trainers, observer = pages[:3], pages[3]
+    for page in trainers:
+        prepare(page, url, None, "lab", epochs)
+    observer.goto(url)
+    observer.get_by_role("heading", name="ConvLab").wait_for()
+    go(observer, "Data", "1 · Data")
+    observer.wait_for_timeout(1000)
+    # one alone first, for the baseline
+    alone_started = start(trainers[0])
+    alone_id = current_run(trainers[0])
+    alone = wait_finished(store, alone_id) - alone_started
+    trainers[0].wait_for_timeout(1500)
+    trainers[0].wait_for_function(IDLE)
+    print(f"one alone: {alone:.1f} s", flush=True)
+    clicked = [start(page) for page in trainers]
+    ids = [current_run(page) for page in trainers]
+    positions = []
+    for page in trainers:
+        text = main_area(page).inner_text()
+        found = re.search(r"Queued, (\d+)\w+ in line", text)
+        positions.append(int(found.group(1)) if found else None)
+    switches = []
+    targets = [("Architecture", "2 · Architecture"), ("Home", "ConvLab"), ("Data", "1 · Data")]
+    while any(store.status(run_id).state.is_active for run_id in ids):
+        title, heading = targets[len(switches) % 3]
+        switches.append(go(observer, title, heading))
+        observer.wait_for_timeout(1000)
+    ended = time.perf_counter()
+    for context in contexts:
+        context.close()
+    switches.sort()
+    return {"alone_s": alone, "together_s": ended - min(clicked), "positions": positions,
+            "switch_median_s": statistics.median(switches), "switch_p90_s": switches[int(0.9 * len(switches))],
+            "switch_max_s": switches[-1], "switches": len(switches),
+            "states": [store.status(run_id).state.value for run_id in ids]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--memory", type=int, default=0, help="short trainings for the memory check (0: skip)")
+    parser.add_argument("--together", action="store_true", help="three sessions at once, and page switches")
+    parser.add_argument("--together-epochs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "dashboard_training.md")
+    args = parser.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    from core.runs import RunStore
+
+    runs_root = Path(tempfile.mkdtemp(prefix="convlab-dashboard-bench-"))
+    store = RunStore(runs_root)
+    server, url = start_server(runs_root)
+    lines = [f"machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}"]
+    print(lines[0], flush=True)
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            if args.rounds:
+                results = speed(browser, url, store, args.rounds, args.epochs)
+                med = {kind: statistics.median(r["training_s"] for r in rs) for kind, rs in results.items()}
+                wall = {kind: statistics.median(r["wall_s"] for r in rs) for kind, rs in results.items()}
+                first = [r["first_batch_s"] for r in results["watching"]]
+                lines += [
+                    f"lab recipe, {args.epochs} epochs, shipped MNIST, {args.rounds} rounds (medians):",
+                    f"- training time: CLI {med['cli']:.1f} s, dashboard watching {med['watching']:.1f} s "
+                    f"({med['watching'] / med['cli']:.2f} x), dashboard elsewhere {med['elsewhere']:.1f} s "
+                    f"({med['elsewhere'] / med['cli']:.2f} x)",
+                    f"- wall time (click or command to end): CLI {wall['cli']:.1f} s, watching {wall['watching']:.1f} s, "
+                    f"elsewhere {wall['elsewhere']:.1f} s",
+                    f"- Start to first batch on screen: {', '.join(f'{s:.1f} s' for s in first)}",
+                ]
+            if args.memory:
+                sizes = memory(browser, url, store, server.pid, args.memory)
+                lines.append(f"- server RSS after training 1: {sizes[0]:.0f} MB; after {len(sizes)}: {sizes[-1]:.0f} MB "
+                             f"({sizes[-1] - sizes[0]:+.0f} MB)")
+            if args.together:
+                found = together(browser, url, store, args.together_epochs)
+                lines += [
+                    f"three sessions at once ({args.together_epochs} epochs each, one training at a time):",
+                    f"- together {found['together_s']:.1f} s against 3 x one alone {3 * found['alone_s']:.1f} s "
+                    f"({found['together_s'] / (3 * found['alone_s']):.2f} x); queue positions seen {found['positions']}; "
+                    f"final states {found['states']}",
+                    f"- another session's page switches: median {found['switch_median_s']:.2f} s, p90 "
+                    f"{found['switch_p90_s']:.2f} s, max {found['switch_max_s']:.2f} s ({found['switches']} switches)",
+                ]
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    print("\n".join(lines))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
