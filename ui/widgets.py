@@ -26,14 +26,17 @@ def upscale(image: np.ndarray, size: int = 84) -> np.ndarray:
 
 
 def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], size: int = 84, per_row: int = 10) -> None:
-    """Rows of equally sized small images with captions."""
+    """Rows of equally sized small images with captions.
+
+    Each row is one `st.image` holding its images (not a column per image): a page of 40 pictures is
+    4 elements for the browser to lay out, not 80.
+    """
     if len(images) == 0:
         st.caption("No images to show.")
         return
     for start in range(0, len(images), per_row):
-        for column, image, caption in zip(st.columns(per_row), images[start:start + per_row],
-                                          captions[start:start + per_row]):
-            column.image(upscale(image, size), caption=caption, width=size, clamp=True)
+        st.image([upscale(image, size) for image in images[start:start + per_row]],
+                 caption=list(captions[start:start + per_row]), width=size, clamp=True)
 
 
 def show_error(error: ConvLabError | Exception, prefix: str = "") -> None:
