@@ -162,16 +162,23 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], normalized
     return _layout(fig, "Confusion matrix" + (" (row-normalised)" if normalized else " (counts)"), height=480)
 
 
-def probability_bars(probabilities: np.ndarray, class_names: Sequence[str]) -> go.Figure:
-    """One bar per class; the top prediction highlighted."""
-    probabilities = np.asarray(probabilities).ravel()
+def _plain_layout(title: str, height: int, **axes: dict) -> dict:
+    """`_layout`'s look, as a plain dict for a FigureSpec."""
+    return {"title": {"text": title}, "height": height, "margin": {"l": 40, "r": 10, "t": 50, "b": 90},
+            "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "center", "x": 0.5}, **axes}
+
+
+def probability_bars(probabilities: np.ndarray, class_names: Sequence[str]) -> FigureSpec:
+    """One bar per class; the top prediction highlighted. Redrawn on every stroke: a plain dict (FigureSpec)."""
+    probabilities = np.asarray(probabilities, dtype=float).ravel()
     top = int(probabilities.argmax())
-    colours = [VAL_COLOUR if i == top else TRAIN_COLOUR for i in range(len(probabilities))]
-    fig = go.Figure(go.Bar(x=[str(n) for n in class_names], y=probabilities, marker_color=colours,
-                           text=[f"{p:.0%}" for p in probabilities], textposition="outside"))
-    fig.update_yaxes(range=[0, 1.1], tickformat=".0%", title_text="probability")
-    fig.update_xaxes(type="category", title_text="class")
-    return _layout(fig, "Probability of each class", height=300)
+    bars = {"type": "bar", "x": [str(n) for n in class_names], "y": probabilities.round(4).tolist(),
+            "marker": {"color": [VAL_COLOUR if i == top else TRAIN_COLOUR for i in range(len(probabilities))]},
+            "text": [f"{p:.0%}" for p in probabilities], "textposition": "outside"}
+    return FigureSpec({"data": [bars], "layout": _plain_layout(
+        "Probability of each class", 300,
+        yaxis={"range": [0, 1.1], "tickformat": ".0%", "title": {"text": "probability"}},
+        xaxis={"type": "category", "title": {"text": "class"}})})
 
 
 def confidence_histogram(confidence: np.ndarray, correct: np.ndarray) -> go.Figure:
@@ -187,27 +194,25 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray) -> go.Figu
     return _layout(fig, "Prediction confidence", height=320)
 
 
-def class_counts(train_counts: np.ndarray, test_counts: np.ndarray, class_names: Sequence[str]) -> go.Figure:
+def class_counts(train_counts: np.ndarray, test_counts: np.ndarray, class_names: Sequence[str]) -> FigureSpec:
     """Images per class in the training and test sets."""
     names = [str(n) for n in class_names]
-    fig = go.Figure([
-        go.Bar(x=names, y=train_counts, name="train", marker_color=TRAIN_COLOUR),
-        go.Bar(x=names, y=test_counts, name="test", marker_color=VAL_COLOUR),
-    ])
-    fig.update_layout(barmode="group")
-    fig.update_xaxes(type="category", title_text="class")
-    fig.update_yaxes(title_text="images")
-    return _layout(fig, "Images per class")
+    bars = [{"type": "bar", "x": names, "y": np.asarray(counts).tolist(), "name": name, "marker": {"color": colour}}
+            for counts, name, colour in ((train_counts, "train", TRAIN_COLOUR), (test_counts, "test", VAL_COLOUR))]
+    return FigureSpec({"data": bars, "layout": _plain_layout(
+        "Images per class", 320, barmode="group", xaxis={"type": "category", "title": {"text": "class"}},
+        yaxis={"title": {"text": "images"}})})
 
 
-def pixel_histogram(counts: np.ndarray) -> go.Figure:
+def pixel_histogram(counts: np.ndarray) -> FigureSpec:
     """Distribution of pixel values after scaling to [0, 1], from equal-width bin counts."""
     bins = len(counts)
     centres = (np.arange(bins) + 0.5) / bins
-    fig = go.Figure(go.Bar(x=centres, y=counts, width=1 / bins, marker_color=TRAIN_COLOUR))
-    fig.update_xaxes(title_text="pixel value after scaling")
-    fig.update_yaxes(title_text="pixels", type="log")
-    return _layout(fig, "Pixel intensities")
+    bars = {"type": "bar", "x": centres.round(4).tolist(), "y": np.asarray(counts).tolist(), "width": 1 / bins,
+            "marker": {"color": TRAIN_COLOUR}}
+    return FigureSpec({"data": [bars], "layout": _plain_layout(
+        "Pixel intensities", 320, xaxis={"title": {"text": "pixel value after scaling"}},
+        yaxis={"title": {"text": "pixels"}, "type": "log"})})
 
 
 def filter_mosaic(kernels: np.ndarray, cell: int = 24, gap: int = 2) -> np.ndarray:

@@ -86,8 +86,9 @@ def test_normalised_confusion_shows_fractions():
 
 def test_probability_bars_highlight_the_top_class():
     fig = figures.probability_bars(np.array([0.1, 0.7, 0.2]), ("a", "b", "c"))
-    colours = fig.data[0].marker.color
+    colours = traces(fig)[0]["marker"]["color"]
     assert colours[1] != colours[0] and colours[0] == colours[2]
+    assert traces(fig)[0]["text"] == ["10%", "70%", "20%"] and is_a_valid_plotly_figure(fig)
 
 
 def test_confidence_histogram_counts_right_and_wrong():
@@ -97,6 +98,6 @@ def test_confidence_histogram_counts_right_and_wrong():
 
 def test_data_figures():
     fig = figures.class_counts(np.array([3, 4]), np.array([1, 2]), ("a", "b"))
-    assert [list(t.y) for t in fig.data] == [[3, 4], [1, 2]]
+    assert [list(t["y"]) for t in traces(fig)] == [[3, 4], [1, 2]] and is_a_valid_plotly_figure(fig)
     hist = figures.pixel_histogram(np.histogram(np.linspace(0, 1, 1000), bins=50, range=(0, 1))[0])
-    assert int(sum(hist.data[0].y)) == 1000
+    assert int(sum(traces(hist)[0]["y"])) == 1000 and is_a_valid_plotly_figure(hist)
