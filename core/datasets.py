@@ -307,7 +307,8 @@ def _load_arrays_file(path: Path, ref: DatasetRef) -> Dataset:
     return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path}.", str(path), ref=ref)
 
 
-def load_images(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None) -> "tuple[Dataset, ImageFolderReport]":
+def load_images(ref: DatasetRef,
+                stored: Callable[[str, str], Path] | None = None) -> "tuple[Dataset, ImageFolderReport]":
     """A reference of kind "images" (see `core.data.DatasetRef`): the dataset, and the report of its loading."""
     from core.images import STORED_SUFFIX, load_image_folder, ref_options
 

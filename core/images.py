@@ -15,6 +15,11 @@ grey or RGB, then fitted into a square: the longer side is scaled to the
 chosen size and the shorter side padded with the picture's border colour.
 Nothing is cropped and shapes keep their proportions; `preview` shows it.
 
+`prepare_picture` is that same path for one picture to classify with a model
+trained on such a dataset, so training images and classified pictures cannot
+be preprocessed differently. A run's spec refers to the images with a
+`DatasetRef` of kind "images" (`path_ref`, `stored_ref`; see core.data).
+
 Zips are read in memory, one member at a time, with bounded reads; member
 names are labels, never paths. Hostile zips (names that escape the folder,
 symbolic links, zip bombs) are refused from the central directory, before
@@ -23,6 +28,7 @@ anything is decompressed or decoded.
 
 from __future__ import annotations
 
+import functools
 import io
 import lzma
 import os
@@ -754,10 +760,19 @@ def _prepare(data: bytes, options: ImageFolderOptions, keep_original: bool) -> P
     return PreparedPicture(original, image, inverted)
 
 
+@functools.cache
+def _pillow_formats() -> tuple[str, ...]:
+    """PILLOW_FORMATS that this Pillow registers: Pillow 13 reads MPO through its JPEG plugin, and
+    `Image.open` fails with a KeyError on a name it does not know (so BMP, GIF, WebP and TIFF, tried after
+    it, would never open)."""
+    Image.init()
+    return tuple(name for name in PILLOW_FORMATS if name in Image.OPEN)
+
+
 def _open_picture(data: bytes, size: int) -> Image.Image:
     """Decode upright, transparency flattened, as RGB; _Unreadable(reason, detail) when it cannot be."""
     try:
-        picture = Image.open(io.BytesIO(data), formats=PILLOW_FORMATS)
+        picture = Image.open(io.BytesIO(data), formats=_pillow_formats())
         width, height = picture.size
         if width * height > MAX_IMAGE_PIXELS:
             raise _Unreadable(TOO_LARGE, f"{width}x{height} pixels; at most {MAX_IMAGE_PIXELS / 1e6:g} MP per image")

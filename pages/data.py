@@ -9,21 +9,25 @@ from core.errors import DataError
 from core.figures import class_counts, pixel_histogram
 from ui import runs, state
 from ui.bootstrap import page_setup
+from ui.image_upload import image_upload
 from ui.loading import builtin_dataset, uploaded_dataset
 from ui.widgets import image_grid, show_error
 
 page_setup()
 
-UPLOAD = "upload"
+UPLOAD, IMAGES = "upload", "images"
 state.keep_widget_values(state.DATASET_CHOICE)
 
 st.title("1 · Data")
-choices = [*REGISTRY, UPLOAD]
-titles = {key: info.title for key, info in REGISTRY.items()} | {UPLOAD: "Upload a Keras-layout .npz…"}
+choices = [*REGISTRY, UPLOAD, IMAGES]
+titles = {key: info.title for key, info in REGISTRY.items()} | {UPLOAD: "Upload a Keras-layout .npz…",
+                                                                 IMAGES: "Upload a zip of class folders…"}
 choice = st.selectbox("Dataset", choices, format_func=titles.get, key=state.DATASET_CHOICE)
 
 try:
-    if choice == UPLOAD:
+    if choice == IMAGES:
+        image_upload(runs.store())
+    elif choice == UPLOAD:
         upload = st.file_uploader("A .npz with x_train, y_train, x_test, y_test (as Keras' mnist.npz)", type=["npz"])
         # parse each uploaded file once, not on every rerun
         if upload is not None and st.session_state.get(state.DATA_UPLOAD_ID) != upload.file_id:
@@ -36,7 +40,6 @@ except DataError as error:
     show_error(error, "Could not load this dataset: ")
     if state.dataset() is not None:
         st.caption(f"Still using the previous dataset: {state.dataset().summary_line()}.")
-
 
 
 def explore(dataset: Dataset) -> None:

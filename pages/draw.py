@@ -4,14 +4,15 @@ import numpy as np
 import streamlit as st
 
 from core.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, read_picture, scale_drawing_to
-from core.errors import DrawingError
+from core.errors import ConvLabError
+from core.images import dataset_options, prepare_picture
 from core.figures import probability_bars
 from ui import runs
 from ui.bootstrap import page_setup
 from ui.canvas import CANVAS_SIZE, draw_canvas
 from ui.errors import guarded
 from ui.runs import UsableRun
-from ui.widgets import image_grid, show_error
+from ui.widgets import image_grid, show_error, upscale
 
 page_setup()
 
@@ -65,7 +66,16 @@ def picture(run: UsableRun) -> None:
     if upload is None:
         return
     try:
-        if data.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
+        options = dataset_options(data)
+        if options is not None:  # your own images: exactly the preprocessing the training images had
+            prepared = prepare_picture(upload.getvalue(), options, name=upload.name)
+            left, right = st.columns(2)
+            left.image(prepared.original, caption="your picture", width=200)
+            right.image(upscale(prepared.model_input[0], 200), width=200, caption=(
+                f"what the network sees: fitted into {options.image_size}x{options.image_size}, {options.color_mode}"
+                + (", inverted" if prepared.inverted else "")))
+            show_prediction(predict(prepared.model_input)[0], data.class_names, "draw_upload_bars")
+        elif data.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
             steps = read_digit_picture(upload.getvalue(), name=upload.name)
             if steps is None:
                 st.info(f"No digit found in {upload.name}: it looks like a plain background.")
@@ -79,7 +89,7 @@ def picture(run: UsableRun) -> None:
             right.image(seen.resized, caption="what the network sees" + (" (inverted)" if seen.inverted else ""),
                         width=200, clamp=True)
             show_prediction(predict(seen.model_input)[0], data.class_names, "draw_upload_bars")
-    except DrawingError as error:
+    except ConvLabError as error:  # a picture that cannot be read (DrawingError), or a damaged reference
         show_error(error)
 
 

@@ -445,3 +445,108 @@ def test_options_round_trip_as_json():
 def test_bad_options(settings, message):
     with pytest.raises(DataError, match=re.escape(message)):
         ImageFolderOptions.from_dict(settings)
+
+
+# ---------------------------------------------------------------- a run's reference, and pictures to classify
+
+
+def test_a_stored_zip_reference_loads_again_identically_through_json(shapes, tmp_path):
+    from core.data import DatasetRef
+    from core.datasets import load_ref
+    from core.images import dataset_options, stored_ref
+    from core.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    digest, _ = store.store_dataset_file(zip_folder(shapes, wrap="shapes"), "my shapes.zip", ".zip")
+    options = ImageFolderOptions(image_size=16, color_mode="rgb", invert="auto", test_fraction=0.3)
+    ref = stored_ref(digest, "my shapes.zip", options)
+    again = DatasetRef.from_dict(json.loads(json.dumps(ref.to_dict())))
+    assert again == ref and ref.describe() == "images my shapes.zip (16px rgb, invert auto)"
+    first, second = load_ref(ref, store.stored_dataset_path), load_ref(again, store.stored_dataset_path)
+    assert first.name == "my shapes.zip" and first.class_names == tuple(CLASSES) and first.ref == ref
+    assert first.input_shape == (16, 16, 3) and dataset_options(first) == options
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(first, key), getattr(second, key))
+    assert "2 files skipped" in first.source and any("not an image" in note for note in first.notes)
+    with pytest.raises(DataError, match=r"^the images my shapes\.zip were uploaded into a run store"):
+        load_ref(ref)
+    store.stored_dataset_path(digest, ".zip").unlink()
+    with pytest.raises(DataError, match=r"^the uploaded images my shapes\.zip are no longer in the run store"):
+        load_ref(ref, store.stored_dataset_path)
+
+
+def test_local_paths_tell_images_from_idx_folders_and_npz_files(shapes, tmp_path):
+    from core.datasets import is_image_source, load_file, local_ref
+
+    (tmp_path / "shapes.zip").write_bytes(zip_folder(shapes))
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "train-images-idx3-ubyte").write_bytes(b"")
+    np.savez(tmp_path / "data.npz", x=np.zeros(1))
+    assert is_image_source(shapes) and is_image_source(tmp_path / "shapes.zip")
+    assert not is_image_source(tmp_path / "idx") and not is_image_source(tmp_path / "data.npz")
+    ref = local_ref(shapes, ImageFolderOptions(image_size=12))
+    assert (ref.kind, ref.name, ref.option_dict["image_size"]) == ("images", str(shapes.resolve()), 12)
+    assert local_ref(tmp_path / "data.npz").kind == "file"
+    with pytest.raises(DataError, match=r"image options .* apply only to a folder or \.zip of class folders"):
+        local_ref(tmp_path / "data.npz", ImageFolderOptions())
+    dataset = load_file(tmp_path / "shapes.zip")
+    assert dataset.name == "shapes.zip" and dataset.class_names == tuple(CLASSES)
+    assert dataset.input_shape == (28, 28, 1) and dataset.ref.kind == "images"
+
+
+@pytest.mark.parametrize("options", [ImageFolderOptions(image_size=16, color_mode="rgb"),
+                                     ImageFolderOptions(image_size=20, invert="auto"),
+                                     ImageFolderOptions(image_size=12, invert="always")])
+def test_a_picture_to_classify_is_preprocessed_exactly_as_the_training_images(shapes, options):
+    from core.images import prepare_picture
+
+    dataset = load_image_folder(shapes, options).to_dataset("shapes")
+    every = np.concatenate([dataset.x_train, dataset.x_test])
+    for path in sorted((shapes / "square").glob("square_*")):
+        picture = prepare_picture(path.read_bytes(), options, name=path.name)
+        assert picture.model_input.shape == (1, *options.input_shape) and picture.model_input.dtype == np.float32
+        assert (every == picture.model_input[0]).all(axis=(1, 2, 3)).any(), path.name  # bit for bit one of them
+        assert picture.inverted == (options.invert != "never")  # light paper: auto inverts too
+
+
+def test_a_picture_that_cannot_be_read_says_why():
+    from core.errors import DrawingError
+    from core.images import prepare_picture
+
+    with pytest.raises(DrawingError, match=r"^notes\.png cannot be read: damaged or unreadable \(Pillow cannot "):
+        prepare_picture(b"not a picture", ImageFolderOptions(), name="notes.png")
+
+
+def test_cli_trains_a_zip_of_class_folders(shapes, tmp_path):
+    import contextlib
+
+    from core.cli import main
+    from core.runs import RunState, RunStore
+
+    (tmp_path / "shapes.zip").write_bytes(zip_folder(shapes, wrap="shapes"))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--dataset", str(tmp_path / "shapes.zip"), "--image-size", "16", "--color-mode", "rgb",
+                     "--test-fraction", "0.25", "--arch", "fast", "--train", "fast", "--epochs", "1",
+                     "--runs", str(tmp_path / "runs")])
+    assert code == 0, err.getvalue()
+    printed = out.getvalue()
+    assert "[1/4] data: shapes.zip: " in printed and ", 16x16x3," in printed
+    assert "classes: circle, square, triangle" in printed and "skipped, not an image: shapes/square/notes.txt" in printed
+    store = RunStore(tmp_path / "runs")
+    (run_id,) = store.run_ids()
+    spec = store.spec(run_id)
+    assert store.summary(run_id).state is RunState.FINISHED
+    assert spec.dataset.kind == "images" and spec.dataset.option_dict["test_fraction"] == 0.25
+    with contextlib.redirect_stderr(err):
+        assert main(["--dataset", "digits-8x8", "--invert", "auto", "--runs", str(tmp_path / "runs")]) == 1
+    assert "error: --invert applies only to a folder or .zip of images, not to digits-8x8." in err.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF"])
+def test_every_listed_format_decodes(fmt):
+    # Pillow 13 has no "MPO" opener of its own: naming it made every format tried after it fail
+    from core.images import prepare_picture
+
+    picture = prepare_picture(encode(shape_picture("circle", 0), fmt), ImageFolderOptions(image_size=12), name="x")
+    assert picture.image.shape == (12, 12) and picture.image.std() > 0

@@ -2,18 +2,26 @@
 
 The edited `Architecture` is kept in session state; the widgets are
 (re)initialised from it, so a preset can fill them and a page switch does
-not lose them.
+not lose them. Augmentation is part of the architecture (layers after the
+input) but a choice about the data: a preset keeps it.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+import numpy as np
 import streamlit as st
 
 from core.architecture import ACTIVATIONS, PADDINGS, POOLINGS, PRESETS, Architecture, ConvBlock, DenseLayer
+from core.augment import ROTATION_MAX, SHIFT_MAX, ZOOM_MAX, Augmentation, augment_samples, digit_warning
+from core.errors import ConvLabError
 from ui import state
-from ui.widgets import choices_with, upper
+from ui.widgets import choices_with, image_grid, show_error, upper
+
+if TYPE_CHECKING:
+    from core.data import Dataset
 
 MAX_BLOCKS = 4
 MAX_DENSE = 3
@@ -31,6 +39,11 @@ def _dense_keys(j: int) -> dict[str, str]:
     return {name: f"arch_d{j}_{name}" for name in ("units", "dropout")}
 
 
+AUGMENT_KEYS = {name: f"arch_aug_{name}" for name in ("horizontal_flip", "vertical_flip", "rotation", "zoom", "shift")}
+AUGMENT_PREVIEW = "arch_aug_preview"  # (what it was made for, (originals, augmented copies)): once per setting
+PREVIEW_IMAGES, PREVIEW_COPIES = 4, 5
+
+
 def _widget_values(arch: Architecture) -> dict[str, object]:
     values: dict[str, object] = {"arch_blocks": len(arch.conv_blocks), "arch_dense": len(arch.dense_layers)}
     for i in range(max(MAX_BLOCKS, len(arch.conv_blocks))):
@@ -39,6 +52,9 @@ def _widget_values(arch: Architecture) -> dict[str, object]:
     for j in range(max(MAX_DENSE, len(arch.dense_layers))):
         layer = arch.dense_layers[j] if j < len(arch.dense_layers) else DenseLayer(units=128)
         values.update({key: getattr(layer, name) for name, key in _dense_keys(j).items()})
+    aug = arch.augmentation
+    values.update({AUGMENT_KEYS[name]: getattr(aug, name) for name in ("horizontal_flip", "vertical_flip")})
+    values.update({AUGMENT_KEYS[name]: float(getattr(aug, name)) for name in ("rotation", "zoom", "shift")})
     return values
 
 
@@ -50,9 +66,10 @@ def load_into_widgets(arch: Architecture, overwrite: bool) -> None:
 
 
 def apply_preset(name: str) -> None:
-    """Button callback: fill every slider from a preset."""
-    st.session_state[state.ARCHITECTURE] = PRESETS[name]
-    load_into_widgets(PRESETS[name], overwrite=True)
+    """Button callback: fill every slider from a preset (the augmentation chosen for the data stays)."""
+    arch = replace(PRESETS[name], augmentation=st.session_state[state.ARCHITECTURE].augmentation)
+    st.session_state[state.ARCHITECTURE] = arch
+    load_into_widgets(arch, overwrite=True)
 
 
 def _name_for(arch: Architecture) -> str:
@@ -101,7 +118,63 @@ def architecture_form() -> Architecture:
                 units=st.select_slider("Units", choices_with(UNIT_CHOICES, keys["units"]), key=keys["units"]),
                 dropout=st.slider("Dropout", 0.0, upper(0.7, keys["dropout"]), step=0.05, key=keys["dropout"]),
             ))
-    arch = Architecture(conv_blocks=tuple(blocks), dense_layers=tuple(layers))
+    augmentation = augmentation_form(state.dataset())
+    arch = Architecture(conv_blocks=tuple(blocks), dense_layers=tuple(layers), augmentation=augmentation)
     arch = replace(arch, name=_name_for(arch))
     st.session_state[state.ARCHITECTURE] = arch
     return arch
+
+
+def is_digits(dataset: "Dataset | None") -> bool:
+    """Handwritten digits, or images whose classes are the ten digits (your own digit folders)."""
+    return dataset is not None and (dataset.handwritten_digits or dataset.class_names == tuple("0123456789"))
+
+
+def augmentation_form(dataset: "Dataset | None") -> Augmentation:
+    """The Augmentation box: flips, rotation, zoom, shift; a preview of a few training images augmented."""
+    keys = AUGMENT_KEYS
+    with st.container(border=True):
+        st.markdown("**Augmentation** (training only: random changes to each batch, none when predicting)")
+        flips, amounts = st.columns([1, 2])
+        horizontal = flips.checkbox("Flip left-right", key=keys["horizontal_flip"])
+        vertical = flips.checkbox("Flip up-down", key=keys["vertical_flip"])
+        rotation = amounts.slider("Rotation (fraction of a turn, either way)", 0.0, ROTATION_MAX, step=0.01,
+                                  key=keys["rotation"], help="0.05 is up to 18°.")
+        zoom = amounts.slider("Zoom (in or out)", 0.0, ZOOM_MAX, step=0.05, key=keys["zoom"], format="%.2f")
+        shift = amounts.slider("Shift (fraction of the size)", 0.0, SHIFT_MAX, step=0.05, key=keys["shift"],
+                               format="%.2f")
+        augmentation = Augmentation(horizontal_flip=horizontal, vertical_flip=vertical, rotation=float(rotation),
+                                    zoom=float(zoom), shift=float(shift))
+        if not augmentation.enabled:
+            st.caption("Off. It helps small datasets of photos and shapes; presets keep what you choose here.")
+            return augmentation
+        warning = digit_warning(augmentation) if is_digits(dataset) else None
+        if warning:
+            st.warning(warning, icon=":material/warning:")
+        if dataset is not None:
+            show_augmented(dataset, augmentation)
+    return augmentation
+
+
+def show_augmented(dataset: "Dataset", augmentation: Augmentation) -> None:
+    """A few training images, each beside random augmented copies (computed once per setting)."""
+    key = (augmentation, dataset.name, dataset.ref, len(dataset.x_train))
+    cached = st.session_state.get(AUGMENT_PREVIEW)
+    if cached is None or cached[0] != key:
+        count = min(PREVIEW_IMAGES, len(dataset.x_train))
+        picks = np.random.default_rng(0).choice(len(dataset.x_train), count, replace=False)
+        originals = dataset.x_train[np.sort(picks)]
+        try:
+            with st.spinner("Augmenting a few training images…"):
+                samples = augment_samples(originals, augmentation, copies=PREVIEW_COPIES)
+        except ConvLabError as error:
+            show_error(error)
+            return
+        cached = st.session_state[AUGMENT_PREVIEW] = (key, (originals, samples))
+    originals, samples = cached[1]
+    images, captions = [], []
+    for original, copies in zip(originals, samples):
+        images += [original, *copies]
+        captions += ["original", *[f"#{i + 1}" for i in range(len(copies))]]
+    st.caption(f"{len(originals)} training images, each with {PREVIEW_COPIES} random augmented copies:")
+    image_grid(images, captions, size=72, per_row=PREVIEW_COPIES + 1)

@@ -3,17 +3,22 @@
 A loaded dataset is read-only (its arrays cannot be written), so one copy
 per server process is shared (`st.cache_resource`). An uploaded file is kept
 in the run store by its content hash, so a run made on it can load it again
-after a restart.
+after a restart. A zip of images is decoded once per (zip, options) in the
+server: the Data page's Load, a reload and the pages showing a run trained on
+it share that copy.
 """
 
 from __future__ import annotations
 
 import os
+from hashlib import sha256
 
 import streamlit as st
 
 from core.data import Dataset, DatasetRef
-from core.datasets import dataset_from_arrays, load_dataset, load_ref
+from core.datasets import dataset_from_arrays, load_dataset, load_images, load_ref
+from core.errors import DataError
+from core.images import ImageFolderOptions, ImageFolderReport, stored_ref
 from core.loaders import load_npz
 from core.runs import RunStore
 
@@ -33,6 +38,8 @@ def dataset_for_ref(ref: DatasetRef, store_root: str) -> Dataset:
     """The dataset a reference names, loaded once per server process."""
     if ref.kind == "builtin" and ref.name in ("mnist", "fashion-mnist", "cifar10", "digits-8x8"):
         return builtin_dataset(ref.name)
+    if ref.kind == "images":
+        return image_dataset(ref, store_root)[0]
     return load_ref(ref, RunStore(store_root).stored_dataset_path, allow_download=downloads_allowed())
 
 
@@ -42,3 +49,26 @@ def uploaded_dataset(name: str, data: bytes, store: RunStore) -> Dataset:
     digest, _ = store.store_dataset_file(data, name, ".npz")
     ref = DatasetRef.of("stored", digest, {"file_name": name, "suffix": ".npz"})
     return dataset_from_arrays(name, arrays, f"Uploaded file {name}.", name, ref=ref)
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)  # up to 600 MB each at the limits of core.images
+def image_dataset(ref: DatasetRef, store_root: str) -> tuple[Dataset, ImageFolderReport]:
+    """Images decoded with the options in `ref`, once per server process; with the report of the loading."""
+    return load_images(ref, RunStore(store_root).stored_dataset_path)
+
+
+def uploaded_images(name: str, data: bytes, options: ImageFolderOptions,
+                    store: RunStore) -> tuple[Dataset, ImageFolderReport]:
+    """A zip of class folders the user uploaded, kept in the run store by its hash and decoded there.
+
+    A zip that cannot be decoded (DataError) is not kept, unless it was there already.
+    """
+    path = store.stored_dataset_path(sha256(data).hexdigest(), ".zip")
+    existed = path.exists()
+    digest, path = store.store_dataset_file(data, name, ".zip")
+    try:
+        return image_dataset(stored_ref(digest, name, options), str(store.root))
+    except DataError:
+        if not existed:
+            path.unlink(missing_ok=True)
+        raise
