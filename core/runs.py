@@ -149,9 +149,9 @@ class RunSpec:
 
 def _augmentation_settings(arch: Architecture) -> dict[str, Any]:
     augmentation = getattr(arch, "augmentation", None)
-    if augmentation is None or not getattr(augmentation, "enabled", False):
+    if augmentation is None or not augmentation.enabled:
         return {}
-    return {f"augment.{key}": value for key, value in augmentation.to_dict().items()}
+    return {"augmentation": augmentation.describe()}
 
 
 def spec_differences(specs: Iterable[RunSpec]) -> dict[str, list[Any]]:
@@ -321,7 +321,10 @@ def _parse_value(text: str) -> Any:
 
 
 class CsvLog:
-    """Reads a growing CSV log incrementally: each call parses only the complete lines added since."""
+    """Reads a growing CSV log incrementally: each call parses only the complete lines added since.
+
+    Every cell of a metrics log is a number or True/False: a line with anything else is damaged and skipped.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -344,7 +347,8 @@ class CsvLog:
                 self._header = cells
             elif len(cells) == len(self._header):
                 row = {key: _parse_value(value) for key, value in zip(self._header, cells) if value != ""}
-                self.rows.append(row)
+                if not any(isinstance(value, str) for value in row.values()):
+                    self.rows.append(row)
         return self.rows
 
 

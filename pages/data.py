@@ -9,13 +9,13 @@ from core.errors import DataError
 from core.figures import class_counts, pixel_histogram
 from ui import runs, state
 from ui.bootstrap import page_setup
-from ui.image_upload import image_upload
+from ui.image_upload import image_upload, npz_limits
 from ui.loading import builtin_dataset, uploaded_dataset
 from ui.widgets import image_grid, show_error
 
 page_setup()
 
-UPLOAD, IMAGES = "upload", "images"
+UPLOAD, IMAGES = state.CHOICE_NPZ, state.CHOICE_IMAGES
 state.keep_widget_values(state.DATASET_CHOICE)
 
 st.title("1 · Data")
@@ -28,6 +28,7 @@ try:
     if choice == IMAGES:
         image_upload(runs.store())
     elif choice == UPLOAD:
+        st.caption(npz_limits())
         upload = st.file_uploader("A .npz with x_train, y_train, x_test, y_test (as Keras' mnist.npz)", type=["npz"])
         # parse each uploaded file once, not on every rerun
         if upload is not None and st.session_state.get(state.DATA_UPLOAD_ID) != upload.file_id:

@@ -17,7 +17,6 @@ from ui.widgets import duration, show_error
 
 page_setup()
 
-MAX_UPLOAD_MB = 100  # as .streamlit/config.toml's server.maxUploadSize
 
 
 def table(summaries: list[RunSummary]) -> pd.DataFrame:
@@ -145,7 +144,8 @@ def upload_model() -> None:
             st.info("Load the dataset it was trained for on **Data** first: the model must fit its images.")
             return
         st.caption(f"A Keras 3 `.keras` file taking {'x'.join(map(str, dataset.input_shape))} images and predicting "
-                   f"{dataset.num_classes} classes (the current dataset, {dataset.name}); at most {MAX_UPLOAD_MB} MB. "
+                   f"{dataset.num_classes} classes (the current dataset, {dataset.name}); at most "
+                   f"{st.get_option('server.maxUploadSize')} MB. "
                    "It is loaded in safe mode: nothing in the file runs, and Lambda layers are refused.")
         upload = st.file_uploader("Model file", type=["keras"], key="runs_model_upload")
         if upload is None or st.session_state.get("runs_model_upload_id") == upload.file_id:

@@ -99,6 +99,8 @@ def test_one_run_is_used_and_evaluation_works_on_it(runs_app, two_runs):
     at.switch_page("pages/evaluation.py").run()
     shown = next(m.value for m in at.metric if m.label == "Test accuracy")
     assert shown == f"{store.test_metrics(first)['accuracy']:.2%}"
+    at.switch_page("pages/data.py").run()  # the Data page shows the run's dataset, and does not load another
+    assert at.session_state[state.DATASET].name == "bars.npz" and at.session_state[state.DATASET_CHOICE] == "upload"
 
 
 def test_a_runs_settings_go_into_the_sliders(runs_app, two_runs):

@@ -48,6 +48,16 @@ class ListedZip:
     samples: tuple[tuple[str, bytes], ...]
 
 
+def npz_limits() -> str:
+    """What a Keras-layout .npz may hold, in one sentence (core.limits)."""
+    from core import limits
+
+    return (f"At most {st.get_option('server.maxUploadSize')} MB; up to {limits.MAX_IMAGES:,} images per array, images up to "
+            f"{limits.MAX_IMAGE_SIDE}x{limits.MAX_IMAGE_SIDE}x3, {limits.MAX_DATASET_VALUES:,} pixel values in all, "
+            f"plain numeric arrays only (pickled object arrays are refused). Larger files are refused from their "
+            "headers, before anything is read.")
+
+
 def limits_caption() -> str:
     upload_mb = st.get_option("server.maxUploadSize")
     return (f"One folder per class (its name is the class name), or `train/<class>/` and `test/<class>/`. "

@@ -174,9 +174,15 @@ def use_run(run_id: str) -> str | None:
         state.set_dataset(dataset_of(spec))
     except ConvLabError as error:
         return f"Its dataset could not be loaded again: {error}"
-    if spec.dataset.kind == "builtin":
-        st.session_state[state.DATASET_CHOICE] = "mnist" if spec.dataset.name == "mnist-10k" else spec.dataset.name
+    st.session_state[state.DATASET_CHOICE] = data_page_choice(spec.dataset)
     return None
+
+
+def data_page_choice(ref) -> str:
+    """The Data page's choice that shows a run's dataset (and keeps it, rather than loading another)."""
+    if ref.kind == "builtin":
+        return "mnist" if ref.name == "mnist-10k" else ref.name
+    return state.CHOICE_IMAGES if ref.kind == "images" else state.CHOICE_NPZ
 
 
 def apply_run_settings(run_id: str) -> str | None:

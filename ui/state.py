@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from core.data import Dataset
 
 DATASET = "dataset"                # core.data.Dataset in use, or None
-DATASET_CHOICE = "dataset_choice"  # registry key, or "upload"
+DATASET_CHOICE = "dataset_choice"  # registry key, CHOICE_NPZ or CHOICE_IMAGES
+CHOICE_NPZ, CHOICE_IMAGES = "upload", "images"  # the Data page's two upload choices
 DATA_UPLOAD_ID = "data_upload_id"  # file id of the last parsed upload (each upload is parsed once)
 ARCHITECTURE = "architecture"      # Architecture being edited on the Architecture page
 BUILT = "built"                    # BuiltArchitecture, after Build
