@@ -3,14 +3,14 @@
 import numpy as np
 import streamlit as st
 
-from core.data import Dataset, dataset_stats
+from core.data import Dataset
 from core.datasets import REGISTRY
 from core.errors import DataError
 from core.figures import class_counts, pixel_histogram
 from ui import runs, state
 from ui.bootstrap import page_setup
 from ui.image_upload import image_upload, npz_limits
-from ui.loading import builtin_dataset, uploaded_dataset
+from ui.loading import builtin_dataset, stats_for, uploaded_dataset
 from ui.widgets import image_grid, show_error
 
 page_setup()
@@ -44,11 +44,7 @@ except DataError as error:
 
 
 def explore(dataset: Dataset) -> None:
-    # computed once per dataset: reruns (Reshuffle, switching pages) never rescan the pixels
-    cached = st.session_state.get("data_stats")
-    if cached is None or cached[0] is not dataset:
-        cached = st.session_state["data_stats"] = (dataset, dataset_stats(dataset))
-    stats = cached[1]
+    stats = stats_for(dataset)  # computed once per dataset and server: reruns never rescan the pixels
     if dataset.is_sample:
         st.warning(f"**Using a sample, not the full dataset.** {dataset.source}", icon=":material/warning:")
         for note in dataset.notes:

@@ -15,7 +15,7 @@ from hashlib import sha256
 
 import streamlit as st
 
-from core.data import Dataset, DatasetRef
+from core.data import Dataset, DatasetRef, DatasetStats, dataset_stats
 from core.datasets import dataset_from_arrays, load_dataset, load_images, load_ref
 from core.errors import DataError
 from core.images import ImageFolderOptions, ImageFolderReport, stored_ref
@@ -72,3 +72,16 @@ def uploaded_images(name: str, data: bytes, options: ImageFolderOptions,
         if not existed:
             path.unlink(missing_ok=True)
         raise
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _stats(_dataset: Dataset, ref: DatasetRef, name: str, sizes: tuple[int, int]) -> DatasetStats:
+    return dataset_stats(_dataset)
+
+
+def stats_for(dataset: Dataset) -> DatasetStats:
+    """The Data page's statistics of `dataset`, computed once per server for a dataset that has a reference
+    (every session shares the built-in ones), once per call otherwise."""
+    if dataset.ref is None:
+        return dataset_stats(dataset)
+    return _stats(dataset, dataset.ref, dataset.name, (len(dataset.x_train), len(dataset.x_test)))
