@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.architecture import layer_table
-from core.engine import JobManager
 from core.errors import ConvLabError, RunError
 from core.runs import RunSnapshot, RunSpec, RunStore, default_root
 from core.training import check_trainable
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     import keras
 
     from core.data import Dataset
+    from core.engine import JobManager
     from core.evaluation import Evaluation
     from core.inference import Predictor
 
@@ -39,11 +39,14 @@ _WORKSPACE = re.compile(r"[0-9a-f]{16}")  # a workspace id: 64 random bits, the 
 
 
 @st.cache_resource(show_spinner=False)
-def job_manager() -> JobManager:
+def job_manager() -> "JobManager":
     """The server's job manager: created once per server process, shared by every session.
 
     A restarted server first marks what the previous one left queued or training as interrupted.
+    (Imported here: pages read runs through `core.runs` and never import the process machinery.)
     """
+    from core.engine import JobManager
+
     manager = JobManager()
     manager.adopt(RunStore(default_root()))
     return manager
@@ -54,7 +57,7 @@ class SessionLease:
     """Held for as long as a browser session lives; its release tells the job manager."""
 
     owner: str
-    manager: JobManager
+    manager: "JobManager"
 
 
 def _release(lease: SessionLease) -> None:
