@@ -253,13 +253,14 @@ def test_architecture_dict_round_trip_through_json(arch):
 
 
 def test_a_description_from_before_augmentation_loads_without_it():
-    data = architecture_to_dict(PRESETS["fast"])
+    data = architecture_to_dict(PRESETS["lab"])
     del data["augmentation"]
-    assert architecture_from_dict(data) == PRESETS["fast"] and not PRESETS["fast"].augmentation.enabled
+    assert architecture_from_dict(data) == PRESETS["lab"] and not PRESETS["lab"].augmentation.enabled
 
 
-def test_presets_have_no_augmentation():
-    assert all(not arch.augmentation.enabled for arch in PRESETS.values())
+def test_only_the_fast_preset_shifts_its_training_images():
+    assert PRESETS["fast"].augmentation == Augmentation(shift=0.05)
+    assert not PRESETS["lab"].augmentation.enabled and not PRESETS["keras-example"].augmentation.enabled
 
 
 MALFORMED = [

@@ -284,7 +284,7 @@ def test_two_runs_compared_then_one_used_to_classify_a_drawing(page):
         expect(main_area(page).get_by_text(re.compile(r"Training finished in"))).to_be_visible(timeout=300_000)
         wait_for_end_of_run_rerun(page)
     go(page, "Runs")
-    table = main_area(page).get_by_test_id("stDataFrame")
+    table = main_area(page).get_by_test_id("stDataFrame").first  # the runs table; a comparison adds its own tables below
     expect(table).to_be_visible()
     wait_until_idle(page)
     select_table_rows(page, table, [0, 1])

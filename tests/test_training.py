@@ -25,7 +25,7 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 BAD_SETTINGS = [
     ({"optimizer": "adamw"}, "optimizer 'adamw' is not one of sgd, adam, rmsprop."),
-    ({"schedule": "step"}, "schedule 'step' is not one of constant, cosine."),
+    ({"schedule": "step"}, "schedule 'step' is not one of constant, cosine, warmup-cosine."),
     ({"learning_rate": 0.0}, "learning rate == 0.0, must be in (0, 10]."),
     ({"learning_rate": -0.1}, "learning rate == -0.1, must be in (0, 10]."),
     ({"learning_rate": 11.0}, "learning rate == 11.0, must be in (0, 10]."),

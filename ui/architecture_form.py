@@ -66,8 +66,14 @@ def load_into_widgets(arch: Architecture, overwrite: bool) -> None:
 
 
 def apply_preset(name: str) -> None:
-    """Button callback: fill every slider from a preset (the augmentation chosen for the data stays)."""
-    arch = replace(PRESETS[name], augmentation=st.session_state[state.ARCHITECTURE].augmentation)
+    """Button callback: fill every slider from a preset.
+
+    A preset that comes with augmentation (`fast`) brings it; the others keep the augmentation chosen for
+    the data (flips for leaves, say).
+    """
+    preset = PRESETS[name]
+    kept = st.session_state[state.ARCHITECTURE].augmentation
+    arch = preset if preset.augmentation.enabled else replace(preset, augmentation=kept)
     st.session_state[state.ARCHITECTURE] = arch
     load_into_widgets(arch, overwrite=True)
 

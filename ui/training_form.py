@@ -51,7 +51,8 @@ def training_form(disabled: bool) -> TrainingConfig:
                                       key="train_batch_size", disabled=disabled)
         epochs = st.slider("Epochs", 1, int(upper(50, "train_epochs")), key="train_epochs", disabled=disabled)
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="train_schedule", disabled=disabled,
-                                help="cosine: the rate decays smoothly to 0 by the last batch.")
+                                help="cosine: the rate decays smoothly to 0 by the last batch. warmup-cosine: it first rises "
+                                     "from 0 over one epoch (steadier starts with Adam and batch norm), then decays.")
     with right:
         validation = st.slider("Validation fraction", 0.0, 0.5, step=0.05, key="train_validation", disabled=disabled,
                                help="Held out from the training images, to watch over-fitting epoch by epoch.")
