@@ -12,13 +12,18 @@ import streamlit as st
 
 from core.runs import RunSnapshot
 from ui import runs, state
-from ui.errors import guarded
+from ui.errors import LOG, guarded
 
 POLL_SECONDS = 1.0
 
 
 def rerun_if_run_moved_on(current: RunSnapshot | None) -> None:
-    """From a polling fragment: rerun the whole page once when the run starts training or ends."""
+    """From a polling fragment: rerun the whole page once when the run starts training or ends.
+
+    It also holds the session's lease: a fragment's rerun does not run app.py, and a session that
+    reconnects after a network drop (which released its lease) keeps its queued run.
+    """
+    runs.hold_session()
     if runs.phase_changed(current):
         st.rerun()
 
@@ -89,8 +94,17 @@ def _polled_status() -> None:
 
 
 def mark_run_phase() -> None:
-    """At the start of every full run: remember where the current run is, for `rerun_if_run_moved_on`."""
-    st.session_state[state.RUN_PHASE] = runs.phase(runs.snapshot())
+    """At the start of every full run: remember where the current run is, for `rerun_if_run_moved_on`.
+
+    It runs outside the pages' error boundaries: a run that cannot be read counts as no run here, and
+    the page or the sidebar's status, reading it again inside their boundaries, say what went wrong.
+    """
+    try:
+        current = runs.snapshot()
+    except Exception:  # noqa: BLE001 - reported by the boundary of whoever reads the run next
+        LOG.warning("the current run could not be read for its phase", exc_info=True)
+        current = None
+    st.session_state[state.RUN_PHASE] = runs.phase(current)
 
 
 def render_status(poll: bool) -> None:
