@@ -26,6 +26,7 @@ navigation = st.navigation([
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("pages/draw.py", title="Draw & classify", icon=":material/draw:"),
+    st.Page("pages/inside.py", title="Inside the network", icon=":material/visibility:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ])
 mark_run_phase()

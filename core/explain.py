@@ -190,6 +190,12 @@ class EmbeddingFeatures:
     predicted: np.ndarray  # (n,) int64 predicted classes
     feature_layer: str
 
+    def subset(self, size: int, seed: int = 0) -> "EmbeddingFeatures":
+        """At most `size` of the rows (a seeded choice, in order): t-SNE of fewer points takes less time."""
+        rows = fixed_subset_indices(len(self.indices), size, seed)
+        return EmbeddingFeatures(self.features[rows], self.indices[rows], self.labels[rows], self.predicted[rows],
+                                 self.feature_layer)
+
 
 def kernel_images(weights: np.ndarray) -> tuple[np.ndarray, float]:
     """Kernels as images on one shared symmetric scale: (0.5 + 0.5 * w / max|w|, max|w|); 0.5 is a zero weight.
@@ -355,6 +361,10 @@ class Explainer:
         self._gradient_fn: Callable | None = None
         self._cam_fns: dict[str, Callable] = {}
         self._features_fn: Callable | None = None
+        if self._head.features is not None:  # built here: a background thread (embeddings) then only calls it
+            features_model = keras.Model(self._input, [self._head.features, model.outputs[0]])
+            self._features_fn = tf.function(lambda x: features_model(x, training=False),
+                                            input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)])
 
     # -- structure -----------------------------------------------------------------------------
 
@@ -640,13 +650,6 @@ class Explainer:
                                  probabilities.argmax(axis=1).astype(np.int64), self.feature_layer or "")
 
     def _features(self, images: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        import keras
-        import tensorflow as tf
-
-        if self._features_fn is None:
-            model = keras.Model(self._input, [self._head.features, self.model.outputs[0]])
-            spec = tf.TensorSpec(shape=(None, *self.input_shape), dtype=tf.float32)
-            self._features_fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         parts = [self._features_fn(np.asarray(images[i:i + batch_size], dtype=np.float32))
                  for i in range(0, len(images), batch_size)]
         features = np.concatenate([np.asarray(f, dtype=np.float32).reshape(len(f), -1) for f, _ in parts])

@@ -10,11 +10,14 @@ that redraws after every stroke.
 
 from __future__ import annotations
 
+import base64
+import io
 from typing import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import qualitative
+from PIL import Image
+from plotly.colors import get_colorscale, qualitative
 
 from core.explain import (
     Attribution,
@@ -28,11 +31,13 @@ from core.explain import (
     normalise_maps,
     overlay,
 )
-from core.figures import TRAIN_COLOUR, _layout, confusion_heatmap
+from core.figures import TRAIN_COLOUR, FigureSpec, _layout, confusion_heatmap
 
-MAP_SCALE = "gray"  # feature maps: black is the map's lowest value, white its highest
-WEIGHT_SCALE = "RdBu_r"  # weights and signed values: blue negative, white 0, red positive
-HEAT_SCALE = "Hot"  # attribution maps, close to `core.explain.heat_colours`
+# colour scales as [position, colour] lists, not names: figures built without validation reach plotly.js as they
+# are, and plotly.js knows neither "gray" nor the "_r" (reversed) names that plotly.py resolves
+MAP_SCALE = get_colorscale("gray")  # feature maps: black is the map's lowest value, white its highest
+WEIGHT_SCALE = get_colorscale("RdBu_r")  # weights and signed values: blue negative, white 0, red positive
+HEAT_SCALE = get_colorscale("Hot")  # attribution maps, close to `core.explain.heat_colours`
 PLOT_WIDTH = 640  # about the width a Streamlit column gives a figure, in pixels
 CLASS_COLOURS = qualitative.D3 + qualitative.Alphabet  # D3 starts with figures.TRAIN_COLOUR
 
@@ -70,14 +75,77 @@ def _on(index: int) -> dict:
 
 def _image_figure(data: list, layout: dict, title: str, rows: int = 1, columns: int = 1, aspect: float = 1.0,
                   extra: int = 0) -> go.Figure:
-    """`_layout` sized for a grid of image tiles (about PLOT_WIDTH wide), with no room kept for a legend."""
+    """A figure of image tiles about PLOT_WIDTH wide, built from plain dicts without plotly's validation.
+
+    Building and validating a `go.Figure` costs 30-60 ms on this project's 2-core machine, and the page
+    that shows these redraws four of them after every stroke; so every key here is written in plotly's
+    canonical form (a title is {"text": ...}, a colour scale a list) and the page tests check that each
+    figure the page sends is valid and canonical.
+    """
     height = max(160, min(900, 70 + extra + int(rows * aspect * PLOT_WIDTH / columns)))
-    fig = _layout(go.Figure(data=data, layout=layout), title, height=height)
-    return fig.update_layout(margin=dict(b=10, t=50 + extra))
+    layout = dict(layout, title=dict(text=title), height=height, margin=dict(l=40, r=10, b=10, t=50 + extra))
+    return _Spec({"data": data, "layout": layout})
 
 
-_SINGLE_IMAGE = {"xaxis": dict(visible=False, constrain="domain"),
-                 "yaxis": dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")}
+class _Spec(FigureSpec):
+    """A `FigureSpec`: handed to Streamlit as a plain dict, never validated, with its numeric arrays as plotly.js
+    typed arrays (base64; the JSON is a third of a list of numbers' and plotly.js reads it faster). Its
+    graph-object attributes (`.data`, `.layout`) read a validated copy, built on first use: for tests and
+    scripts, not for the page."""
+
+    def to_dict(self) -> dict:
+        return _typed(self._spec)
+
+    def to_plotly_json(self) -> dict:
+        return _typed(self._spec)
+
+    @property
+    def data(self):  # noqa: ANN201 - as plotly's
+        return self._graph().data
+
+    @property
+    def layout(self):  # noqa: ANN201 - as plotly's
+        return self._graph().layout
+
+    def _graph(self) -> go.Figure:
+        if "_validated" not in self.__dict__:
+            self.__dict__["_validated"] = go.Figure(self._spec)
+        return self.__dict__["_validated"]
+
+
+_TYPED_ARRAYS = {"u": ("u1", np.uint8), "b": ("u1", np.uint8), "i": ("i4", np.int32), "f": ("f4", np.float32)}
+
+
+def _typed(value):
+    """`value` with every 1-D or 2-D numeric numpy array as a plotly.js typed-array spec, other arrays as lists."""
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_typed(item) for item in value]
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.ndim > 2 or value.dtype.kind not in _TYPED_ARRAYS or (value.dtype.kind in "ui" and value.dtype != np.uint8
+                                                                   and abs(value).max(initial=0) >= 2 ** 31):
+        return value.tolist()
+    code, dtype = _TYPED_ARRAYS[value.dtype.kind] if value.dtype != np.uint8 else ("u1", np.uint8)
+    array = np.ascontiguousarray(value, dtype=dtype)
+    spec = {"dtype": code, "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
+    if array.ndim == 2:
+        spec["shape"] = f"{array.shape[0]}, {array.shape[1]}"
+    return spec
+
+
+def _png(rgb: np.ndarray) -> str:
+    """An (H, W, 3) uint8 image as a PNG data URI: an image trace's `source`, far lighter than its pixels as `z`."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _single_image(**more) -> dict:
+    """Layout of one image panel: no axes, square pixels, row 0 at the top."""
+    return dict(xaxis=dict(visible=False, constrain="domain"),
+                yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"), **more)
 
 
 def _rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -106,11 +174,12 @@ def feature_maps_figure(trace: NetworkTrace, layer_name: str, max_maps: int = 64
     total = trace.feature_maps[layer_name].shape[2]
     shown = f"{count} of {total}" if count < total else f"{count}"
     title = f"{layer_name} ({info.kind}): {shown} maps of {height}x{width}"
-    # each map's filter number in its top-left corner
-    labels = [dict(x=(c % columns) * (width + 1) - 0.5, y=(c // columns) * (height + 1) - 0.5, text=str(c),
-                   xanchor="left", yanchor="top", showarrow=False, font=dict(size=9, color="#ffd54f"),
-                   bgcolor="rgba(0,0,0,0.55)", borderpad=0) for c in range(count)]
-    return _image_figure([heatmap], dict(_SINGLE_IMAGE, annotations=labels), title, -(-count // columns), columns,
+    # each map's filter number in its top-left corner: one text trace (annotations cost plotly.js far more)
+    labels = dict(type="scatter", mode="text", x=np.arange(count) % columns * (width + 1) - 0.5,
+                  y=np.arange(count) // columns * (height + 1) - 0.5, text=[str(c) for c in range(count)],
+                  textposition="bottom right", textfont=dict(size=9, color="#ffd54f"), hoverinfo="skip",
+                  showlegend=False)
+    return _image_figure([heatmap, labels], _single_image(), title, -(-count // columns), columns,
                          (height + 1) / (width + 1))
 
 
@@ -152,7 +221,7 @@ def filters_figure(filters: FilterImages, channel: int | None = None, columns: i
     labels = [dict(x=c * (k_w + 2) + (k_w - 1) / 2, y=r * (k_h + 2) + 0.5, text=str(i), showarrow=False,
                    font=dict(size=10)) for i, (r, c) in enumerate(divmod(i, columns) for i in range(n))]
     what = "RGB" if as_rgb else (f"input channel {channel}" if c_in > 1 else "weights")
-    return _image_figure([trace], dict(_SINGLE_IMAGE, annotations=labels),
+    return _image_figure([trace], _single_image(annotations=labels),
                          f"{filters.layer}: {n} filters of {k_h}x{k_w} ({what})", -(-n // columns), columns,
                          (k_h + 2) / (k_w + 2))
 
@@ -227,6 +296,9 @@ def conv_location_figure(trace: NetworkTrace, arith: ConvArithmetic, channel: in
     what = f"channel {channel} of {c_in}" if c_in > 1 else "input"
     layout = _panels([f"{arith.layer}'s {what} ({source.shape[0]}x{source.shape[1]})",
                       f"filter {arith.filter_index}'s map ({height}x{width}): click a value"], hgap=0.08)
+    # the map's axes fixed to its cells (autorange would pad for the markers): a click maps to a cell
+    layout["xaxis2"].update(range=[-0.5, width - 0.5], autorange=False)
+    layout["yaxis2"].update(range=[height - 0.5, -0.5], autorange=False)
     layout.update(shapes=shapes, clickmode="event+select", dragmode=False)
     title = f"Row {arith.row}, column {arith.col} of filter {arith.filter_index}: the {k_h}x{k_w} window it reads"
     return _image_figure(data, layout, title, 1, 2, extra=30)
@@ -234,10 +306,8 @@ def conv_location_figure(trace: NetworkTrace, arith: ConvArithmetic, channel: in
 
 def attributions_figure(image: np.ndarray, attributions: Sequence[Attribution], alpha: float = 0.7) -> go.Figure:
     """The input, then each attribution map laid over it, side by side (hover shows the map's value)."""
-    data: list = [dict(type="image", z=_rgb_uint8(image), hoverinfo="skip", **_on(0))]
-    for i, attribution in enumerate(attributions, start=1):
-        data.append(dict(type="image", z=_rgb_uint8(overlay(image, attribution.map, alpha)), hoverinfo="skip",
-                         **_on(i)))
+    pictures = [_rgb_uint8(image)] + [_rgb_uint8(overlay(image, a.map, alpha)) for a in attributions]
+    data = [dict(type="image", source=_png(picture), hoverinfo="skip", **_on(i)) for i, picture in enumerate(pictures)]
     titles = ["input"] + [a.method + (f" ({a.layer})" if a.layer else "") for a in attributions]
     first = attributions[0]
     title = f"Class {first.class_index} ({first.probability:.0%}): which pixels raised its {first.score_kind}"

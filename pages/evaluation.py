@@ -70,6 +70,7 @@ def report(run: UsableRun) -> None:
 
     st.plotly_chart(confidence_histogram(result.confidence, result.correct))
     st.page_link("pages/draw.py", label="Draw a digit and classify it", icon=":material/draw:")
+    st.page_link("pages/inside.py", label="Look inside the network: why did it say that?", icon=":material/visibility:")
 
 
 run, problem = runs.usable_run()

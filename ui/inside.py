@@ -1,5 +1,5 @@
-"""Streamlit helpers of the "Inside the network" page: the per-run explainer, the input pickers, t-SNE off the
-page's thread, and the explanation beside each view.
+"""Streamlit helpers of the "Inside the network" page: the per-run explainer, the input pickers, the test set's
+projections (PCA, t-SNE) off the page's thread, and the explanation beside each view.
 
 Every computation is `core.explain`'s; this module only caches its results in the session (per run) and
 draws widgets.
@@ -7,6 +7,7 @@ draws widgets.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -15,16 +16,17 @@ import numpy as np
 import streamlit as st
 
 from core.explain import EXPLANATIONS
-from ui import runs, state
-from ui.canvas import CANVAS_SIZE, draw_canvas
+from ui import canvas, runs, state
 from ui.runs import UsableRun
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
 
+    from core.data import Dataset
     from core.explain import ConfusionOverEpochs, Embedding, EmbeddingFeatures, Explainer
 
-EMBEDDED_IMAGES = 2000  # test images in the embedding: t-SNE of 2,000 points takes seconds on 2 cores
+EMBEDDED_IMAGES = 2000  # test images projected by PCA (features and PCA: about a second on 2 idle cores)
+TSNE_IMAGES = 1000  # of those, projected by t-SNE (seconds on 2 idle cores; a minute on a loaded machine)
 MISTAKES = 50  # the most confident mistakes offered as inputs
 DRAWING, TEST_IMAGE, MISTAKE = "drawing", "test image", "mistake"
 SOURCE_LABELS = {DRAWING: "Draw a digit", TEST_IMAGE: "A test image, by class", MISTAKE: "A confident mistake"}
@@ -70,19 +72,7 @@ def confusion_for(run: UsableRun) -> "ConfusionOverEpochs | None":
                          lambda: read_confusion_over_epochs(runs.store().path(run.run_id) / CONFUSION))
 
 
-def embedding_features_for(run: UsableRun, explainer: "Explainer") -> "EmbeddingFeatures":
-    data = run.dataset
-    return state.per_run("inside_features", run.run_id,
-                         lambda: explainer.embedding_features(data.x_test, data.y_test, max_points=EMBEDDED_IMAGES))
-
-
-def pca_for(run: UsableRun, explainer: "Explainer") -> "Embedding":
-    from core.explain import project
-
-    return state.per_run("inside_pca", run.run_id, lambda: project(embedding_features_for(run, explainer), "pca"))
-
-
-# --- t-SNE in a thread the session owns -------------------------------------------------------------------
+# --- projections in threads the session owns ---------------------------------------------------------------
 
 
 class BackgroundJob:
@@ -107,6 +97,11 @@ class BackgroundJob:
             self._result, self._error = result, error
             self._seconds = time.monotonic() - self._started
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until done (for tests and scripts, never in a page); True if it is."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def outcome(self) -> tuple[bool, Any, BaseException | None, float]:
         """(done, result, error, seconds so far or taken)."""
         with self._lock:
@@ -114,16 +109,48 @@ class BackgroundJob:
             return done, self._result, self._error, self._seconds if done else time.monotonic() - self._started
 
 
-def tsne_job(run: UsableRun) -> BackgroundJob | None:
-    return state.cached_for_run("inside_tsne", run.run_id)
-
-
-def start_tsne(run: UsableRun, explainer: "Explainer") -> BackgroundJob:
-    """Start t-SNE of the embedded images (their features are computed here, in the script: Keras stays here)."""
+def _project_test_images(explainer: "Explainer", data: "Dataset", method: str,
+                         before: BackgroundJob | None) -> "tuple[EmbeddingFeatures, Embedding]":
+    """In the job's thread: (features, projection); t-SNE reuses the features PCA computed (`before`)."""
     from core.explain import project
 
-    features = embedding_features_for(run, explainer)
-    return state.per_run("inside_tsne", run.run_id, lambda: BackgroundJob(lambda: project(features, "tsne")))
+    if before is None:
+        features = explainer.embedding_features(data.x_test, data.y_test, max_points=EMBEDDED_IMAGES)
+        return features, project(features, "pca")
+    before.wait()
+    _, result, error, _ = before.outcome()
+    if error is not None:
+        raise error
+    features = result[0].subset(TSNE_IMAGES)
+    return features, project(features, "tsne")
+
+
+def projection(run: UsableRun, explainer: "Explainer", method: str, start: bool = False) -> BackgroundJob | None:
+    """The session's job projecting the run's test images by `method` ("pca" or "tsne"), started if `start`."""
+    jobs: dict[str, BackgroundJob] = state.per_run("inside_projections", run.run_id, dict)
+    if method not in jobs and start:
+        before = None if method == "pca" else projection(run, explainer, "pca", start=True)
+        jobs[method] = BackgroundJob(functools.partial(_project_test_images, explainer, run.dataset, method, before))
+    return jobs.get(method)
+
+
+def start_and_poll(run: UsableRun, explainer: "Explainer") -> bool:
+    """Start the PCA of the test images (once per run); True while a projection is running: the part polls.
+
+    Remembered, so that the part can stop polling once it sees the work done (`stop_polling`).
+    """
+    projection(run, explainer, "pca", start=explainer.feature_layer is not None)
+    jobs: dict[str, BackgroundJob] = state.per_run("inside_projections", run.run_id, dict)
+    polling = any(not job.outcome()[0] for job in jobs.values())
+    st.session_state["inside_polling"] = polling
+    return polling
+
+
+def stop_polling() -> bool:
+    """True once, when the work ended while the part was polling: rerun the page to stop the polling."""
+    was = bool(st.session_state.get("inside_polling"))
+    st.session_state["inside_polling"] = False
+    return was
 
 
 # --- the input ------------------------------------------------------------------------------------------------
@@ -138,14 +165,15 @@ def drawn_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
     from core.drawing import preprocess_drawing, scale_drawing_to
 
     st.session_state.setdefault("inside_canvas_round", 0)
-    pad, side = view.columns([1, 1])
+    pad, side = view.columns([3, 2])
     with side:
-        stroke = st.slider("Stroke width", 4, 40, CANVAS_SIZE // 15, key="inside_stroke")
+        stroke = st.slider("Stroke width", 4, 40, canvas.CANVAS_SIZE // 15, key="inside_stroke")
         if st.button("Clear", icon=":material/delete:", key="inside_clear"):
             st.session_state["inside_canvas_round"] += 1  # a new key gives an empty canvas
     with pad:
         st.write("")  # room for the canvas's floating toolbar
-        rgba = draw_canvas(f"inside_canvas_{st.session_state['inside_canvas_round']}", stroke)
+        key = f"inside_canvas_{st.session_state['inside_canvas_round']}"
+        rgba = canvas.draw_canvas(key, stroke)  # looked up on each call: page tests replace it
     steps = preprocess_drawing(rgba)
     if steps is None:
         side.info("Draw a digit on the canvas: its feature maps, their arithmetic and the saliency maps follow "
@@ -179,7 +207,8 @@ def mistake_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
     names = data.class_names
 
     def label(i: int) -> str:
-        return f"test image {i}: {names[result.y_true[i]]} read as {names[result.y_pred[i]]} ({result.confidence[i]:.0%})"
+        said = f"{names[result.y_pred[i]]} ({result.confidence[i]:.0%})"
+        return f"test image {i}: {names[result.y_true[i]]} read as {said}"
 
     index = view.selectbox(f"One of the {len(wrong)} most confident mistakes", wrong, format_func=label,
                            key="inside_mistake")

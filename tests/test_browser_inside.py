@@ -1,0 +1,138 @@
+"""The "Inside the network" page in headless Chromium: a run trained before the server starts (in its store),
+opened by its link (?run=<id>); a digit drawn on the canvas shows its feature maps, a convolution's arithmetic
+(a click on the map picks the value) and Grad-CAM.
+
+Skipped like tests/test_browser.py when Debian's chromium is absent (CONVLAB_REQUIRE_BROWSER=1 fails instead);
+CONVLAB_SCREENSHOTS=DIR keeps screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from core.architecture import Architecture, ConvBlock, DenseLayer
+from core.data import DatasetRef
+from core.engine import execute
+from core.runs import RunSpec, RunState, RunStore
+from core.training import TrainingConfig
+from tests.conftest import ROOT
+from tests.test_browser import (  # noqa: F401 - `browser` is a fixture
+    CHROMIUM,
+    browser,
+    draw_stroke,
+    expect,
+    free_port,
+    main_area,
+    shot,
+    wait_until_idle,
+    wait_until_serving,
+)
+
+pytestmark = [pytest.mark.browser]
+if not CHROMIUM.exists() and os.environ.get("CONVLAB_REQUIRE_BROWSER") != "1":
+    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed (/usr/bin/chromium)"))
+
+SMALL = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=32),), name="small_cnn")
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory) -> tuple[RunStore, str]:
+    """One epoch of a small CNN on the shipped MNIST, trained here before the server starts."""
+    store = RunStore(tmp_path_factory.mktemp("inside-browser") / "runs")
+    spec = RunSpec(DatasetRef.of("builtin", "mnist-10k"), SMALL,
+                   TrainingConfig(optimizer="adam", learning_rate=0.003, batch_size=128, epochs=1), label="small")
+    run_id = store.create(spec, {"dataset_name": "mnist"})
+    assert execute(store, run_id, allow_download=False) is RunState.FINISHED
+    return store, run_id
+
+
+@pytest.fixture(scope="module")
+def server(trained_store, tmp_path_factory):
+    store, _ = trained_store
+    port = free_port()
+    env = dict(os.environ, CONVLAB_OFFLINE="1", CONVLAB_RUNS=str(store.root), TF_CPP_MIN_LOG_LEVEL="2",
+               KERAS_HOME=str(tmp_path_factory.mktemp("keras")))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, url)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture()
+def page(browser, server, trained_store):  # noqa: F811 - the imported fixture
+    _, run_id = trained_store
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(f"{server}/inside?run={run_id}")  # a link to the run, as the Runs page or a colleague gives it
+    expect(main_area(page).get_by_role("heading", name="Inside the network")).to_be_visible(timeout=180_000)
+    yield page
+    context.close()
+
+
+def arithmetic_sentence(page) -> tuple[str, float, float]:
+    """The sentence under the arithmetic: (the value's coordinates, sum + bias, the value the map holds)."""
+    text = main_area(page).get_by_text(re.compile(r"The feature map holds")).inner_text()
+    where = re.match(r"(conv1\[\d+, \d+, \d+\])", text).group(1)
+    computed = float(re.search(r"bias -?\d+\.\d+ = (-?\d+\.\d+)", text).group(1))
+    held = float(re.search(r"The feature map holds (-?\d+\.\d+)", text).group(1))
+    return where, computed, held
+
+
+def test_draw_a_digit_and_look_inside(page):
+    main = main_area(page)
+    expect(main.get_by_text("Draw a digit on the canvas")).to_be_visible(timeout=180_000)
+    canvas = main.get_by_test_id("stBidiComponentIsolated").locator("canvas").last
+    expect(canvas).to_be_visible(timeout=180_000)
+    wait_until_idle(page)
+    shot(page, "inside-1-empty")
+
+    draw_stroke(page, canvas, [(70, 60), (210, 60), (130, 240)])  # a "7": the top bar, then the diagonal
+    expect(main.get_by_test_id("stMetric").filter(has_text="Prediction")).to_be_visible()
+    predicted = main.get_by_test_id("stMetric").filter(has_text="Prediction").get_by_test_id("stMetricValue")
+    assert predicted.inner_text() in [str(d) for d in range(10)]
+
+    # the feature maps of conv1, labelled by filter, with their shape
+    maps = main.locator(".js-plotly-plot").filter(has_text="conv1 (Conv2D): 8 maps of 26x26")
+    expect(maps).to_be_visible()
+    expect(maps.locator(".textpoint")).to_have_count(8)  # the filter numbers
+    expect(main.get_by_text("block 1: conv1 26x26x8 → conv1_relu 26x26x8 → pool1 13x13x8")).to_be_visible()
+    # saliency, gradient x input and Grad-CAM of the predicted class
+    attributions = main.locator(".js-plotly-plot").filter(has_text="which pixels raised its logit")
+    expect(attributions).to_be_visible()
+    for panel in ("saliency", "gradient x input", "grad-cam (conv1_relu)"):
+        expect(attributions.get_by_text(panel, exact=True)).to_be_visible()
+    # the arithmetic of one value: sum + bias is what the map holds
+    where, computed, held = arithmetic_sentence(page)
+    assert where == "conv1[13, 13, 0]" and computed == pytest.approx(held, abs=1e-3)
+    wait_until_idle(page)
+    shot(page, "inside-2-drawn")
+
+    # a click on the filter's map picks the value whose arithmetic is shown
+    location = main.locator(".js-plotly-plot").filter(has_text="click a value")
+    location.scroll_into_view_if_needed()
+    plot_area = location.locator(".nsewdrag").nth(1).bounding_box()  # the second panel: the filter's map
+    page.mouse.click(plot_area["x"] + plot_area["width"] * 4.5 / 26, plot_area["y"] + plot_area["height"] * 20.5 / 26)
+    expect(main.get_by_text(re.compile(r"^conv1\[20, 4, 0\] = sum"))).to_be_visible()
+    where, computed, held = arithmetic_sentence(page)
+    assert where == "conv1[20, 4, 0]" and computed == pytest.approx(held, abs=1e-3)
+
+    # another layer: the pooled maps, half the size
+    main.get_by_test_id("stSelectbox").filter(has_text="Layer").click()
+    page.get_by_role("option", name=re.compile(r"pool1")).click()
+    expect(main.locator(".js-plotly-plot").filter(has_text="pool1 (MaxPooling2D): 8 maps of 13x13")).to_be_visible()
+    wait_until_idle(page)
+    shot(page, "inside-3-pool-and-click")
