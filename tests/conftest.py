@@ -55,6 +55,18 @@ def bars() -> Dataset:
                         class_names=("horizontal", "vertical", "diagonal", "box"))
 
 
+@pytest.fixture(scope="session")
+def bars_data(tmp_path_factory) -> Dataset:
+    """The bars saved as an .npz file and loaded from it: a dataset with a reference, so that a training
+    process (or a run used again) can load it again."""
+    from core.datasets import load_file
+
+    path = tmp_path_factory.mktemp("bars") / "bars.npz"
+    x_train, y_train, x_test, y_test = bars_arrays()
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return load_file(path)
+
+
 def make_apptest_run_app_py() -> Callable[[], None]:
     """Make AppTest run app.py on every run, as the server does; returns the undo.
 

@@ -7,6 +7,7 @@ Set CONVLAB_SCREENSHOTS=DIR to keep screenshots of each step.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -16,6 +17,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -71,11 +73,12 @@ def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 12
         assert response.status == 200
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def serving_app(runs_root: Path, keras_home: Path) -> Iterator[str]:
+    """A `streamlit run app.py` server, offline, on a free port, with its own run store; yields its URL."""
     port = free_port()
-    env = dict(os.environ, CONVLAB_OFFLINE="1", KERAS_HOME=str(tmp_path_factory.mktemp("keras")),
-               TF_CPP_MIN_LOG_LEVEL="2", CONVLAB_RUNS=str(tmp_path_factory.mktemp("runs")))
+    env = dict(os.environ, CONVLAB_OFFLINE="1", KERAS_HOME=str(keras_home), CONVLAB_RUNS=str(runs_root),
+               TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
@@ -89,6 +92,12 @@ def server(tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with serving_app(tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("keras")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

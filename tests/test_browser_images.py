@@ -9,13 +9,10 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 import zipfile
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.test_images import CLASSES, encode, shape_picture
 
 pytestmark = [pytest.mark.browser]
@@ -26,14 +23,13 @@ pytest.importorskip("playwright.sync_api")
 from tests.test_browser import (  # noqa: E402
     browser,  # noqa: F401 - a fixture
     expect,
-    free_port,
+    serving_app,
     go,
     main_area,
     shot,
     slider_input,
     wait_for_end_of_run_rerun,
     wait_until_idle,
-    wait_until_serving,
 )
 
 
@@ -49,22 +45,8 @@ def shapes_zip(per_class: int = 6) -> bytes:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A server of its own, with a run store of its own."""
-    port = free_port()
-    env = dict(os.environ, CONVLAB_OFFLINE="1", KERAS_HOME=str(tmp_path_factory.mktemp("keras")),
-               CONVLAB_RUNS=str(tmp_path_factory.mktemp("runs")), TF_CPP_MIN_LOG_LEVEL="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, url)
+    with serving_app(tmp_path_factory.mktemp("runs"), tmp_path_factory.mktemp("keras")) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture()

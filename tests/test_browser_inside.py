@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -20,17 +18,15 @@ from core.data import DatasetRef
 from core.engine import execute
 from core.runs import RunSpec, RunState, RunStore
 from core.training import TrainingConfig
-from tests.conftest import ROOT
 from tests.test_browser import (  # noqa: F401 - `browser` is a fixture
     CHROMIUM,
     browser,
     draw_stroke,
     expect,
-    free_port,
+    serving_app,
     main_area,
     shot,
     wait_until_idle,
-    wait_until_serving,
 )
 
 pytestmark = [pytest.mark.browser]
@@ -54,21 +50,8 @@ def trained_store(tmp_path_factory) -> tuple[RunStore, str]:
 @pytest.fixture(scope="module")
 def server(trained_store, tmp_path_factory):
     store, _ = trained_store
-    port = free_port()
-    env = dict(os.environ, CONVLAB_OFFLINE="1", CONVLAB_RUNS=str(store.root), TF_CPP_MIN_LOG_LEVEL="2",
-               KERAS_HOME=str(tmp_path_factory.mktemp("keras")))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, url)
+    with serving_app(store.root, tmp_path_factory.mktemp("keras")) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture()

@@ -22,7 +22,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.runtime import caching
 from streamlit.testing.v1 import AppTest
@@ -30,11 +29,10 @@ from streamlit.testing.v1 import AppTest
 import core.engine
 import ui.runs
 from core.architecture import Architecture, ConvBlock, DenseLayer, layer_table
-from core.datasets import load_file
 from core.engine import JobManager
 from core.runs import EPOCHS, SPEC, STATUS, RunSpec, RunState, RunStatus, RunStore, process_start_ticks
 from core.training import TrainingConfig
-from tests.conftest import ROOT, bars_arrays
+from tests.conftest import ROOT
 from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
@@ -50,15 +48,6 @@ APPTEST_SESSION = "test session id"  # the Streamlit session id every AppTest ru
 def run_store(tmp_path, monkeypatch) -> RunStore:
     monkeypatch.setenv("CONVLAB_RUNS", str(tmp_path / "runs"))
     return RunStore(tmp_path / "runs")
-
-
-@pytest.fixture(scope="module")
-def bars_data(tmp_path_factory):
-    """The bars as a file a training process can load again (a dataset with a reference)."""
-    path = tmp_path_factory.mktemp("bars") / "bars.npz"
-    x_train, y_train, x_test, y_test = bars_arrays()
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return load_file(path)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table
-from core.data import DatasetRef
-from core.datasets import load_file
 from core.engine import execute
 from core.runs import RunSpec, RunState, RunStore
 from core.training import TrainingConfig
@@ -30,15 +28,6 @@ def run_store(tmp_path, monkeypatch) -> RunStore:
     """Each test has a run store of its own (the job manager is the server's, shared)."""
     monkeypatch.setenv("CONVLAB_RUNS", str(tmp_path / "runs"))
     return RunStore(tmp_path / "runs")
-
-
-@pytest.fixture(scope="module")
-def bars_data(tmp_path_factory):
-    """The bars as a file the training processes can load again (a dataset with a reference)."""
-    path = tmp_path_factory.mktemp("bars") / "bars.npz"
-    x_train, y_train, x_test, y_test = bars_arrays()
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return load_file(path)
 
 
 def manager():

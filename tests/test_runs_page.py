@@ -11,24 +11,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.architecture import Architecture, ConvBlock, DenseLayer, build_model
-from core.datasets import load_file
 from core.engine import execute
 from core.runs import SPEC, RunSpec, RunState, RunStore
 from core.training import TrainingConfig
-from tests.conftest import ROOT, bars_arrays
+from tests.conftest import ROOT
 from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
 WIDER = Architecture(conv_blocks=(ConvBlock(filters=12),), dense_layers=(DenseLayer(units=16),), name="wider_cnn")
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2)
-
-
-@pytest.fixture(scope="module")
-def bars_data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bars") / "bars.npz"
-    x_train, y_train, x_test, y_test = bars_arrays()
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return load_file(path)
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.runs
 from core.architecture import Architecture, ConvBlock, DenseLayer, layer_table
-from core.datasets import load_file
 from core.engine import JobManager
 from core.runs import RunState, RunStore
 from core.training import TrainingConfig
-from tests.conftest import ROOT, bars_arrays
+from tests.conftest import ROOT
 from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
@@ -45,14 +43,6 @@ def jobs(tmp_path, monkeypatch):
         manager.stop(run_id)
     assert manager.wait_idle(timeout=30)
     manager.shutdown()
-
-
-@pytest.fixture(scope="module")
-def bars_data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bars") / "bars.npz"
-    x_train, y_train, x_test, y_test = bars_arrays()
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return load_file(path)
 
 
 def browser(page: str = "pages/runs.py", **query: str) -> AppTest:
