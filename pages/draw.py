@@ -93,13 +93,9 @@ def picture(run: UsableRun) -> None:
         show_error(error)
 
 
-run, problem = runs.usable_run()
-if problem:
-    st.error(problem, icon=":material/error:")
-elif run is None:
-    st.info("Train a model first (**Training**), or pick one on **Runs**; then draw here and watch it read your "
-            "digit.", icon=":material/info:")
-else:
+run = runs.usable_run_or_say("Train a model first (**Training**), or pick one on **Runs**; then draw here and "
+                             "watch it read your digit.")
+if run is not None:
     if run.dataset.handwritten_digits:
         st.fragment(canvas)(run)
     else:

@@ -73,11 +73,7 @@ def report(run: UsableRun) -> None:
     st.page_link("pages/inside.py", label="Look inside the network: why did it say that?", icon=":material/visibility:")
 
 
-run, problem = runs.usable_run()
-if problem:
-    st.error(problem, icon=":material/error:")
-elif run is None:
-    st.info("Nothing to evaluate yet: train a model on **Training** first (a stopped run counts too), "
-            "or pick one on **Runs**.", icon=":material/info:")
-else:
+run = runs.usable_run_or_say("Nothing to evaluate yet: train a model on **Training** first (a stopped run counts "
+                             "too), or pick one on **Runs**.")
+if run is not None:
     report(run)

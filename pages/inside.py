@@ -182,20 +182,17 @@ def embedding(run: UsableRun, explainer: Explainer) -> None:
                    caption=[f"{i}: {names[run.dataset.y_test[i]]}→{names[predicted[i]]}" for i in chosen])
 
 
-run, problem = runs.usable_run()
-explainer, why = inside.explainer_for(run) if run is not None else (None, None)
-if problem:
-    st.error(problem, icon=":material/error:")
-elif run is None:
-    st.info("Nothing to look inside yet: train a model on **Training** (a stopped run counts too), or pick one on "
-            "**Runs**.", icon=":material/info:")
-elif explainer is None:
-    st.info(why, icon=":material/info:")
-else:
-    st.caption(f"`{run.name}` (run `{run.run_id}`) on {run.dataset.summary_line()}. Pick an input; every view below "
-               "is computed from one forward pass of it.")
-    st.fragment(look_inside)(run, explainer)
-    learned_weights(explainer)
-    st.header("What it does with the test set")
-    st.fragment(confusion_over_epochs)(run)
-    st.fragment(embedding, run_every=1.0 if inside.start_and_poll(run, explainer) else None)(run, explainer)
+run = runs.usable_run_or_say("Nothing to look inside yet: train a model on **Training** (a stopped run counts "
+                             "too), or pick one on **Runs**.")
+if run is not None:
+    explainer, why = inside.explainer_for(run)
+    if explainer is None:
+        st.info(why, icon=":material/info:")
+    else:
+        st.caption(f"`{run.name}` (run `{run.run_id}`) on {run.dataset.summary_line()}. Pick an input; every view "
+                   "below is computed from one forward pass of it.")
+        st.fragment(look_inside)(run, explainer)
+        learned_weights(explainer)
+        st.header("What it does with the test set")
+        st.fragment(confusion_over_epochs)(run)
+        st.fragment(embedding, run_every=1.0 if inside.start_and_poll(run, explainer) else None)(run, explainer)

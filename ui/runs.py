@@ -295,6 +295,16 @@ def usable_run() -> tuple[UsableRun | None, str | None]:
     return UsableRun(current, dataset), None
 
 
+def usable_run_or_say(nothing_yet: str) -> UsableRun | None:
+    """The current usable run; else None, with why shown: its dataset's problem, or `nothing_yet`."""
+    run, problem = usable_run()
+    if problem:
+        st.error(problem, icon=":material/error:")
+    elif run is None:
+        st.info(nothing_yet, icon=":material/info:")
+    return run
+
+
 def model_for(run: UsableRun) -> "keras.Model":
     """The run's saved model, loaded once per session in safe mode."""
     from core.models import load_model_file
