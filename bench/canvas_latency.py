@@ -28,11 +28,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
+
+from bench.machine import describe_machine, time_interleaved  # noqa: E402
 
 TARGET_MS = 10.0
 CANVAS = 280
@@ -93,20 +94,7 @@ def bench_preset(preset: str, runs: int, predict_runs: int, warmup: int) -> dict
         "model.predict(x)": lambda: model.predict(x, verbose=0),
     }
     np.testing.assert_allclose(pipeline(), model.predict(x, verbose=0), atol=1e-5)
-    for _ in range(warmup):
-        for call in methods.values():
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in methods}
-    names = list(methods)
-    for run in range(runs):
-        # rotate the order so no method always runs right after the slow `predict`
-        shift = run % len(names)
-        for name in names[shift:] + names[:shift]:
-            if name == "model.predict(x)" and run >= predict_runs:
-                continue
-            started = time.perf_counter()
-            methods[name]()
-            samples[name].append(time.perf_counter() - started)
+    samples = time_interleaved(methods, runs, warmup, runs_of={"model.predict(x)": predict_runs})
     return {name: median_ms(values) for name, values in samples.items()}
 
 
@@ -115,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     predict_runs = args.predict_runs if args.predict_runs is not None else args.runs
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores; {args.runs} runs per method "
+    print(describe_machine())
+    print(f"TensorFlow {tf.__version__}; {args.runs} runs per method "
           f"({predict_runs} for model.predict), {args.warmup} warm-up; medians in ms", flush=True)
     verdicts = []
     for preset in args.presets:

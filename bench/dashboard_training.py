@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe_machine  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -305,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     runs_root = Path(tempfile.mkdtemp(prefix="convlab-dashboard-bench-"))
     store = RunStore(runs_root)
     server, url = start_server(runs_root)
-    lines = [f"machine: {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}"]
+    lines = [describe_machine()]
     print(lines[0], flush=True)
     try:
         with sync_playwright() as playwright:

@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench.machine import describe_machine  # noqa: E402
+
 BARE = r"""
 import json, sys, time
 sys.path.insert(0, {root!r})
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stops", type=int, default=5, help="Stop requests to time (0: skip)")
     args = parser.parse_args(argv)
     runs_root = Path(tempfile.mkdtemp(prefix="convlab-bench-"))
-    print(f"machine: {os.cpu_count()} cores, {_cpu_model()}; load average {os.getloadavg()[0]:.1f}")
+    print(describe_machine())
     results: dict[str, list[dict]] = {"engine": [], "bare": []}
     for round_index in range(args.rounds):
         order = ("engine", "bare") if round_index % 2 == 0 else ("bare", "engine")
@@ -128,14 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -27,13 +27,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import argparse  # noqa: E402
-import platform  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from bench.canvas_latency import drawn_digit  # noqa: E402
+from bench.machine import describe_machine, time_interleaved  # noqa: E402
 
 TARGET_MS = 100.0
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist-10k.npz"
@@ -50,16 +50,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.runs < 1 or args.warmup < 0 or args.train_images < 0:
         parser.error("--runs must be >= 1, --warmup and --train-images >= 0")
     return args
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def build(preset: str, train_images: int) -> tuple[object, str]:
@@ -130,17 +120,7 @@ def bench_preset(
         "canvas -> preprocess -> trace + saliency": user_path,
         "overview + saliency figures to JSON": figures,
     }
-    for _ in range(warmup):
-        for call in methods.values():
-            call()
-    samples: dict[str, list[float]] = {name: [] for name in methods}
-    names = list(methods)
-    for run in range(runs):
-        shift = run % len(names)  # rotate the order so no method always follows the same one
-        for name in names[shift:] + names[:shift]:
-            started = time.perf_counter()
-            methods[name]()
-            samples[name].append(time.perf_counter() - started)
+    samples = time_interleaved(methods, runs, warmup)
     return how, {name: percentiles(values) for name, values in samples.items()}, first
 
 
@@ -148,9 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import tensorflow as tf
 
-    load = os.getloadavg()
-    print(f"{cpu_model()}, {os.cpu_count()} CPU cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
-          f"TensorFlow {tf.__version__}; {args.runs} runs per method interleaved, {args.warmup} warm-up", flush=True)
+    print(describe_machine())
+    print(f"TensorFlow {tf.__version__}; {args.runs} runs per method interleaved, {args.warmup} warm-up", flush=True)
     verdicts = []
     for preset in args.presets:
         how, figures, first = bench_preset(preset, args.runs, args.warmup, args.train_images)

@@ -13,7 +13,6 @@ Prints the median and 90th percentile per length (target: at most 10 ms per poll
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.machine import describe_machine  # noqa: E402
 
 TARGET_MS = 10.0
 STEPS_PER_EPOCH = 282  # the lab recipe on 9,000 training digits, batch 32
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.runs import RunStore
 
     store = RunStore(tempfile.mkdtemp(prefix="convlab-chart-"))
-    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    print(describe_machine())
     for epochs in (1, 10, 50, 200):
         run_id = write_run(store, epochs)
         costs = poll_cost(store, run_id, args.polls)

@@ -17,7 +17,6 @@ Exits 0 whatever the figures.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from bench.machine import describe_machine  # noqa: E402
 
 from dashboard_training import CHROMIUM, IDLE, LAUNCH_ARGS, go, main_area, start_server  # noqa: E402
 
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs_root = Path(tempfile.mkdtemp(prefix="convlab-ui-bench-"))
     run_id = trained_run(RunStore(runs_root))
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(describe_machine(), flush=True)
     firsts, laters, builds, drawn = [], [], [], []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
