@@ -43,14 +43,19 @@ def free_port() -> int:
 
 
 def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 120.0) -> None:
-    """Await Streamlit's "You can now view" line on stdout, then check its health endpoint."""
+    """Await Streamlit's "You can now view" line on stdout, then check its health endpoint. From then on the
+    server's output is echoed to this process's stdout, which pytest shows with the test that fails."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     log_path = os.environ.get("CONVLAB_SERVER_LOG")
     log = open(log_path, "a") if log_path else None
 
+    serving = threading.Event()
+
     def pump() -> None:
         for line in server.stdout:
+            if serving.is_set():
+                sys.stdout.write(f"[server] {line}")
             lines.put(line)
             if log:
                 log.write(line)
@@ -68,6 +73,7 @@ def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 12
             raise RuntimeError("the Streamlit server exited:\n" + "".join(seen))
         seen.append(line)
         if "You can now view" in line:
+            serving.set()
             break
     with urllib.request.urlopen(f"{url}/_stcore/health", timeout=30) as response:
         assert response.status == 200
@@ -194,8 +200,11 @@ def set_recipe(page, epochs: int = 1, batch_steps_left: int = 0) -> None:
     expect(recipe).to_contain_text("SGD (learning rate 0.01, constant, momentum 0.9)")
     expect(slider_input(page, "Batch size")).to_have_attribute("aria-valuetext", "32")
     slider = slider_input(page, "Epochs")
+    expect(slider).to_have_attribute("aria-valuetext", "10")  # the preset has landed: keys pressed before it are lost
+    wait_until_idle(page)
     slider.focus()
     slider.press("Home")
+    expect(slider).to_have_attribute("aria-valuetext", "1")
     for _ in range(epochs - 1):
         slider.press("ArrowRight")
     expect(slider).to_have_attribute("aria-valuetext", str(epochs))

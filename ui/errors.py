@@ -13,6 +13,10 @@ import streamlit as st
 from core.errors import ConvLabError
 
 LOG = logging.getLogger("convlab")
+if not LOG.handlers:  # Streamlit configures only its own loggers: give incidents a line with a time in the server's log
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    LOG.addHandler(_handler)
 F = TypeVar("F", bound=Callable[..., object])
 
 
