@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> float:
     run_id = store.create(spec, details)
     epochs = spec.training.epochs
 
-    def report(record: dict) -> None:
+    def print_epoch(record: dict) -> None:
         val = (f", val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}"
                if "val_loss" in record else "")
         print(f"      epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, accuracy {record['accuracy']:.4f}"
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> float:
     stop = StopFlag()
     started = time.perf_counter()
     with first_ctrl_c_stops(stop):
-        state = execute(store, run_id, stop, allow_download=not args.no_download, on_epoch=report)
+        state = execute(store, run_id, stop, allow_download=not args.no_download, on_epoch=print_epoch)
     wall = time.perf_counter() - started
     status = store.status(run_id)
     if state is RunState.FAILED:

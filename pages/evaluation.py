@@ -14,7 +14,7 @@ page_setup()
 st.title("4 · Evaluation")
 
 
-def report(run: UsableRun) -> None:
+def show_evaluation(run: UsableRun) -> None:
     data = run.dataset
     with st.spinner(f"Classifying {len(data.x_test):,} test images…"):
         result = runs.evaluation_for(run)
@@ -76,4 +76,4 @@ def report(run: UsableRun) -> None:
 run = runs.usable_run_or_say("Nothing to evaluate yet: train a model on **Training** first (a stopped run counts "
                              "too), or pick one on **Runs**.")
 if run is not None:
-    report(run)
+    show_evaluation(run)

@@ -20,7 +20,7 @@ if not LOG.handlers:  # Streamlit configures only its own loggers: give incident
 F = TypeVar("F", bound=Callable[..., object])
 
 
-def report(error: Exception, where: str) -> None:
+def report_incident(error: Exception, where: str) -> None:
     """Show `error` to the user in a sentence; log the traceback under an id the user can quote."""
     if isinstance(error, ConvLabError):
         st.error(str(error), icon=":material/error:")
@@ -38,7 +38,7 @@ def error_boundary(where: str) -> Iterator[None]:
     try:
         yield
     except Exception as error:  # noqa: BLE001 - the boundary: Streamlit's own control flow is BaseException
-        report(error, where)
+        report_incident(error, where)
 
 
 def guarded(function: F) -> F:
