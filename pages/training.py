@@ -11,6 +11,7 @@ from core.figures import filter_mosaic, training_curves
 from core.runs import FILTERS, RunSnapshot, RunState
 from core.training import TRAINING_PRESET_DESCRIPTIONS, TRAINING_PRESETS
 from ui import runs, state
+from ui.architecture_form import show_augmented
 from ui.bootstrap import page_setup
 from ui.errors import guarded
 from ui.sidebar import POLL_SECONDS, ordinal, rerun_if_run_moved_on, status_body
@@ -116,6 +117,10 @@ for column, name in zip(st.columns(len(TRAINING_PRESETS) + 2), TRAINING_PRESETS)
                   width="stretch", help=TRAINING_PRESET_DESCRIPTIONS[name])
 config = training_form(disabled=active)
 st.caption(f"**Recipe:** {config.describe()}")
+if dataset is not None and built is not None and built.arch.augmentation.enabled:
+    with st.expander(f"**Augmentation** (set on Architecture): {built.arch.augmentation.describe()}; "
+                     "see what the model will train on", icon=":material/auto_awesome_motion:"):
+        show_augmented(dataset, built.arch.augmentation)
 
 start, stop, _ = st.columns([1, 1, 4])
 start.button("Start training", type="primary", icon=":material/play_arrow:", on_click=runs.start_training,
