@@ -9,10 +9,12 @@ import streamlit as st
 
 from ui import runs
 from ui.errors import error_boundary
+from ui.keras_session import keep_keras_session
 from ui.sidebar import mark_run_phase, render_status
 from ui.state import init_state
 
 st.set_page_config(page_title="ConvLab", page_icon=":material/neurology:", layout="wide")
+keep_keras_session()
 init_state()
 with error_boundary("start of the session"):
     runs.hold_session()
