@@ -31,7 +31,7 @@ from bench.machine import describe_machine  # noqa: E402
 
 from dashboard_training import CHROMIUM, IDLE, LAUNCH_ARGS, go, main_area, start_server  # noqa: E402
 
-STEP_IMAGE = "document.querySelectorAll('[data-testid=stImage] img')"
+STEP_IMAGE = "document.querySelectorAll('[data-testid=stMainBlockContainer] figure img')"
 
 
 def trained_run(store) -> str:

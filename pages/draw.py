@@ -12,7 +12,7 @@ from ui.bootstrap import page_setup
 from ui.canvas import CANVAS_SIZE, draw_canvas
 from ui.errors import guarded
 from ui.runs import UsableRun
-from ui.widgets import image_grid, show_error, upscale
+from ui.widgets import inline_image_row, show_error, upscale
 
 page_setup()
 
@@ -21,16 +21,16 @@ PICTURE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 st.title("Draw & classify")
 
 
-def show_prediction(probabilities: np.ndarray, class_names: tuple[str, ...], key: str) -> None:
+def show_prediction(probabilities: np.ndarray, class_names: tuple[str, ...]) -> None:
     top = int(probabilities.argmax())
     st.metric("Prediction", class_names[top], f"{probabilities[top]:.0%} sure", delta_color="off", delta_arrow="off")
-    st.plotly_chart(probability_bars(probabilities, class_names), key=key)
+    st.html(probability_bars(probabilities, class_names))
 
 
 def show_steps(steps: DrawingSteps) -> None:
     st.markdown("**What the network sees**, step by step (MNIST-style: crop, fit in 20x20, centre by mass in 28x28):")
     names, images = zip(*steps.named_steps())
-    image_grid(images, names, size=112, per_row=6)
+    inline_image_row(images, names, size=112)
 
 
 @guarded
@@ -55,7 +55,7 @@ def canvas(run: UsableRun) -> None:
         else:
             if steps.coverage > 0.5:
                 st.warning("Most of the canvas is ink: draw a single digit with a clear background around it.")
-            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names, "draw_canvas_bars")
+            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names)
     if steps is not None:
         show_steps(steps)
 
@@ -74,13 +74,13 @@ def picture(run: UsableRun) -> None:
             right.image(upscale(prepared.model_input[0], 200), width=200, caption=(
                 f"what the network sees: fitted into {options.image_size}x{options.image_size}, {options.color_mode}"
                 + (", inverted" if prepared.inverted else "")))
-            show_prediction(predict(prepared.model_input)[0], data.class_names, "draw_upload_bars")
+            show_prediction(predict(prepared.model_input)[0], data.class_names)
         elif data.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
             steps = read_digit_picture(upload.getvalue(), name=upload.name)
             if steps is None:
                 st.info(f"No digit found in {upload.name}: it looks like a plain background.")
                 return
-            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names, "draw_upload_bars")
+            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names)
             show_steps(steps)
         else:
             seen = read_picture(upload.getvalue(), data.input_shape, name=upload.name)
@@ -88,7 +88,7 @@ def picture(run: UsableRun) -> None:
             left.image(seen.original, caption="your picture", width=200)
             right.image(seen.resized, caption="what the network sees" + (" (inverted)" if seen.inverted else ""),
                         width=200, clamp=True)
-            show_prediction(predict(seen.model_input)[0], data.class_names, "draw_upload_bars")
+            show_prediction(predict(seen.model_input)[0], data.class_names)
     except ConvLabError as error:  # a picture that cannot be read (DrawingError), or a damaged reference
         show_error(error)
 

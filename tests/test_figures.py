@@ -84,11 +84,13 @@ def test_normalised_confusion_shows_fractions():
     assert list(fig.data[0].text.ravel()) == ["0.75", "0.25", "0.00", "1.00"]
 
 
-def test_probability_bars_highlight_the_top_class():
-    fig = figures.probability_bars(np.array([0.1, 0.7, 0.2]), ("a", "b", "c"))
-    colours = traces(fig)[0]["marker"]["color"]
-    assert colours[1] != colours[0] and colours[0] == colours[2]
-    assert traces(fig)[0]["text"] == ["10%", "70%", "20%"] and is_a_valid_plotly_figure(fig)
+def test_probability_bars_highlight_the_top_class_and_escape_names():
+    block = figures.probability_bars(np.array([0.1, 0.7, 0.2]), ("a", "<b>", "c"))
+    rows = block.split('<div style="display:flex')[1:]
+    assert len(rows) == 3 and "<b>" not in block and "&lt;b&gt;" in block
+    assert [figures.VAL_COLOUR in row for row in rows] == [False, True, False]
+    assert ["width:10.0%" in rows[0], "width:70.0%" in rows[1], "width:20.0%" in rows[2]] == [True] * 3
+    assert [f">{text}</span></div>" in row for row, text in zip(rows, ["10%", "70%", "20%"])] == [True] * 3
 
 
 def test_confidence_histogram_counts_right_and_wrong():

@@ -314,6 +314,11 @@ def test_draw_page_predicts_a_drawing(finished_run, monkeypatch, bars_data):
     prediction = [m for m in at.metric if m.label == "Prediction"]
     assert len(prediction) == 1 and prediction[0].value in bars_data.class_names
     assert any("What the network sees" in m.value for m in at.markdown)
+    blocks = [block.proto.body for block in at.get("html")]  # sent inside the page: nothing left to fetch
+    bars = [b for b in blocks if "Probability of each class" in b]
+    assert len(bars) == 1 and all(f">{name}</span>" in bars[0] for name in bars_data.class_names)
+    (steps,) = [b for b in blocks if "<figure" in b]
+    assert steps.count('src="data:image/png;base64,') == 5 and "5. centred by mass" in steps
 
 
 def npz_bytes(**arrays) -> bytes:

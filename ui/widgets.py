@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +40,26 @@ def image_grid(images: Sequence[np.ndarray], captions: Sequence[str], size: int 
     for start in range(0, len(images), per_row):
         st.image([upscale(image, size) for image in images[start:start + per_row]],
                  caption=list(captions[start:start + per_row]), width=size, clamp=True)
+
+
+def inline_image_row(images: Sequence[np.ndarray], captions: Sequence[str], size: int = 112) -> None:
+    """A row of small captioned images sent inside the page itself (PNG data URIs in one HTML block).
+
+    For images redrawn on every stroke: `st.image` would make the browser fetch each one from the server
+    after the page has changed, one more round trip before the user sees them.
+    """
+    figures = []
+    for image, caption in zip(images, captions):
+        buffer = io.BytesIO()
+        Image.fromarray(np.rint(upscale(image, size) * 255).astype(np.uint8)).save(buffer, format="PNG")
+        source = base64.b64encode(buffer.getvalue()).decode("ascii")
+        figures.append(
+            f'<figure style="margin:0;width:{size}px;text-align:center">'
+            f'<img src="data:image/png;base64,{source}" width="{size}" height="{size}" alt="{html.escape(caption)}" '
+            'style="image-rendering:pixelated;display:block">'
+            f'<figcaption style="font-size:13px;opacity:0.7;margin-top:4px">{html.escape(caption)}</figcaption>'
+            "</figure>")
+    st.html(f'<div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(figures)}</div>')
 
 
 def show_error(error: ConvLabError | Exception, prefix: str = "") -> None:
