@@ -137,11 +137,6 @@ def start(page) -> float:
     return time.perf_counter()
 
 
-def current_run(page) -> str:
-    page.wait_for_function("location.search.includes('run=')")
-    return re.search(r"run=([0-9a-f-]+)", page.url).group(1)
-
-
 def wait_finished(store, run_id: str, timeout: float = 1800) -> float:
     """Seconds (perf_counter) when the run's record says it ended."""
     deadline = time.monotonic() + timeout
@@ -166,13 +161,26 @@ def cli_run(store, epochs: int) -> dict:
     return {"run": run_id, "training_s": store.status(run_id).training_s, "wall_s": wall}
 
 
+def new_runs(store, before: set[str], count: int = 1, timeout: float = 120) -> list[str]:
+    """The ids of the runs that Start has just added to the store (a page's URL may still name its previous
+    run for a moment, so it is not read from there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        added = set(store.run_ids()) - before
+        if len(added) >= count:
+            return sorted(added)
+        time.sleep(0.05)
+    raise RuntimeError(f"Start added {len(set(store.run_ids()) - before)} runs to the store, not {count}")
+
+
 def dashboard_run(page, store, watch: bool) -> dict:
+    before = set(store.run_ids())
     clicked = start(page)
     first_batch = None
     if watch:
         main_area(page).get_by_text(re.compile(r"Epoch 1/\d+ · batch \d+")).wait_for(timeout=120_000)
         first_batch = time.perf_counter() - clicked
-    run_id = current_run(page)
+    (run_id,) = new_runs(store, before)
     if not watch:
         go(page, "Home", "ConvLab")
     if watch:
@@ -227,6 +235,8 @@ def memory(browser, url: str, store, server_pid: int, count: int) -> list[float]
         go(page, "Evaluation", "4 · Evaluation")
         main_area(page).get_by_text("Test accuracy").wait_for()
         go(page, "Draw & classify", "Draw & classify")
+        main_area(page).get_by_text("Draw a digit on the canvas to classify it.").wait_for()
+        page.wait_for_function(IDLE)
         canvas = main_area(page).locator("canvas").last
         box = canvas.bounding_box()
         page.mouse.move(box["x"] + 140, box["y"] + 40)
@@ -262,14 +272,16 @@ def together(browser, url: str, store, epochs: int) -> dict:
     go(observer, "Data", "1 · Data")
     observer.wait_for_timeout(1000)
     # one alone first, for the baseline
+    before = set(store.run_ids())
     alone_started = start(trainers[0])
-    alone_id = current_run(trainers[0])
+    (alone_id,) = new_runs(store, before)
     alone = wait_finished(store, alone_id) - alone_started
     trainers[0].wait_for_timeout(1500)
     trainers[0].wait_for_function(IDLE)
     print(f"one alone: {alone:.1f} s", flush=True)
+    before = set(store.run_ids())
     clicked = [start(page) for page in trainers]
-    ids = [current_run(page) for page in trainers]
+    ids = new_runs(store, before, count=len(trainers))
     positions = []
     for page in trainers:
         text = main_area(page).inner_text()
