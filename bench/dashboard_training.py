@@ -237,7 +237,7 @@ def memory(browser, url: str, store, server_pid: int, count: int) -> list[float]
         go(page, "Draw & classify", "Draw & classify")
         main_area(page).get_by_text("Draw a digit on the canvas to classify it.").wait_for()
         page.wait_for_function(IDLE)
-        canvas = main_area(page).locator("canvas").last
+        canvas = main_area(page).get_by_test_id("stBidiComponentIsolated").locator("canvas").last
         box = canvas.bounding_box()
         page.mouse.move(box["x"] + 140, box["y"] + 40)
         page.mouse.down()

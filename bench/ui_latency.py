@@ -83,7 +83,7 @@ def strokes(browser, url: str, run_id: str, count: int) -> list[float]:
     page.goto(f"{url}/draw?run={run_id}")
     main_area(page).get_by_text("Draw a digit on the canvas to classify it.").wait_for()
     page.wait_for_function(IDLE)
-    canvas = main_area(page).locator("canvas").last
+    canvas = main_area(page).get_by_test_id("stBidiComponentIsolated").locator("canvas").last
     box = canvas.bounding_box()
     times = []
     for index in range(count + 1):

@@ -281,7 +281,7 @@ def draw_stroke(page, canvas, points: list[tuple[float, float]]) -> None:
 
 
 def draw_seven(page) -> None:
-    canvas = main_area(page).locator("canvas").last
+    canvas = main_area(page).get_by_test_id("stBidiComponentIsolated").locator("canvas").last
     expect(canvas).to_be_visible()
     draw_stroke(page, canvas, [(70, 60), (210, 60), (130, 240)])  # the top bar, then the diagonal
 
