@@ -303,8 +303,7 @@ class JobManager:
         so a first visit is not slowed by a TensorFlow import competing for the CPU.
         """
         with self._cond:
-            needed = self.keep_spare and not self._spares and not self._closed \
-                and len(self._running) < self.max_concurrent
+            needed = self._spare_wanted()
         if needed:
             self._spawn_spare()
 
@@ -316,6 +315,9 @@ class JobManager:
         with self._cond:
             self._queue.append(Job(run_id, store, owner))
             self._cond.notify_all()
+            needed = self._spare_wanted()
+        if needed:  # every slot busy: a worker gets ready meanwhile, so the queue moves on without waiting
+            self._spawn_spare()
         return run_id
 
     def position(self, run_id: str) -> int | None:
@@ -325,6 +327,11 @@ class JobManager:
                 if job.run_id == run_id:
                     return index + 1
         return None
+
+    def spare_pids(self) -> list[int]:
+        """Process ids of the spare workers that have imported TensorFlow and wait for a run."""
+        with self._cond:
+            return [w.process.pid for w in self._spares if w.ready.is_set() and w.process.poll() is None]
 
     def is_running(self, run_id: str) -> bool:
         with self._cond:
@@ -486,9 +493,21 @@ class JobManager:
         if not job.sent:
             return  # the worker died: its exit handler ends the job
         with self._cond:
-            spare_needed = self.keep_spare and not self._spares and len(self._running) < self.max_concurrent
+            spare_needed = self._spare_wanted()
         if spare_needed:
             self._spawn_spare()
+
+    def _spare_wanted(self) -> bool:
+        """(Under the lock.) A spare worker is kept while a slot is free, or while runs wait for one.
+
+        With every slot busy and nobody waiting, none is started: its TensorFlow import would slow the
+        trainings (it starts when a run ends). With runs waiting, the next one would otherwise wait for that
+        import after each run ends.
+        """
+        if not self.keep_spare or self._spares or self._closed:
+            return False
+        waiting = any(job.orphaned_at is None for job in self._queue)
+        return len(self._running) < self.max_concurrent or waiting
 
     def _take_worker(self) -> Worker | None:
         with self._cond:
@@ -544,7 +563,7 @@ class JobManager:
             self._write_final(job, state, message)
         with self._cond:
             ended_here = self._running.pop(job.run_id, None) is not None  # (a job may be ended from two threads)
-            spare_needed = ended_here and self.keep_spare and not self._spares and not self._closed
+            spare_needed = ended_here and self._spare_wanted()
             self._cond.notify_all()
         if spare_needed:
             self._spawn_spare()

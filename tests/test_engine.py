@@ -153,10 +153,14 @@ def test_the_queue_holds_runs_beyond_the_limit_with_positions_and_cancels(manage
     assert store.status(second).state is RunState.QUEUED
     assert manager.cancel(third)
     assert store.status(third).state is RunState.CANCELLED and manager.position(second) == 1
+    # with a run waiting, a worker imports TensorFlow while the first trains, and the second starts on it
+    wait_for(lambda: manager.spare_pids(), what="a spare worker ready for the waiting run")
+    (spare,) = manager.spare_pids()
     assert manager.stop(first)  # a running run stops, keeping its weights
     assert manager.wait_idle(timeout=300)
     assert store.status(first).state is RunState.STOPPED and store.has_model(first)
     assert store.status(second).state is RunState.FINISHED
+    assert store.raw_status(second).owner.pid == spare
     assert store.test_metrics(second) is not None
 
 
