@@ -55,8 +55,11 @@ def one_run(summary: RunSummary) -> None:
                   help="Make it the session's model: Evaluation and Draw & classify then work on it.",
                   key="runs_use"):
         problem = runs.use_run(summary.run_id)
-        (st.error if problem else st.success)(problem or "It is now the current run: open **Evaluation** or "
-                                              "**Draw & classify**.")
+        if problem:
+            st.error(problem, icon=":material/error:")
+    current = runs.snapshot()
+    if current is not None and current.run_id == summary.run_id:  # said on every rerun, not only after the click
+        st.success("It is now the current run: open **Evaluation** or **Draw & classify**.", icon=":material/check:")
     if apply_.button("Apply its settings", icon=":material/tune:", disabled=summary.origin == "upload",
                      help="Put its architecture and training settings into the sliders, to change one thing and "
                           "train again.", key="runs_apply"):

@@ -84,8 +84,11 @@ def test_two_selected_runs_are_compared(runs_app, two_runs):
 def test_one_run_is_used_and_evaluation_works_on_it(runs_app, two_runs):
     store, first, second = two_runs
     at = select(runs_app, 1)
+    assert not any("It is now the current run" in s.value for s in at.success)
     at.button(key="runs_use").click().run()
     assert at.session_state[state.CURRENT_RUN] == first
+    assert any("It is now the current run" in s.value for s in at.success)
+    at.run()  # any later rerun (a widget, the table's selection) still says so
     assert any("It is now the current run" in s.value for s in at.success)
     at.switch_page("pages/evaluation.py").run()
     shown = next(m.value for m in at.metric if m.label == "Test accuracy")
