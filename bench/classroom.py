@@ -407,6 +407,12 @@ async def classroom(url: str, args, sampler: Sampler, students: list[Student], s
     expect.set_options(timeout=300_000)
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        students_browser = browser
+        if args.students_nice:
+            wrapper = Path(tempfile.mkdtemp(prefix="convlab-nice-")) / "chromium"
+            wrapper.write_text(f'#!/bin/sh\nexec nice -n {args.students_nice} {CHROMIUM} "$@"\n')
+            wrapper.chmod(0o755)
+            students_browser = await p.chromium.launch(executable_path=str(wrapper), args=LAUNCH_ARGS)
         context = await browser.new_context(viewport={"width": 1400, "height": 1600})
         observer = await context.new_page()
         observer.set_default_timeout(300_000)
@@ -418,12 +424,14 @@ async def classroom(url: str, args, sampler: Sampler, students: list[Student], s
         sampler.t0_wall = time.time()
         stop = asyncio.Event()
         watching = asyncio.create_task(observer_session(observer, switches, stop, t0))
-        await asyncio.gather(*(student_session(browser, url, s, args.dataset, t0) for s in students))
+        await asyncio.gather(*(student_session(students_browser, url, s, args.dataset, t0) for s in students))
         elapsed = time.monotonic() - t0
         stop.set()
         await watching
         sampler.mark("students done")
         await context.close()
+        if students_browser is not browser:
+            await students_browser.close()
         await browser.close()
     return elapsed
 
@@ -488,10 +496,13 @@ def report(args, students, rows, switches, sampler: Sampler, memory: dict, elaps
         "# Classroom load test", "",
         f"{time.strftime('%Y-%m-%d %H:%M')} · commit `{commit}` · {platform.node()} · {os.cpu_count()} cores · "
         f"Python {platform.python_version()} · `python bench/classroom.py --students {args.students} "
-        f"--dataset {args.dataset} --workspaces {args.workspaces}`", "",
+        f"--dataset {args.dataset} --workspaces {args.workspaces}"
+        + (f" --students-nice {args.students_nice}" if args.students_nice else "") + "`", "",
         f"One server (`streamlit run app.py`, CONVLAB_OFFLINE=1, CONVLAB_WORKSPACES={args.workspaces}, "
-        f"{os.environ.get('CONVLAB_MAX_TRAININGS') or 'default'} trainings at once), one headless Chromium, "
-        f"{args.students} student contexts at the same time (load {args.dataset}, build lab, train the lab recipe at "
+        f"{os.environ.get('CONVLAB_MAX_TRAININGS') or 'default'} trainings at once), "
+        + (f"the students in a headless Chromium of their own at niceness {args.students_nice} and the observer in "
+           "another at normal priority, " if args.students_nice else "one headless Chromium, ")
+        + f"{args.students} student contexts at the same time (load {args.dataset}, build lab, train the lab recipe at "
         f"batch 64 for {DATASETS[args.dataset][2]} epoch(s) with a seed each, wait, evaluate) and one observer "
         "switching Data -> Architecture -> Runs every 2 s.", "",
         "| measure | value |", "|---|---|",
@@ -555,6 +566,10 @@ def main() -> int:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
     parser.add_argument("--workspaces", choices=["shared", "per-browser"], default="shared")
     parser.add_argument("--settle", type=float, default=15.0, help="seconds after the sessions closed before 'after'")
+    parser.add_argument("--students-nice", type=int, default=0, metavar="N",
+                        help="run the students' browser (a Chromium of its own) at this niceness, standing in for "
+                             "the students' own machines: their pages' drawing then does not take the CPU the "
+                             "server and the observer need (0: one browser for all, at normal priority)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "classroom.md")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
