@@ -37,7 +37,6 @@ from core.runs import Owner, RunSpec, RunState, RunStore, RunWriter
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS_ENV = "CONVLAB_MAX_TRAININGS"
 CONFUSION_SUBSET = 1000  # validation images scored after each epoch for the confusion matrix over epochs
-SPARE_LEAD_S = 8.0  # a worker takes about this long to import TensorFlow on a busy 2-core machine
 
 
 class StopFlag:
@@ -454,8 +453,6 @@ class JobManager:
                     if len(self._running) < self.max_concurrent:
                         job = next((j for j in self._queue if j.orphaned_at is None), None)
                     if job is None:
-                        if self._running and self._spare_wanted():  # (a run about to end: checked each second)
-                            self._spawn_spare()
                         self._cond.wait(timeout=1.0)
                 self._queue.remove(job)
                 self._running[job.run_id] = job
@@ -501,29 +498,16 @@ class JobManager:
             self._spawn_spare()
 
     def _spare_wanted(self) -> bool:
-        """(Under the lock.) A spare worker is kept while a slot is free, while runs wait for one, or when a
-        running training is about to end.
+        """(Under the lock.) A spare worker is kept while a slot is free, or while runs wait for one.
 
-        With every slot busy, nobody waiting and the trainings far from their end, none is started: its
-        TensorFlow import would slow them. Otherwise the next run (queued, or started by a user looking at
-        the results) would wait for that import after the current one ends.
+        With every slot busy and nobody waiting, none is started: its TensorFlow import would slow the
+        trainings (it starts when a run ends). With runs waiting, the next one would otherwise wait for that
+        import after each run ends.
         """
         if not self.keep_spare or self._spares or self._closed:
             return False
         waiting = any(job.orphaned_at is None for job in self._queue)
-        return len(self._running) < self.max_concurrent or waiting or self._a_run_ends_soon()
-
-    def _a_run_ends_soon(self) -> bool:
-        """(Under the lock.) A running training expects to end within SPARE_LEAD_S: a spare started now is
-        ready for the user's next Start, and its import costs the ending training only its last seconds."""
-        for job in self._running.values():
-            try:
-                eta = job.store.status(job.run_id).progress.eta_s
-            except (RunError, OSError, ValueError):
-                continue
-            if eta is not None and eta <= SPARE_LEAD_S:
-                return True
-        return False
+        return len(self._running) < self.max_concurrent or waiting
 
     def _take_worker(self) -> Worker | None:
         with self._cond:

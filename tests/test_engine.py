@@ -14,7 +14,7 @@ import pytest
 from core.architecture import Architecture, ConvBlock, DenseLayer
 from core.data import DatasetRef
 from core.engine import SERVER_GONE, JobManager, StopFlag, execute
-from core.runs import CONFUSION, FILTERS, MODEL, TENSORBOARD, Owner, RunSpec, RunState, RunStore
+from core.runs import CONFUSION, FILTERS, MODEL, TENSORBOARD, RunSpec, RunState, RunStore
 from core.training import TrainingConfig
 from tests.conftest import bars_arrays
 
@@ -204,29 +204,3 @@ def test_a_server_that_shuts_down_leaves_its_running_run_interrupted_with_weight
     assert status.state is RunState.INTERRUPTED and store.has_model(running)
     assert status.message.startswith("The server stopped during training, in epoch 1/200")
     assert store.status(queued).state is RunState.CANCELLED
-
-
-def test_a_spare_gets_ready_while_a_training_is_about_to_end(tmp_path, bars_file):
-    """With every slot busy and nobody waiting, a spare is started only when a run is about to end."""
-    from core.engine import SPARE_LEAD_S, Job
-    from core.training import Progress
-
-    store = RunStore(tmp_path)
-    run_id = store.create(spec(bars_file), owner=Owner.this_process(), state=RunState.RUNNING)
-    jobs = JobManager(max_concurrent=1)
-    try:
-        with jobs._cond:  # a training this manager holds, as its dispatcher would have it (no worker needed)
-            jobs._running[run_id] = Job(run_id, store, None)
-        far = Progress(epoch=1, epochs=10, batch=5, batches_per_epoch=100, eta_s=10 * SPARE_LEAD_S)
-        store.write_status(run_id, replace(store.raw_status(run_id), progress=far))
-        with jobs._cond:
-            assert not jobs._spare_wanted() and not jobs._spares  # far from its end: no import to slow it
-        near = replace(far, epoch=10, batch=95, eta_s=SPARE_LEAD_S / 4)
-        store.write_status(run_id, replace(store.raw_status(run_id), progress=near))
-        with jobs._cond:
-            assert jobs._spare_wanted()
-        wait_for(lambda: jobs.spare_pids(), what="the dispatcher to have a spare ready before the run ends")
-    finally:
-        with jobs._cond:
-            jobs._running.clear()
-        jobs.shutdown()
