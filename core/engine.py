@@ -290,6 +290,7 @@ class JobManager:
         self._queue: list[Job] = []
         self._running: dict[str, Job] = {}
         self._spares: list[Worker] = []
+        self._starting_spare = False  # a spare's process is being created (outside the lock)
         self._closed = False
         self._known_stores: dict[Path, RunStore] = {}
         self._thread = threading.Thread(target=self._dispatch_forever, name="convlab-job-manager", daemon=True)
@@ -302,10 +303,7 @@ class JobManager:
         Pages where training is near (Architecture, Training) call this; the Home and Data pages do not,
         so a first visit is not slowed by a TensorFlow import competing for the CPU.
         """
-        with self._cond:
-            needed = self._spare_wanted()
-        if needed:
-            self._spawn_spare()
+        self._spawn_spare()
 
     def submit(self, store: RunStore, spec: RunSpec, details: dict | None = None, owner: str | None = None) -> str:
         """Create a queued run for `spec` and queue it; returns its id."""
@@ -315,9 +313,7 @@ class JobManager:
         with self._cond:
             self._queue.append(Job(run_id, store, owner))
             self._cond.notify_all()
-            needed = self._spare_wanted()
-        if needed:  # every slot busy: a worker gets ready meanwhile, so the queue moves on without waiting
-            self._spawn_spare()
+        self._spawn_spare()  # with every slot busy: ready for when this run's turn comes
         return run_id
 
     def position(self, run_id: str) -> int | None:
@@ -492,10 +488,7 @@ class JobManager:
             return
         if not job.sent:
             return  # the worker died: its exit handler ends the job
-        with self._cond:
-            spare_needed = self._spare_wanted()
-        if spare_needed:
-            self._spawn_spare()
+        self._spawn_spare()
 
     def _spare_wanted(self) -> bool:
         """(Under the lock.) A spare worker is kept while a slot is free, or while runs wait for one.
@@ -504,7 +497,7 @@ class JobManager:
         trainings (it starts when a run ends). With runs waiting, the next one would otherwise wait for that
         import after each run ends.
         """
-        if not self.keep_spare or self._spares or self._closed:
+        if not self.keep_spare or self._spares or self._starting_spare or self._closed:
             return False
         waiting = any(job.orphaned_at is None for job in self._queue)
         return len(self._running) < self.max_concurrent or waiting
@@ -530,12 +523,19 @@ class JobManager:
         worker.kill()
 
     def _spawn_spare(self) -> None:
-        try:
-            worker = Worker(self._worker_exited, self.python)
-        except OSError:
-            return
+        """Start a spare worker if one is wanted (`_spare_wanted`); at most one is being started at a time."""
         with self._cond:
-            self._spares.append(worker)
+            if not self._spare_wanted():
+                return
+            self._starting_spare = True
+        try:
+            worker: Worker | None = Worker(self._worker_exited, self.python)
+        except OSError:
+            worker = None
+        with self._cond:
+            self._starting_spare = False
+            if worker is not None:
+                self._spares.append(worker)
 
     def _worker_exited(self, worker: Worker) -> None:
         with self._cond:
@@ -563,9 +563,8 @@ class JobManager:
             self._write_final(job, state, message)
         with self._cond:
             ended_here = self._running.pop(job.run_id, None) is not None  # (a job may be ended from two threads)
-            spare_needed = ended_here and self._spare_wanted()
             self._cond.notify_all()
-        if spare_needed:
+        if ended_here:
             self._spawn_spare()
 
     def _write_final(self, job: Job, state: RunState, message: str) -> None:

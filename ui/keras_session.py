@@ -4,9 +4,10 @@ After every script run, fragment runs included, Streamlit calls `keras.backend.c
 is imported (`streamlit.runtime.scriptrunner.script_runner._clean_problem_modules`), for apps that build
 models inside their scripts. That also empties TensorFlow's kernel cache and runs a full garbage
 collection, so the next prediction recompiles its kernels: on this project's 2-core machine a stroke on the
-canvas cost 60-90 ms of server time instead of 2-3 ms. ConvLab builds no models in script runs (training
-runs in worker processes; the server only loads saved models once per session), so it keeps the session
-and lets Streamlit do the rest of that clean-up (matplotlib figures).
+canvas cost 60-90 ms of server time instead of 2-3 ms. ConvLab does not build models on every rerun:
+training runs in worker processes, and the server builds a few models once each (a run's saved model and
+its explainer per session, an augmentation preview per setting), so it keeps the session and lets
+Streamlit do the rest of that clean-up (matplotlib figures).
 """
 
 from __future__ import annotations
