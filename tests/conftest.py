@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +47,24 @@ def bars_arrays(n_train: int = 240, n_test: int = 80, size: int = 12, seed: int 
         return np.stack([draw(int(k)) for k in labels]).astype(np.uint8), labels.astype(np.uint8)
 
     return (*batch(n_train), *batch(n_test))
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 180.0, what: str = "condition") -> None:
+    """Await a condition that another process or thread makes true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def training(store, run_id: str) -> bool:
+    """The run's worker is past its first batch, in its log and in its status (which says where a kill hit)."""
+    from core.runs import RunState
+
+    status = store.status(run_id)
+    return (status.state is RunState.RUNNING and status.progress.epoch >= 1
+            and bool(store.reader(run_id).snapshot().batches))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +15,7 @@ from core.data import DatasetRef
 from core.engine import SERVER_GONE, JobManager, StopFlag, execute
 from core.runs import CONFUSION, FILTERS, MODEL, TENSORBOARD, RunSpec, RunState, RunStore
 from core.training import TrainingConfig
-from tests.conftest import bars_arrays
+from tests.conftest import bars_arrays, training, wait_for
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2, validation_fraction=0.1)
@@ -35,17 +34,6 @@ def spec(bars_file, config: TrainingConfig = QUICK) -> RunSpec:
     return RunSpec(DatasetRef.of("file", str(bars_file)), TINY, config, label="bars")
 
 
-def wait_for(condition, timeout: float = 180.0, what: str = "condition") -> None:
-    """Await a condition on the store (a worker process changes it); fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def training(store: RunStore, run_id: str) -> bool:
-    return store.status(run_id).state is RunState.RUNNING and bool(store.reader(run_id).snapshot().batches)
 
 
 # --- in this process -----------------------------------------------------------------------------------

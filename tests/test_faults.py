@@ -18,7 +18,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from core.architecture import Architecture, ConvBlock, DenseLayer, layer_table
 from core.engine import JobManager
 from core.runs import EPOCHS, SPEC, STATUS, RunSpec, RunState, RunStatus, RunStore, process_start_ticks
 from core.training import TrainingConfig
-from tests.conftest import ROOT
+from tests.conftest import ROOT, training, wait_for
 from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
@@ -80,14 +79,6 @@ def serve(monkeypatch, jobs: JobManager) -> None:
     monkeypatch.setattr(ui.runs, "job_manager", lambda: jobs)
 
 
-def wait_for(condition, timeout: float = 180.0, what: str = "condition") -> None:
-    """Await a condition that another process or thread makes true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
 
 def session(dataset=None, config: TrainingConfig = LONG, link: str | None = None, current: str | None = None,
             page: str = "pages/training.py") -> AppTest:
@@ -127,9 +118,6 @@ def close_tab(at: AppTest, jobs: JobManager) -> None:
 def texts(elements) -> str:
     return " | ".join(str(element.value) for element in elements)
 
-
-def training(store: RunStore, run_id: str) -> bool:
-    return store.status(run_id).state is RunState.RUNNING and bool(store.reader(run_id).snapshot().batches)
 
 
 def alive(pid: int) -> bool:
