@@ -48,7 +48,9 @@ class MetricsCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        done_in_epoch = batch + 1  # with several steps per execution, `batch` is the chunk's last one
+        # with several steps per execution `batch` is the chunk's last index, which Keras rounds up past the
+        # epoch's last batch when the chunk is cut short (1152 of 1125)
+        done_in_epoch = min(batch + 1, self.batches_per_epoch)
         self.step = (self.epoch - 1) * self.batches_per_epoch + done_in_epoch
         loss = float(logs.get("loss", math.nan))
         if not math.isfinite(loss):

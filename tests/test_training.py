@@ -257,3 +257,20 @@ def test_a_training_too_large_for_the_machine_is_refused_before_anything_is_buil
         check_trainable(PRESETS["lab"], (28, 28, 1), 10, big_batch)
     with pytest.raises(TrainingConfigError, match=r"^epochs == 0"):
         check_trainable(PRESETS["lab"], (28, 28, 1), 10, TrainingConfig(epochs=0))
+
+
+def test_a_short_last_chunk_of_batches_is_reported_as_the_epochs_last_batch():
+    """With steps per execution, Keras reports the last chunk's index rounded up past the epoch's end."""
+    from core.callbacks import MetricsCallback
+
+    seen = []
+
+    class Sink:
+        def on_batch(self, record, progress):
+            seen.append((record["batch"], record["step"], progress.batch, progress.fraction))
+
+    callback = MetricsCallback(Sink(), lambda: False, batch_size=8, epochs=2, batches_per_epoch=1125)
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    callback.on_train_batch_end(1151, {"loss": 0.5, "accuracy": 0.9})
+    assert seen == [(1125, 1125, 1125, 0.5)]
