@@ -4,11 +4,12 @@
 loaded again from its reference), writing everything into the run store as
 it goes; it runs in whatever process calls it: a worker, the CLI, a test.
 
-`JobManager` is what a web server holds (one per process): every training
-runs in a worker process of its own (`python -m core.worker`), never in the
-server, so the server's threads and the training do not share a GIL, and a
-crash or a leak ends with the worker. A spare worker that has already
-imported TensorFlow waits for the next job. At most `max_concurrent`
+`JobManager` is what a web server holds (one per process): trainings run in
+worker processes (`python -m core.worker`), never in the server, so the
+server's threads and the training do not share a GIL, and a crash ends with
+the worker. A worker that has imported TensorFlow waits for the next job,
+and takes the next one when its run ends; it retires when it has grown (a
+leak is given back), and a fresh one takes its place. At most `max_concurrent`
 trainings run at once; the rest wait in a queue with a visible position and
 can be cancelled. Queued runs whose session has gone are cancelled after a
 grace period (a reload re-claims them); running ones finish into the store.
@@ -189,13 +190,15 @@ def default_max_concurrent() -> int:
 
 
 class Worker:
-    """A `python -m core.worker` process: imports TensorFlow, says "ready", trains one run, exits.
+    """A `python -m core.worker` process: imports TensorFlow, says "ready", trains runs one at a time.
 
-    It talks JSON lines: its stdin takes {"cmd": "run", ...} and {"cmd": "stop"}; when
-    its stdin closes (the server has gone) it stops, keeps the weights and marks the run interrupted.
+    It talks JSON lines: its stdin takes {"cmd": "run", ...} and {"cmd": "stop"}; it says "ended" after
+    each run, then "ready" again, or exits when it retires. When its stdin closes (the server has gone)
+    it stops, keeps the weights, marks the run interrupted and exits.
     """
 
-    def __init__(self, on_exit: Callable[["Worker"], None], python: str = sys.executable) -> None:
+    def __init__(self, on_run_ended: Callable[["Worker"], None], on_exit: Callable[["Worker"], None],
+                 python: str = sys.executable) -> None:
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                    PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
@@ -207,8 +210,10 @@ class Worker:
         self.ready = threading.Event()
         self.run_id: str | None = None
         self.ended_state: str | None = None
+        self.retiring = False  # it said it exits after the run that just ended
         self.failure = ""  # why the manager gave up on it, if it did
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
+        self._on_run_ended = on_run_ended
         self._on_exit = on_exit
         self._send_lock = threading.Lock()
         threading.Thread(target=self._read_stdout, name=f"convlab-worker-{self.process.pid}", daemon=True).start()
@@ -232,6 +237,13 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
 
+    def close(self) -> None:
+        """Close its stdin: an idle worker exits; a training one stops, keeps the weights and exits."""
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+
     def _read_stdout(self) -> None:
         for line in self.process.stdout:
             try:
@@ -240,8 +252,13 @@ class Worker:
                 continue  # a library printing to stdout: not ours
             if event.get("event") == "ready":
                 self.ready.set()
+            elif event.get("event") == "started":
+                self.ready.clear()
             elif event.get("event") == "ended":
+                self.ready.clear()
                 self.ended_state = event.get("state")
+                self.retiring = bool(event.get("retiring"))
+                self._on_run_ended(self)
         self.process.wait()
         self._on_exit(self)
 
@@ -313,7 +330,6 @@ class JobManager:
         with self._cond:
             self._queue.append(Job(run_id, store, owner))
             self._cond.notify_all()
-        self._spawn_spare()  # with every slot busy: ready for when this run's turn comes
         return run_id
 
     def position(self, run_id: str) -> int | None:
@@ -470,7 +486,8 @@ class JobManager:
             self._finish(job, RunState.FAILED, "Could not start a training process (the system refused a new one).")
             return
         job.worker = worker
-        worker.run_id = job.run_id  # from here on, the worker's exit handler ends the job, whatever happens
+        worker.ended_state = None
+        worker.run_id = job.run_id  # from here on, the worker's "ended" or its exit ends the job, whatever happens
         deadline = time.monotonic() + self.worker_start_timeout_s
         while not worker.ready.wait(0.2):  # (a worker imports TensorFlow: seconds; a Cancel does not wait for it)
             if job.stop_requested or worker.process.poll() is not None:
@@ -491,25 +508,25 @@ class JobManager:
         self._spawn_spare()
 
     def _spare_wanted(self) -> bool:
-        """(Under the lock.) A spare worker is kept while a slot is free, or while runs wait for one.
+        """(Under the lock.) A spare worker is kept while a slot is free.
 
-        With every slot busy and nobody waiting, none is started: its TensorFlow import would slow the
-        trainings (it starts when a run ends). With runs waiting, the next one would otherwise wait for that
-        import after each run ends.
+        With every slot busy none is started, even with runs waiting: a worker that ends its run takes the
+        next one at once, and a TensorFlow import beside the trainings would slow them.
         """
         if not self.keep_spare or self._spares or self._starting_spare or self._closed:
             return False
-        waiting = any(job.orphaned_at is None for job in self._queue)
-        return len(self._running) < self.max_concurrent or waiting
+        return len(self._running) < self.max_concurrent
 
     def _take_worker(self) -> Worker | None:
         with self._cond:
+            while self._starting_spare:  # (a moment: the process is being created) rather than a second one
+                self._cond.wait(1.0)
             while self._spares:
                 worker = self._spares.pop(0)
                 if worker.process.poll() is None:
                     return worker
         try:
-            return Worker(self._worker_exited, self.python)
+            return Worker(self._run_ended, self._worker_exited, self.python)
         except OSError:
             return None
 
@@ -529,13 +546,27 @@ class JobManager:
                 return
             self._starting_spare = True
         try:
-            worker: Worker | None = Worker(self._worker_exited, self.python)
+            worker: Worker | None = Worker(self._run_ended, self._worker_exited, self.python)
         except OSError:
             worker = None
         with self._cond:
             self._starting_spare = False
             if worker is not None:
                 self._spares.append(worker)
+            self._cond.notify_all()
+
+    def _run_ended(self, worker: Worker) -> None:
+        """The worker says its run has ended (the run's record is final): it serves the next, or goes."""
+        with self._cond:
+            job = self._running.get(worker.run_id or "")
+            worker.run_id = None
+            kept = self.keep_spare and not self._closed and not worker.retiring and worker.process.poll() is None
+            if kept:
+                self._spares.append(worker)  # (before the job ends: the queue's next run takes this one)
+        if not kept:
+            worker.close()
+        if job is not None:
+            self._finish(job, None, "")
 
     def _worker_exited(self, worker: Worker) -> None:
         with self._cond:

@@ -1,20 +1,33 @@
 """`python -m core.worker`: one training process of the job manager (see core.engine.Worker).
 
 It imports TensorFlow first and says {"event": "ready"}, so the start-up cost
-is paid while it waits. Then it takes one {"cmd": "run", "root": ..., "run_id": ...},
-trains that run into the store and exits (a fresh process per run: whatever
-TensorFlow keeps is given back). {"cmd": "stop"} ends the run within a chunk of
-batches; a closed stdin means the server has gone: the run stops, keeps its
-weights and is marked interrupted.
+is paid while it waits. Each {"cmd": "run", "root": ..., "run_id": ...} trains
+that run into the store; then it says "ended", clears Keras' state and says
+"ready" again, so the next run starts at once instead of waiting for another
+TensorFlow import (which, on a small machine, would also slow the training
+beside it). It retires (exits after a run) once it has served MAX_RUNS runs
+(CONVLAB_WORKER_RUNS) or grown RETIRE_GROWTH_MB above its size when first
+ready: what TensorFlow keeps is given back, and the job manager starts a
+fresh one.
+
+{"cmd": "stop"} ends the current run within a chunk of batches; a closed stdin
+means the server has gone: the run stops, keeps its weights and is marked
+interrupted, and the worker exits.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import queue
 import signal
 import sys
 import threading
+
+MAX_RUNS_ENV = "CONVLAB_WORKER_RUNS"  # how many runs a worker serves before a fresh one takes over
+MAX_RUNS = 25
+RETIRE_GROWTH_MB = 1024.0
 
 
 def emit(event: str, **fields: object) -> None:
@@ -22,43 +35,87 @@ def emit(event: str, **fields: object) -> None:
     sys.stdout.flush()
 
 
-def listen(stop) -> None:
-    """Read commands until stdin closes; a closed stdin means the server has gone."""
-    from core.engine import SERVER_GONE
+def resident_mb() -> float:
+    """This process's resident memory (Linux; 0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
-    for line in sys.stdin:
-        try:
-            command = json.loads(line)
-        except ValueError:
-            continue
-        if command.get("cmd") == "stop":
-            stop.set("user")
-    stop.set(SERVER_GONE)
+
+def max_runs() -> int:
+    configured = os.environ.get(MAX_RUNS_ENV, "")
+    return int(configured) if configured.strip().isdigit() and int(configured) >= 1 else MAX_RUNS
+
+
+def should_retire(runs_served: int, grown_mb: float) -> bool:
+    """After a run: time to exit, so that what this process has kept is given back?"""
+    return runs_served >= max_runs() or grown_mb > RETIRE_GROWTH_MB
+
+
+class Inbox:
+    """Commands from stdin, read on a thread of their own: runs to do, and stops for the current run.
+
+    A stop goes to the flag of the run read last, so a stop that follows its run's command is never
+    lost, even before the run has started. The end of stdin (the server has gone) stops that run and
+    ends the queue of runs.
+    """
+
+    def __init__(self, make_flag) -> None:
+        self._make_flag = make_flag
+        self._current = None
+        self.runs: queue.Queue = queue.Queue()
+
+    def listen(self, lines) -> None:
+        from core.engine import SERVER_GONE
+
+        for line in lines:
+            try:
+                command = json.loads(line)
+            except ValueError:
+                continue
+            if command.get("cmd") == "run":
+                self._current = self._make_flag()
+                self.runs.put((command, self._current))
+            elif command.get("cmd") == "stop" and self._current is not None:
+                self._current.set("user")
+        if self._current is not None:
+            self._current.set(SERVER_GONE)
+        self.runs.put(None)
 
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop, through stdin
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras  # noqa: F401 - the slow import, paid before any job arrives
+    import keras
     import tensorflow as tf
 
     tf.constant(0.0) + 1.0  # start TensorFlow's runtime (thread pools, devices) before the job too
     from core.engine import StopFlag, execute
     from core.runs import RunStore
 
+    inbox = Inbox(StopFlag)
+    threading.Thread(target=inbox.listen, args=(sys.stdin,), daemon=True).start()
+    baseline_mb = resident_mb()
+    served = 0
     emit("ready", pid=os.getpid())
-    line = sys.stdin.readline()
-    if not line:
-        return 0
-    job = json.loads(line)
-    store = RunStore(job["root"])
-    run_id = job["run_id"]
-    stop = StopFlag()
-    threading.Thread(target=listen, args=(stop,), daemon=True).start()
-    emit("started", run_id=run_id)
-    state = execute(store, run_id, stop)
-    emit("ended", run_id=run_id, state=state.value)
-    return 0
+    while True:
+        item = inbox.runs.get()
+        if item is None:
+            return 0
+        job, stop = item
+        run_id = job["run_id"]
+        emit("started", run_id=run_id)
+        state = execute(RunStore(job["root"]), run_id, stop)
+        served += 1
+        keras.backend.clear_session()  # the next run builds its model from nothing, as in a fresh process
+        gc.collect()
+        retiring = should_retire(served, resident_mb() - baseline_mb)
+        emit("ended", run_id=run_id, state=state.value, retiring=retiring)
+        if retiring:
+            return 0
+        emit("ready", pid=os.getpid())
 
 
 if __name__ == "__main__":

@@ -141,15 +141,16 @@ def test_the_queue_holds_runs_beyond_the_limit_with_positions_and_cancels(manage
     assert store.status(second).state is RunState.QUEUED
     assert manager.cancel(third)
     assert store.status(third).state is RunState.CANCELLED and manager.position(second) == 1
-    # with a run waiting, a worker imports TensorFlow while the first trains, and the second starts on it
-    wait_for(lambda: manager.spare_pids(), what="a spare worker ready for the waiting run")
-    (spare,) = manager.spare_pids()
+    # no second TensorFlow import beside the training: the first run's worker takes the second run
+    assert manager.spare_pids() == []
     assert manager.stop(first)  # a running run stops, keeping its weights
     assert manager.wait_idle(timeout=300)
     assert store.status(first).state is RunState.STOPPED and store.has_model(first)
     assert store.status(second).state is RunState.FINISHED
-    assert store.raw_status(second).owner.pid == spare
+    assert store.raw_status(second).owner.pid == store.raw_status(first).owner.pid
     assert store.test_metrics(second) is not None
+    wait_for(lambda: manager.spare_pids() == [store.raw_status(first).owner.pid],
+             what="the worker to wait for the next run")
 
 
 def test_a_killed_worker_ends_its_run_as_failed_and_the_next_run_goes_on(manager, tmp_path, bars_file):
@@ -192,3 +193,41 @@ def test_a_server_that_shuts_down_leaves_its_running_run_interrupted_with_weight
     assert status.state is RunState.INTERRUPTED and store.has_model(running)
     assert status.message.startswith("The server stopped during training, in epoch 1/200")
     assert store.status(queued).state is RunState.CANCELLED
+
+
+def test_a_worker_trains_the_next_run_too_and_gives_the_same_metrics_as_a_fresh_one(tmp_path, bars_file):
+    store = RunStore(tmp_path)
+    jobs = JobManager(max_concurrent=1)
+    try:
+        first, second = jobs.submit(store, spec(bars_file)), jobs.submit(store, spec(bars_file))
+        assert jobs.wait_idle(timeout=300)
+    finally:
+        jobs.shutdown()
+    assert store.raw_status(first).owner.pid == store.raw_status(second).owner.pid
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+    assert [[row[k] for k in keys] for row in store.epochs(first)] == [[row[k] for k in keys] for row in store.epochs(second)]
+    assert store.test_metrics(first)["accuracy"] == store.test_metrics(second)["accuracy"]
+
+
+def test_a_worker_retires_after_its_runs_and_a_fresh_one_takes_the_next(tmp_path, bars_file, monkeypatch):
+    monkeypatch.setenv("CONVLAB_WORKER_RUNS", "1")
+    store = RunStore(tmp_path)
+    jobs = JobManager(max_concurrent=1)
+    try:
+        first, second = jobs.submit(store, spec(bars_file)), jobs.submit(store, spec(bars_file))
+        assert jobs.wait_idle(timeout=300)
+        assert [store.status(run_id).state for run_id in (first, second)] == [RunState.FINISHED] * 2
+        retired = store.raw_status(first).owner.pid
+        assert store.raw_status(second).owner.pid != retired
+        wait_for(lambda: not process_exists(retired), timeout=30, what="the retired worker to exit")
+    finally:
+        jobs.shutdown()
+
+
+def process_exists(pid: int) -> bool:
+    """(The job manager reaps its workers, so an exited one is gone.)"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
