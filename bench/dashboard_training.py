@@ -9,7 +9,10 @@ Starts one `streamlit run app.py` server and drives headless Chromium (Debian's 
    Every run lands in the same run store; its training time is read from there (the training process's own
    clock, the same for all three), and the wall time from the click (or the command) to the end is kept
    too. Targets: watching at most 1.25 x the CLI, elsewhere at most 1.05 x (medians). Also: Start pressed
-   to the first batch on screen (target: at most 3 s).
+   to the first batch on screen (target: at most 3 s). A fourth side is the notebook's bare `model.fit` of the
+   same recipe (bench/engine_speed.py's), for issue 10's target: the dashboard, elsewhere, at most 0.85 x it.
+   Each side starts on a quiet machine (bench.machine.wait_quiet), and the CPU time of the server, its
+   training worker, the browser and the scripts during each run is printed beside it.
 2. Memory (--memory N): N short trainings from the dashboard (the 8x8 digits), each evaluated and used on
    Draw & classify; the server's resident memory after the first and after the last (target: at most
    50 MB more).
@@ -38,7 +41,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import describe_machine  # noqa: E402
+from bench.engine_speed import run_bare  # noqa: E402
+from bench.machine import describe_machine, wait_quiet  # noqa: E402
+from bench.processes import Sampler, rss_mb  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -71,13 +76,6 @@ def start_server(runs_root: Path) -> tuple[subprocess.Popen, str]:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("the server did not start")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 # --- the browser --------------------------------------------------------------------------------------
@@ -197,23 +195,35 @@ def dashboard_run(page, store, watch: bool) -> dict:
     return result
 
 
-def speed(browser, url: str, store, rounds: int, epochs: int) -> dict[str, list[dict]]:
+def speed(browser, url: str, store, server_pid: int, rounds: int, epochs: int) -> dict[str, list[dict]]:
+    """The four sides in turn, each on a quiet machine, with the CPU time each process group used meanwhile."""
     context = browser.new_context(viewport={"width": 1400, "height": 1600})
     page = context.new_page()
     page.set_default_timeout(120_000)
     prepare(page, url, None, "lab", epochs)
-    results: dict[str, list[dict]] = {"cli": [], "watching": [], "elsewhere": []}
+    results: dict[str, list[dict]] = {"cli": [], "watching": [], "elsewhere": [], "bare": []}
     kinds = list(results)
+    sampler = Sampler(server_pid)
+    sampler.start()
     for index in range(rounds):
-        for kind in kinds[index % 3:] + kinds[: index % 3]:
+        for kind in kinds[index % len(kinds):] + kinds[: index % len(kinds)]:
+            wait_quiet()
+            sampler.mark("before")
             if kind == "cli":
                 result = cli_run(store, epochs)
+            elif kind == "bare":
+                result = run_bare(epochs)
             else:
                 result = dashboard_run(page, store, watch=kind == "watching")
+            sampler.mark("after")
+            result["cpu_s"] = sampler.cpu_seconds("before", "after")
             results[kind].append(result)
             extra = f", first batch on screen {result['first_batch_s']:.1f} s" if result.get("first_batch_s") else ""
-            print(f"round {index + 1} {kind:9}: training {result['training_s']:6.1f} s, wall {result['wall_s']:6.1f} s"
-                  f"{extra} (load {os.getloadavg()[0]:.1f})", flush=True)
+            cpu = ", ".join(f"{group} {seconds:.1f}" for group, seconds in result["cpu_s"].items())
+            wall = f", wall {result['wall_s']:6.1f} s" if "wall_s" in result else ""
+            print(f"round {index + 1} {kind:9}: training {result['training_s']:6.1f} s{wall}{extra}; "
+                  f"CPU s: {cpu} (load {os.getloadavg()[0]:.1f})", flush=True)
+    sampler.stop()
     context.close()
     return results
 
@@ -331,15 +341,22 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             if args.rounds:
-                results = speed(browser, url, store, args.rounds, args.epochs)
+                results = speed(browser, url, store, server.pid, args.rounds, args.epochs)
                 med = {kind: statistics.median(r["training_s"] for r in rs) for kind, rs in results.items()}
-                wall = {kind: statistics.median(r["wall_s"] for r in rs) for kind, rs in results.items()}
+                wall = {kind: statistics.median(r["wall_s"] for r in rs if "wall_s" in r) for kind, rs in results.items()
+                        if kind != "bare"}
                 first = [r["first_batch_s"] for r in results["watching"]]
+                cpu = {kind: {group: statistics.median(r["cpu_s"][group] for r in rs) for group in rs[0]["cpu_s"]}
+                       for kind, rs in results.items()}
                 lines += [
                     f"lab recipe, {args.epochs} epochs, shipped MNIST, {args.rounds} rounds (medians):",
                     f"- training time: CLI {med['cli']:.1f} s, dashboard watching {med['watching']:.1f} s "
                     f"({med['watching'] / med['cli']:.2f} x), dashboard elsewhere {med['elsewhere']:.1f} s "
-                    f"({med['elsewhere'] / med['cli']:.2f} x)",
+                    f"({med['elsewhere'] / med['cli']:.2f} x); bare model.fit {med['bare']:.1f} s (CLI / bare "
+                    f"{med['cli'] / med['bare']:.2f} x, elsewhere / bare {med['elsewhere'] / med['bare']:.2f} x)",
+                    "- CPU seconds meanwhile (medians): " + "; ".join(
+                        f"{kind}: " + ", ".join(f"{group} {seconds:.1f}" for group, seconds in groups.items())
+                        for kind, groups in cpu.items()),
                     f"- wall time (click or command to end): CLI {wall['cli']:.1f} s, watching {wall['watching']:.1f} s, "
                     f"elsewhere {wall['elsewhere']:.1f} s",
                     f"- Start to first batch on screen: {', '.join(f'{s:.1f} s' for s in first)}",

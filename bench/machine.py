@@ -57,3 +57,27 @@ def time_interleaved(methods: dict[str, Callable[[], object]], runs: int, warmup
             methods[name]()
             samples[name].append(time.perf_counter() - started)
     return samples
+
+
+def cpu_busy_fraction(interval_s: float = 1.0) -> float:
+    """How busy the machine's processors were over the next `interval_s` (0 to 1; Linux's /proc/stat)."""
+    def sample() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    total_before, idle_before = sample()
+    time.sleep(interval_s)
+    total_after, idle_after = sample()
+    elapsed = max(1, total_after - total_before)
+    return 1.0 - (idle_after - idle_before) / elapsed
+
+
+def wait_quiet(busy_below: float = 0.15, timeout_s: float = 60.0) -> float:
+    """Wait until the machine is quiet (a second with its processors less than `busy_below` busy), so that one
+    side of a comparison does not pay for the aftermath of the other (a process still exiting, a page still
+    drawing); returns the seconds waited. Gives up after `timeout_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s and cpu_busy_fraction() >= busy_below:
+        pass
+    return time.monotonic() - started
