@@ -92,7 +92,7 @@ def training_curves(
 ) -> FigureSpec:
     """Loss and accuracy side by side: training per batch (thin), and per epoch with validation (markers).
 
-    The x axis is in epochs, so batch points and epoch points share it. Cheap enough to redraw every second.
+    The x axis is in epochs, so batch points and epoch points share it. Cheap enough to make every second.
     """
     per_epoch = max(batches_per_epoch, 1)
     batches = _thin(batch_history)

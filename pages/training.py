@@ -5,6 +5,7 @@ of its own; this page only polls the run's record in the store, so clicks,
 sliders, page switches and reloads never interrupt it.
 """
 
+import numpy as np
 import streamlit as st
 
 from core.figures import filter_mosaic, training_curves
@@ -16,9 +17,11 @@ from ui.bootstrap import page_setup
 from ui.errors import guarded
 from ui.sidebar import POLL_SECONDS, ordinal, rerun_if_run_moved_on, status_body
 from ui.training_form import apply_preset, training_form
-from ui.widgets import duration
+from ui.widgets import duration, progress_bar
 
 page_setup()
+
+CHART_SECONDS = 2.0  # while training, the curves and filters move every 2 s; the progress line every second
 
 
 def progress_text(current: RunSnapshot) -> str:
@@ -38,7 +41,7 @@ def run_outcome(current: RunSnapshot) -> None:
         st.info(f"**Queued{where}.** It starts when a training slot is free (this server trains "
                 f"{runs.job_manager().max_concurrent} at a time). **Stop** cancels it.", icon=":material/schedule:")
     elif current.state.is_training:
-        st.progress(status.progress.fraction, text=progress_text(current))
+        progress_bar(status.progress.fraction, progress_text(current))
         if current.state is RunState.STOPPING or not status.progress.epoch:
             st.caption(status.message)
     elif current.state is RunState.FINISHED:
@@ -61,17 +64,26 @@ def final_metrics(current: RunSnapshot) -> None:
             column.metric(f"{label} (epoch {last['epoch']})", f"{value:.2%}" if "acc" in key else f"{value:.4f}")
 
 
-def live_filters(current: RunSnapshot) -> None:
-    """The first convolution's filters as training shapes them (the worker refreshes them every second)."""
-    kernels = runs.store().path(current.run_id) / FILTERS
+def filters_now(current: RunSnapshot) -> "np.ndarray | None":
+    """The first convolution's filters as a mosaic, as the worker last wrote them (every second), or None."""
     try:
-        import numpy as np
-
-        mosaic = filter_mosaic(np.load(kernels, allow_pickle=False))
+        return filter_mosaic(np.load(runs.store().path(current.run_id) / FILTERS, allow_pickle=False))
     except (OSError, ValueError):
-        return
-    st.image(mosaic, caption="The first convolution's filters, redrawn as training changes them "
-             "(bright: positive weights, dark: negative).", width=min(640, mosaic.shape[1] * 2))
+        return None
+
+
+def curves_and_filters(current: RunSnapshot) -> None:
+    """The live curves and filters. While training they are made again every CHART_SECONDS only: in between,
+    the page sends the same figure, which the browser does not redraw (a redraw a second cost a headless
+    Chromium here about 0.15 of a core, taken from the training)."""
+    every = CHART_SECONDS if current.state.is_training else 0.0
+    figure, mosaic = state.refreshed_every("live_curves", current.run_id, every, lambda: (
+        training_curves(current.batches, current.epochs, current.status.progress.batches_per_epoch),
+        filters_now(current)))
+    st.plotly_chart(figure, key="train_curves")
+    if mosaic is not None:
+        st.image(mosaic, caption="The first convolution's filters, redrawn as training changes them "
+                 "(bright: positive weights, dark: negative).", width=min(640, mosaic.shape[1] * 2))
 
 
 @guarded
@@ -85,10 +97,8 @@ def live_view() -> None:
     st.markdown(f"**Run** {current.label or current.run_id} · `{current.run_id}`")
     run_outcome(current)
     final_metrics(current)
-    per_epoch = current.status.progress.batches_per_epoch
     if current.batches or current.epochs:
-        st.plotly_chart(training_curves(current.batches, current.epochs, per_epoch), key="train_curves")
-        live_filters(current)
+        curves_and_filters(current)
     if current.usable:
         st.page_link("pages/evaluation.py", label="Evaluate on the test set", icon=":material/arrow_forward:")
     rerun_if_run_moved_on(current)

@@ -13,6 +13,7 @@ import streamlit as st
 from core.runs import RunSnapshot
 from ui import runs, state
 from ui.errors import LOG, guarded
+from ui.widgets import progress_bar
 
 POLL_SECONDS = 1.0
 
@@ -68,7 +69,7 @@ def status_body(current: RunSnapshot | None) -> None:
     if current is None:
         st.caption("Not started.")
     elif current.state.is_training:
-        st.progress(current.status.progress.fraction, text=training_line(current))
+        progress_bar(current.status.progress.fraction, training_line(current))
     else:
         st.caption(training_line(current))
 

@@ -8,6 +8,7 @@ remembers which run it shows.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -116,6 +117,19 @@ def per_run(what: str, run_id: str, make: Callable[[], T]) -> T:
     if cached is None or cached[0] != run_id:
         cached = (run_id, make())
         cache[what] = cached
+    return cached[1]
+
+
+def refreshed_every(what: str, run_id: str, seconds: float, make: Callable[[], T]) -> T:
+    """`make()` for this run, made again only when `seconds` have passed since it was last made (0: every time).
+
+    Between two makes the page draws the very same value again, which the browser does not redraw.
+    """
+    now = time.monotonic()
+    cached = cached_for_run(what, run_id)
+    if cached is None or now - cached[0] >= seconds:
+        cached = (now, make())
+        st.session_state[PER_RUN][what] = (run_id, cached)
     return cached[1]
 
 
