@@ -560,7 +560,9 @@ class JobManager:
         with self._cond:
             job = self._running.get(worker.run_id or "")
             worker.run_id = None
-            kept = self.keep_spare and not self._closed and not worker.retiring and worker.process.poll() is None
+            wanted = not self._spares or any(queued.orphaned_at is None for queued in self._queue)  # one idle at most
+            kept = (self.keep_spare and not self._closed and not worker.retiring and worker.process.poll() is None
+                    and wanted)
             if kept:
                 self._spares.append(worker)  # (before the job ends: the queue's next run takes this one)
         if not kept:
