@@ -287,21 +287,26 @@ def together(browser, url: str, store, epochs: int) -> dict:
     observer.get_by_role("heading", name="ConvLab").wait_for()
     go(observer, "Data", "1 · Data")
     observer.wait_for_timeout(1000)
-    # one alone first, for the baseline
+    # one alone first, for the baseline; the ends are the runs' own (the store's), the starts the clicks
     before = set(store.run_ids())
-    alone_started = start(trainers[0])
+    start(trainers[0])
+    alone_started = time.time()
     (alone_id,) = new_runs(store, before)
-    alone = wait_finished(store, alone_id) - alone_started
+    wait_finished(store, alone_id)
+    alone = store.status(alone_id).ended - alone_started
     trainers[0].wait_for_timeout(1500)
     trainers[0].wait_for_function(IDLE)
     print(f"one alone: {alone:.1f} s", flush=True)
     before = set(store.run_ids())
-    clicked = [start(page) for page in trainers]
-    ids = new_runs(store, before, count=len(trainers))
-    positions = []
+    clicked = []
     for page in trainers:
-        text = main_area(page).inner_text()
-        found = re.search(r"Queued, (\d+)\w+ in line", text)
+        start(page)
+        clicked.append(time.time())
+    ids = new_runs(store, before, count=len(trainers))
+    positions = []  # what each page says once it has taken the click in: its place in the queue, or training
+    for page in trainers:
+        said = main_area(page).get_by_text(re.compile(r"Queued, \d+\w+ in line|Epoch \d+/\d+ · batch")).first
+        found = re.search(r"Queued, (\d+)\w+ in line", said.inner_text())
         positions.append(int(found.group(1)) if found else None)
     switches = []
     targets = [("Architecture", "2 · Architecture"), ("Home", "ConvLab"), ("Data", "1 · Data")]
@@ -309,7 +314,7 @@ def together(browser, url: str, store, epochs: int) -> dict:
         title, heading = targets[len(switches) % 3]
         switches.append(go(observer, title, heading))
         observer.wait_for_timeout(1000)
-    ended = time.perf_counter()
+    ended = max(store.status(run_id).ended for run_id in ids)
     for context in contexts:
         context.close()
     switches.sort()
