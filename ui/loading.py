@@ -16,7 +16,7 @@ from hashlib import sha256
 import streamlit as st
 
 from core.data import Dataset, DatasetRef, DatasetStats, dataset_stats
-from core.datasets import dataset_from_arrays, load_dataset, load_images, load_ref
+from core.datasets import REGISTRY, VARIANTS, dataset_from_arrays, load_dataset, load_images, load_ref
 from core.errors import DataError
 from core.images import ImageFolderOptions, ImageFolderReport, stored_ref
 from core.loaders import load_npz
@@ -33,14 +33,23 @@ def builtin_dataset(key: str) -> Dataset:
     return load_dataset(key, allow_download=downloads_allowed())
 
 
-@st.cache_resource(show_spinner="Loading the run's dataset…", max_entries=6)
 def dataset_for_ref(ref: DatasetRef, store_root: str) -> Dataset:
-    """The dataset a reference names, loaded once per server process."""
-    if ref.kind == "builtin" and ref.name in ("mnist", "fashion-mnist", "cifar10", "digits-8x8"):
+    """The dataset a reference names, loaded once per server process.
+
+    Only an uploaded file depends on the store it was kept in: a built-in dataset is one copy for every
+    workspace (keyed by the store, each student's workspace used to hold a copy of MNIST for good).
+    """
+    if ref.kind == "builtin" and (ref.name in REGISTRY or ref.name in VARIANTS):
         return builtin_dataset(ref.name)
     if ref.kind == "images":
         return image_dataset(ref, store_root)[0]
-    return load_ref(ref, RunStore(store_root).stored_dataset_path, allow_download=downloads_allowed())
+    return _dataset_from_file(ref, store_root if ref.kind == "stored" else "")
+
+
+@st.cache_resource(show_spinner="Loading the run's dataset…", max_entries=6)
+def _dataset_from_file(ref: DatasetRef, store_root: str) -> Dataset:
+    return load_ref(ref, RunStore(store_root).stored_dataset_path if store_root else None,
+                    allow_download=downloads_allowed())
 
 
 def uploaded_dataset(name: str, data: bytes, store: RunStore) -> Dataset:
