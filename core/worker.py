@@ -10,6 +10,9 @@ beside it). It retires (exits after a run) once it has served MAX_RUNS runs
 ready: what TensorFlow keeps is given back, and the job manager starts a
 fresh one.
 
+It runs at a lower priority (NICE) than the web server and the browsers, so
+pages answer first on a busy machine.
+
 {"cmd": "stop"} ends the current run within a chunk of batches; a closed stdin
 means the server has gone: the run stops, keeps its weights and is marked
 interrupted, and the worker exits.
@@ -28,6 +31,8 @@ import threading
 MAX_RUNS_ENV = "CONVLAB_WORKER_RUNS"  # how many runs a worker serves before a fresh one takes over
 MAX_RUNS = 25
 RETIRE_GROWTH_MB = 1024.0
+NICE_ENV = "CONVLAB_TRAINING_NICE"
+NICE = 5  # trainings yield to the web server and the browsers: a page answers first, training takes the rest
 
 
 def emit(event: str, **fields: object) -> None:
@@ -47,6 +52,26 @@ def resident_mb() -> float:
 def max_runs() -> int:
     configured = os.environ.get(MAX_RUNS_ENV, "")
     return int(configured) if configured.strip().isdigit() and int(configured) >= 1 else MAX_RUNS
+
+
+def lower_priority() -> int:
+    """Give way to interactive work by NICE (CONVLAB_TRAINING_NICE, 0 to 19); returns the niceness now.
+
+    The worker is in a session of its own, and Linux's autogroup scheduler shares the processors between
+    sessions first, so the session's niceness is raised too (where the kernel has autogroup).
+    """
+    configured = os.environ.get(NICE_ENV, "")
+    nice = int(configured) if configured.strip().isdigit() and int(configured) <= 19 else NICE
+    try:
+        now = os.nice(nice)
+    except OSError:
+        return os.nice(0)
+    try:
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(now))
+    except OSError:
+        pass
+    return now
 
 
 def should_retire(runs_served: int, grown_mb: float) -> bool:
@@ -87,6 +112,7 @@ class Inbox:
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop, through stdin
+    lower_priority()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import tensorflow as tf

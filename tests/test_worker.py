@@ -41,3 +41,16 @@ def test_a_worker_retires_after_its_runs_or_when_it_has_grown(monkeypatch):
 
 def test_resident_memory_is_measured():
     assert worker.resident_mb() > 1.0
+
+
+def test_a_worker_gives_way_to_the_server_and_the_browsers():
+    import os
+    import subprocess
+    import sys
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    code = "from core.worker import lower_priority; import os; print(lower_priority(), os.getpriority(os.PRIO_PROCESS, 0))"
+    for configured, expected in (("", worker.NICE), ("3", 3), ("nonsense", worker.NICE)):
+        env = dict(os.environ, **{worker.NICE_ENV: configured})
+        said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        assert said.stdout.split() == [str(min(19, base + expected))] * 2
