@@ -34,6 +34,7 @@ import numpy as np
 
 from core.errors import ConvLabError, RunError
 from core.runs import Owner, RunSpec, RunState, RunStore, RunWriter
+from core.settings import int_setting
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS_ENV = "CONVLAB_MAX_TRAININGS"
@@ -183,10 +184,7 @@ def evaluate_into(store: RunStore, run_id: str, model, dataset) -> dict:
 
 def default_max_concurrent() -> int:
     """CONVLAB_MAX_TRAININGS, else one training per two cores."""
-    configured = os.environ.get(MAX_TRAININGS_ENV, "")
-    if configured.strip().isdigit() and int(configured) >= 1:
-        return int(configured)
-    return max(1, (os.cpu_count() or 2) // 2)
+    return int_setting(MAX_TRAININGS_ENV, max(1, (os.cpu_count() or 2) // 2), 1, 1_000)
 
 
 class Worker:

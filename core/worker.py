@@ -27,6 +27,12 @@ import queue
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from core.settings import int_setting
+
+if TYPE_CHECKING:
+    from core.engine import StopFlag
 
 MAX_RUNS_ENV = "CONVLAB_WORKER_RUNS"  # how many runs a worker serves before a fresh one takes over
 MAX_RUNS = 25
@@ -50,8 +56,7 @@ def resident_mb() -> float:
 
 
 def max_runs() -> int:
-    configured = os.environ.get(MAX_RUNS_ENV, "")
-    return int(configured) if configured.strip().isdigit() and int(configured) >= 1 else MAX_RUNS
+    return int_setting(MAX_RUNS_ENV, MAX_RUNS, 1, 1_000_000)
 
 
 def lower_priority() -> int:
@@ -60,10 +65,8 @@ def lower_priority() -> int:
     The worker is in a session of its own, and Linux's autogroup scheduler shares the processors between
     sessions first, so the session's niceness is raised too (where the kernel has autogroup).
     """
-    configured = os.environ.get(NICE_ENV, "")
-    nice = int(configured) if configured.strip().isdigit() and int(configured) <= 19 else NICE
     try:
-        now = os.nice(nice)
+        now = os.nice(int_setting(NICE_ENV, NICE, 0, 19))
     except OSError:
         return os.nice(0)
     try:
@@ -87,12 +90,12 @@ class Inbox:
     ends the queue of runs.
     """
 
-    def __init__(self, make_flag) -> None:
+    def __init__(self, make_flag: Callable[[], StopFlag]) -> None:
         self._make_flag = make_flag
-        self._current = None
-        self.runs: queue.Queue = queue.Queue()
+        self._current: StopFlag | None = None
+        self.runs: queue.Queue[tuple[dict, StopFlag] | None] = queue.Queue()
 
-    def listen(self, lines) -> None:
+    def listen(self, lines: Iterable[str]) -> None:
         from core.engine import SERVER_GONE
 
         for line in lines:

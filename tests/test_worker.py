@@ -54,3 +54,4 @@ def test_a_worker_gives_way_to_the_server_and_the_browsers():
         env = dict(os.environ, **{worker.NICE_ENV: configured})
         said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         assert said.stdout.split() == [str(min(19, base + expected))] * 2
+
