@@ -348,8 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.rounds:
                 results = speed(browser, url, store, server.pid, args.rounds, args.epochs)
                 med = {kind: statistics.median(r["training_s"] for r in rs) for kind, rs in results.items()}
-                wall = {kind: statistics.median(r["wall_s"] for r in rs if "wall_s" in r) for kind, rs in results.items()
-                        if kind != "bare"}
+                wall = {kind: statistics.median(r["wall_s"] for r in rs) for kind, rs in results.items() if kind != "bare"}
                 first = [r["first_batch_s"] for r in results["watching"]]
                 cpu = {kind: {group: statistics.median(r["cpu_s"][group] for r in rs) for group in rs[0]["cpu_s"]}
                        for kind, rs in results.items()}

@@ -59,18 +59,19 @@ def time_interleaved(methods: dict[str, Callable[[], object]], runs: int, warmup
     return samples
 
 
-def cpu_busy_fraction(interval_s: float = 1.0) -> float:
-    """How busy the machine's processors were over the next `interval_s` (0 to 1; Linux's /proc/stat)."""
-    def sample() -> tuple[int, int]:
-        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields), idle
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot (Linux's /proc/stat; idle and iowait are not busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
 
-    total_before, idle_before = sample()
+
+def cpu_busy_fraction(interval_s: float = 1.0) -> float:
+    """How busy the machine's processors were over the next `interval_s` (0 to 1)."""
+    busy_before, total_before = machine_ticks()
     time.sleep(interval_s)
-    total_after, idle_after = sample()
-    elapsed = max(1, total_after - total_before)
-    return 1.0 - (idle_after - idle_before) / elapsed
+    busy_after, total_after = machine_ticks()
+    return (busy_after - busy_before) / max(1, total_after - total_before)
 
 
 def wait_quiet(busy_below: float = 0.15, timeout_s: float = 60.0) -> float:

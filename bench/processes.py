@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench.machine import machine_ticks
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -45,13 +47,6 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(busy, total) CPU ticks of the whole machine since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
 
 
 class Sampler(threading.Thread):
