@@ -38,6 +38,7 @@ from core.settings import int_setting
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MAX_TRAININGS_ENV = "CONVLAB_MAX_TRAININGS"
+WORKER_IDLE_ENV = "CONVLAB_WORKER_IDLE_S"
 CONFUSION_SUBSET = 1000  # validation images scored after each epoch for the confusion matrix over epochs
 
 
@@ -187,6 +188,11 @@ def default_max_concurrent() -> int:
     return int_setting(MAX_TRAININGS_ENV, max(1, (os.cpu_count() or 2) // 2), 1, 1_000)
 
 
+def default_idle_retire_s() -> float:
+    """CONVLAB_WORKER_IDLE_S, else 120: how long an idle worker waits for a run before it exits (0: for ever)."""
+    return float(int_setting(WORKER_IDLE_ENV, 120, 0, 7 * 24 * 3600))
+
+
 class Worker:
     """A `python -m core.worker` process: imports TensorFlow, says "ready", trains runs one at a time.
 
@@ -209,6 +215,7 @@ class Worker:
         self.run_id: str | None = None
         self.ended_state: str | None = None
         self.retiring = False  # it said it exits after the run that just ended
+        self.idle_since = time.monotonic()  # when it last became free for a run (or said it was ready)
         self.failure = ""  # why the manager gave up on it, if it did
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self._on_run_ended = on_run_ended
@@ -249,6 +256,7 @@ class Worker:
             except ValueError:
                 continue  # a library printing to stdout: not ours
             if event.get("event") == "ready":
+                self.idle_since = time.monotonic()
                 self.ready.set()
             elif event.get("event") == "started":
                 self.ready.clear()
@@ -295,9 +303,13 @@ class JobManager:
     """Queues runs and trains each in a worker process, at most `max_concurrent` at a time."""
 
     def __init__(self, max_concurrent: int | None = None, keep_spare: bool = True, orphan_grace_s: float = 60.0,
-                 worker_start_timeout_s: float = 180.0, python: str = sys.executable) -> None:
+                 worker_start_timeout_s: float = 180.0, python: str = sys.executable,
+                 idle_retire_s: float | None = None) -> None:
         self.max_concurrent = max_concurrent or default_max_concurrent()
         self.keep_spare = keep_spare
+        # an idle worker holds TensorFlow and what its runs grew (0.6-1 GB): it goes after this long unused
+        # (0: never), and the next visit to Architecture or Training starts another
+        self.idle_retire_s = default_idle_retire_s() if idle_retire_s is None else idle_retire_s
         self.orphan_grace_s = orphan_grace_s
         self.worker_start_timeout_s = worker_start_timeout_s
         self.python = python
@@ -460,6 +472,7 @@ class JobManager:
                     if self._closed:
                         return
                     self._cancel_orphans()
+                    self._retire_idle()
                     if len(self._running) < self.max_concurrent:
                         job = next((j for j in self._queue if j.orphaned_at is None), None)
                     if job is None:
@@ -477,6 +490,20 @@ class JobManager:
             self._queue.remove(job)
             threading.Thread(target=self._write_final, daemon=True, args=(
                 job, RunState.CANCELLED, "Cancelled: its browser session ended before it started.")).start()
+
+    def _retire_idle(self) -> None:
+        """(Under the lock.) Ready workers unused for `idle_retire_s` exit, unless a run waits for one."""
+        if not self.idle_retire_s or any(job.orphaned_at is None for job in self._queue):
+            return
+        now = time.monotonic()
+        for worker in [w for w in self._spares if w.ready.is_set() and now - w.idle_since > self.idle_retire_s]:
+            self._spares.remove(worker)
+            worker.close()  # (closing a pipe does not block) it exits; its exit handler finds no run
+
+    def _keep_idle(self, worker: Worker) -> None:
+        """(Under the lock.) `worker` waits, free, for the next run."""
+        worker.idle_since = time.monotonic()
+        self._spares.append(worker)
 
     def _start(self, job: Job) -> None:
         worker = self._take_worker()
@@ -533,7 +560,7 @@ class JobManager:
         with self._cond:
             worker.run_id = None
             if self.keep_spare and not self._closed and worker.process.poll() is None:
-                self._spares.append(worker)
+                self._keep_idle(worker)
                 return
         worker.kill()
 
@@ -550,7 +577,7 @@ class JobManager:
         with self._cond:
             self._starting_spare = False
             if worker is not None:
-                self._spares.append(worker)
+                self._keep_idle(worker)
             self._cond.notify_all()
 
     def _run_ended(self, worker: Worker) -> None:
@@ -562,7 +589,7 @@ class JobManager:
             kept = (self.keep_spare and not self._closed and not worker.retiring and worker.process.poll() is None
                     and wanted)
             if kept:
-                self._spares.append(worker)  # (before the job ends: the queue's next run takes this one)
+                self._keep_idle(worker)  # (before the job ends: the queue's next run takes this one)
         if not kept:
             worker.close()
         if job is not None:

@@ -12,7 +12,7 @@ import pytest
 
 from core.architecture import Architecture, ConvBlock, DenseLayer
 from core.data import DatasetRef
-from core.engine import SERVER_GONE, JobManager, StopFlag, execute
+from core.engine import SERVER_GONE, JobManager, StopFlag, default_idle_retire_s, execute
 from core.runs import CONFUSION, FILTERS, MODEL, TENSORBOARD, RunSpec, RunState, RunStore
 from core.training import TrainingConfig
 from tests.conftest import bars_arrays, training, wait_for
@@ -222,6 +222,37 @@ def test_a_worker_retires_after_its_runs_and_a_fresh_one_takes_the_next(tmp_path
         wait_for(lambda: not process_exists(retired), timeout=30, what="the retired worker to exit")
     finally:
         jobs.shutdown()
+
+
+def test_an_idle_worker_exits_after_a_while_and_the_next_visit_starts_another(tmp_path, bars_file):
+    store = RunStore(tmp_path)
+    jobs = JobManager(max_concurrent=1, idle_retire_s=3.0)
+    try:
+        first = jobs.submit(store, spec(bars_file))
+        assert jobs.wait_idle(timeout=300)
+        used = store.raw_status(first).owner.pid
+        wait_for(lambda: jobs.spare_pids() == [used], timeout=30, what="the worker to wait for the next run")
+        wait_for(lambda: not process_exists(used), timeout=30, what="the idle worker to exit")
+        assert jobs.spare_pids() == []
+        jobs.warm_up()  # a visit to Architecture or Training
+        wait_for(lambda: len(jobs.spare_pids()) == 1, timeout=120, what="a fresh worker to be ready")
+        second = jobs.submit(store, spec(bars_file))
+        assert jobs.wait_idle(timeout=300)
+        assert store.status(second).state is RunState.FINISHED
+        assert store.raw_status(second).owner.pid not in (used, None)
+    finally:
+        jobs.shutdown()
+
+
+def test_the_idle_time_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CONVLAB_WORKER_IDLE_S", "0")
+    assert default_idle_retire_s() == 0.0  # never
+    monkeypatch.setenv("CONVLAB_WORKER_IDLE_S", "45")
+    assert default_idle_retire_s() == 45.0
+    monkeypatch.setenv("CONVLAB_WORKER_IDLE_S", "soon")
+    assert default_idle_retire_s() == 120.0
+    monkeypatch.delenv("CONVLAB_WORKER_IDLE_S")
+    assert default_idle_retire_s() == 120.0
 
 
 def process_exists(pid: int) -> bool:
