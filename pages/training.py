@@ -15,7 +15,7 @@ from ui import runs, state
 from ui.architecture_form import show_augmented
 from ui.bootstrap import page_setup
 from ui.errors import guarded
-from ui.sidebar import POLL_SECONDS, ordinal, rerun_if_run_moved_on, status_body
+from ui.sidebar import ordinal, poll_seconds, rerun_if_run_moved_on, status_body
 from ui.training_form import apply_preset, training_form
 from ui.widgets import duration, progress_bar
 
@@ -88,7 +88,7 @@ def curves_and_filters(current: RunSnapshot) -> None:
 
 @guarded
 def live_view() -> None:
-    """The current run: state, metrics, curves, filters; polled every second while it is active."""
+    """The current run: state, metrics, curves, filters; polled while it is active (`poll_seconds`)."""
     current = runs.snapshot()
     with st.sidebar:
         status_body(current)
@@ -145,4 +145,4 @@ if current is None:
     with st.sidebar:
         status_body(None)
 else:
-    st.fragment(live_view, run_every=POLL_SECONDS if active else None)()
+    st.fragment(live_view, run_every=poll_seconds(st.session_state[state.RUN_PHASE], training_page=True))()

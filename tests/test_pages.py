@@ -14,7 +14,7 @@ from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, laye
 from core.engine import execute
 from core.runs import RunSpec, RunState, RunStore
 from core.training import TrainingConfig
-from tests.conftest import ROOT, bars_arrays
+from tests.conftest import ROOT, bars_arrays, wait_for
 from ui import state
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/architecture.py", "pages/training.py",
@@ -227,6 +227,41 @@ def test_two_sessions_queue_and_train_independently(bars_data, run_store):
     assert run_store.summary(run_a).state is RunState.FINISHED and run_store.summary(run_b).state is RunState.FINISHED
     assert run_store.epochs(run_a)[0]["loss"] != run_store.epochs(run_b)[0]["loss"]
     assert first.run().session_state[state.CURRENT_RUN] == run_a  # each session sees its own run
+
+
+def test_a_run_waiting_behind_others_is_polled_less_often_until_it_is_next(bars_data, run_store):
+    from ui.sidebar import poll_seconds
+
+    long = [TrainingConfig(batch_size=1, epochs=120, seed=seed) for seed in range(manager().max_concurrent + 2)]
+    sessions = [with_data_and_model(new_app(), bars_data, config=config).run() for config in long]
+    try:
+        for index, at in enumerate(sessions):
+            at.switch_page("pages/training.py").run()
+            at.button(key="train_start").click().run()
+            if index == manager().max_concurrent - 1:  # every slot taken: the next two wait, 1st and 2nd
+                wait_for(lambda: len(manager().running()) == manager().max_concurrent, what="the slots to fill")
+        next_in_line, waiting = sessions[-2:]
+        assert next_in_line.session_state[state.RUN_PHASE] == "next"
+        assert waiting.session_state[state.RUN_PHASE] == "waiting"
+        assert any("Queued, 2nd in line" in i.value for i in waiting.info)
+        assert poll_seconds("waiting", training_page=True) > poll_seconds("next", training_page=True) == 1.0
+        manager().stop(sessions[0].session_state[state.CURRENT_RUN])
+        wait_for(lambda: manager().position(waiting.session_state[state.CURRENT_RUN]) == 1, what="the queue to move")
+        assert waiting.run().session_state[state.RUN_PHASE] == "next"
+        assert any("Queued, 1st in line" in i.value for i in waiting.info)
+    finally:
+        for at in reversed(sessions):
+            manager().stop(at.session_state[state.CURRENT_RUN])
+        assert manager().wait_idle(timeout=300)
+
+
+def test_pollers_refresh_by_phase_and_stop_once_the_run_ends():
+    from ui.sidebar import poll_seconds
+
+    assert poll_seconds("training", training_page=True) == poll_seconds("next", training_page=True) == 1.0
+    assert poll_seconds("training") == 2.0  # the sidebar on other pages
+    assert poll_seconds("waiting") == poll_seconds("waiting", training_page=True) == 3.0
+    assert poll_seconds("ended") is None and poll_seconds("ended", training_page=True) is None
 
 
 def test_exploding_loss_is_explained_on_the_page_and_nothing_is_evaluated(bars_data):

@@ -247,7 +247,7 @@ def start_training() -> None:
         st.session_state[state.START_ERROR] = f"Could not create the run: {error}"
         return
     set_current_run(run_id)
-    st.session_state[state.RUN_PHASE] = "queued"
+    st.session_state[state.RUN_PHASE] = queued_phase(run_id)
 
 
 def default_label(arch_name: str, config) -> str:
@@ -336,10 +336,18 @@ def evaluation_for(run: UsableRun) -> "Evaluation":
 
 
 def phase(current: RunSnapshot | None) -> str:
-    """Where a run is, as the page's layout cares: "queued", "training" or "ended" (also: no run)."""
+    """Where a run is, as the pollers care: "waiting" (queued behind others), "next" (queued, next in line),
+    "training" or "ended" (also: no run). A poller reruns the page when it changes (`phase_changed`)."""
     if current is None or not current.state.is_active:
         return "ended"
-    return "queued" if current.state.value == "queued" else "training"
+    if current.state.value != "queued":
+        return "training"
+    return queued_phase(current.run_id)
+
+
+def queued_phase(run_id: str) -> str:
+    position = queue_position(run_id)
+    return "waiting" if position is not None and position > 1 else "next"
 
 
 def phase_changed(current: RunSnapshot | None) -> bool:

@@ -31,7 +31,7 @@ TRAIN_CONFIG = "train_config"      # TrainingConfig being edited on the Training
 OWNER = "owner"                    # this browser session's id, for the job manager's queue
 CURRENT_RUN = "current_run"        # id of the run this session shows, or None
 URL_RUN = "url_run"                # the ?run= value last read from or written to the URL
-RUN_PHASE = "run_phase"            # "queued", "training" or "ended": pollers rerun the page when it changes
+RUN_PHASE = "run_phase"            # "waiting", "next", "training" or "ended": pollers rerun the page when it changes
 START_ERROR = "train_start_error"  # why Start refused, shown under the button
 PER_RUN = "per_run"                # {what: (run_id, value)}: reader, model, predictor, evaluation of a run
 
