@@ -263,8 +263,46 @@ async def student_session(browser, url: str, student: Student, dataset: str, t0:
         await context.close()
 
 
+class Wire:
+    """When the observer's page sent its messages and when the server finished each script run.
+
+    Splits a page switch in three: the browser until it asks for the new page (the click to the first
+    message sent), the server until the page's script has run (to the next full run's `script_finished`),
+    and the browser again until the page is drawn and idle.
+    """
+
+    def __init__(self, page) -> None:
+        self.sent: list[float] = []
+        self.finished: list[float] = []  # a full script run's end, not a fragment's
+        page.on("websocket", self._watch)
+
+    def _watch(self, socket) -> None:
+        socket.on("framesent", lambda _payload: self.sent.append(time.monotonic()))
+        socket.on("framereceived", self._received)
+
+    def _received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if isinstance(payload, str):
+            return
+        try:
+            message = ForwardMsg.FromString(payload)
+        except Exception:  # noqa: BLE001 - not a message of this Streamlit's: not a run's end
+            return
+        if (message.WhichOneof("type") == "script_finished"
+                and message.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY):
+            self.finished.append(time.monotonic())
+
+    def split(self, clicked: float, done: float) -> dict[str, float] | None:
+        asked = next((t for t in self.sent if clicked <= t <= done), None)
+        answered = next((t for t in self.finished if asked is not None and asked <= t <= done), None)
+        if asked is None or answered is None:
+            return None
+        return {"browser_before": asked - clicked, "server": answered - asked, "browser_after": done - answered}
+
+
 async def observer_session(page, switches: list[dict], stop: asyncio.Event, t0: float, record: bool = True,
-                           rounds: int | None = None) -> None:
+                           rounds: int | None = None, wire: Wire | None = None) -> None:
     """Switch Data -> Architecture -> Runs every two seconds; time each switch."""
     from playwright.async_api import expect
 
@@ -276,8 +314,13 @@ async def observer_session(page, switches: list[dict], stop: asyncio.Event, t0: 
         await go(page, title)
         await expect(main_area(page).get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=300_000)
         await idle(page)
+        done = time.monotonic()
         if record:
-            switches.append({"at": clicked - t0, "page": title, "seconds": time.monotonic() - clicked})
+            switch = {"at": clicked - t0, "page": title, "seconds": done - clicked}
+            parts = wire.split(clicked, done) if wire else None
+            if parts:
+                switch.update(parts)
+            switches.append(switch)
         try:
             await asyncio.wait_for(stop.wait(), timeout=2.0)
         except asyncio.TimeoutError:
@@ -299,6 +342,7 @@ async def classroom(url: str, args, sampler: Sampler, students: list[Student], s
         context = await browser.new_context(viewport={"width": 1400, "height": 1600})
         observer = await context.new_page()
         observer.set_default_timeout(300_000)
+        wire = Wire(observer)
         await observer.goto(url)
         await expect(observer.get_by_role("heading", name="ConvLab")).to_be_visible()
         await observer_session(observer, [], asyncio.Event(), 0.0, record=False, rounds=1)  # warm: first visits
@@ -306,7 +350,7 @@ async def classroom(url: str, args, sampler: Sampler, students: list[Student], s
         t0 = time.monotonic()
         sampler.t0_wall = time.time()
         stop = asyncio.Event()
-        watching = asyncio.create_task(observer_session(observer, switches, stop, t0))
+        watching = asyncio.create_task(observer_session(observer, switches, stop, t0, wire=wire))
         await asyncio.gather(*(student_session(students_browser, url, s, args.dataset, t0) for s in students))
         elapsed = time.monotonic() - t0
         stop.set()
@@ -407,6 +451,18 @@ def report(args, students, rows, switches, sampler: Sampler, memory: dict, elaps
             if values:
                 lines.append(f"| switches {label} | median {statistics.median(values):.2f} s, "
                              f"max {max(values):.2f} s ({len(values)}) |")
+        split = [s for s in switches if "server" in s]
+        if split:
+            slow = [s for s in split if s["seconds"] >= 1.0]
+            lines.append("| where a switch's time went: browser to ask, server to run the page, browser to draw "
+                         f"| median {statistics.median(s['browser_before'] for s in split):.2f} + "
+                         f"{statistics.median(s['server'] for s in split):.2f} + "
+                         f"{statistics.median(s['browser_after'] for s in split):.2f} s ({len(split)} switches) |")
+            if slow:
+                lines.append(f"| the same, in the {len(slow)} switches of 1 s or more "
+                             f"| median {statistics.median(s['browser_before'] for s in slow):.2f} + "
+                             f"{statistics.median(s['server'] for s in slow):.2f} + "
+                             f"{statistics.median(s['browser_after'] for s in slow):.2f} s |")
         for name, _ in PAGES:
             values = [s["seconds"] for s in switches if s["page"] == name]
             if values:
@@ -438,8 +494,10 @@ def report(args, students, rows, switches, sampler: Sampler, memory: dict, elaps
                      f"| {s.evaluation_page.get('test_accuracy', '?')} = {row.get('test_accuracy', '?')} "
                      f"| {'yes' if row.get('own') else 'no'} | {row['error'] or ''} |")
     if seconds:
-        lines += ["", "## Page switches", "", "seconds after the students began: page, seconds", "",
-                  ", ".join(f"{s['at']:.0f}: {s['page']} {s['seconds']:.2f}" for s in switches)]
+        lines += ["", "## Page switches", "", "seconds after the students began: page, seconds (1 s or more: the browser to ask + the server + the browser to draw)", "",
+                  ", ".join(f"{s['at']:.0f}: {s['page']} {s['seconds']:.2f}" + (
+                      f" ({s['browser_before']:.2f}+{s['server']:.2f}+{s['browser_after']:.2f})"
+                      if "server" in s and s["seconds"] >= 1.0 else "") for s in switches)]
     return "\n".join(lines) + "\n"
 
 
