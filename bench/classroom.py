@@ -1,15 +1,18 @@
 """A classroom at once: one ConvLab server, N browsers training together, one more switching pages.
 
     python bench/classroom.py [--students 8] [--dataset mnist|digits-8x8] [--workspaces shared|per-browser]
-                              [--out bench/out/classroom.md]
+                              [--settle 150] [--students-nice 19] [--out bench/out/classroom.md]
 
 Starts one `streamlit run app.py` (CONVLAB_OFFLINE=1, a temporary run store) and one headless Chromium
 (Debian's /usr/bin/chromium, through Playwright) with a browser context per student. At the same time,
-every student loads the data, builds the lab CNN, starts a short training with a seed of its own (the
-lab recipe, batch 64: 1 epoch of the shipped MNIST, or 3 of the 8x8 digits), waits for it on the Training
-page (recording each "Queued, N in line" it is shown) and evaluates it. Meanwhile an observer context
-switches Data -> Architecture -> Runs every two seconds and times each switch, from the click to the new
-page's heading on screen with Streamlit idle.
+every student loads the data, builds the lab CNN and sets a short training with a seed of its own (the
+lab recipe, batch 64: 1 epoch of the shipped MNIST, or 3 of the 8x8 digits); then all press Start at the
+same moment, wait on the Training page (recording each "Queued, N in line" they are shown) and evaluate.
+Meanwhile an observer context switches Data -> Architecture -> Runs every two seconds and times each
+switch, from the click to the new page's heading on screen with Streamlit idle, split into the browser
+asking, the server running the page and the browser drawing it. With --students-nice the students'
+pages run in a Chromium of their own that gives way to everything else, standing in for their own
+machines.
 
 It records the server's resident memory (VmRSS of the Streamlit process, and of its training processes)
 before, at peak and after; the CPU each party used while the students worked (server, training
@@ -101,6 +104,44 @@ def start_server(folder: Path, workspaces: str, log_path: Path) -> tuple[subproc
 # --- the browsers ----------------------------------------------------------------------------------------
 
 
+STUDENTS_GROUP = "students' browser"  # its CPU, as `Sampler` counts it
+STUDENTS_FLAG = "--convlab-students"  # marks the students' Chromium (Chromium ignores a switch it does not know)
+
+
+class GiveWay(threading.Thread):
+    """Keeps the processes of the Chromium started with `flag` at `nice`, their autogroups too.
+
+    Chromium starts itself and its zygotes in sessions of their own, and Linux's autogroup scheduler shares
+    the processors between sessions first: a plain `nice` on the browser leaves its renderers competing with
+    the server as equals. Renderers come and go with the students' pages, so this looks again twice a second.
+    """
+
+    def __init__(self, flag: str, nice: int) -> None:
+        super().__init__(daemon=True)
+        self.flag, self.nice = flag, nice
+        self.seen: set[int] = set()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        from bench.processes import descendants, proc_table
+
+        while not self._halt.wait(0.5):
+            table = proc_table()
+            roots = [pid for pid, (_, _, command) in table.items() if self.flag in command]
+            for pid in set(roots).union(*(descendants(table, root) for root in roots)) - self.seen:
+                try:
+                    os.setpriority(os.PRIO_PROCESS, pid, self.nice)
+                    with open(f"/proc/{pid}/autogroup", "w") as autogroup:
+                        autogroup.write(str(self.nice))
+                    self.seen.add(pid)
+                except OSError:
+                    pass  # gone already, or no autogroup on this kernel (its niceness is set)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
 @dataclass
 class Student:
     index: int
@@ -182,7 +223,32 @@ async def validation_curves(page) -> list[list[float]]:
     }""")
 
 
-async def student_session(browser, url: str, student: Student, dataset: str, t0: float) -> None:
+class StartLine:
+    """Every student presses Start at the same moment: the queue then holds all the runs but one at once.
+
+    A student that fails before it gets there leaves the line, so the others are not held for ever.
+    """
+
+    def __init__(self, students: int) -> None:
+        self.expected = students
+        self.arrived = 0
+        self.go = asyncio.Event()
+
+    async def wait(self) -> None:
+        self.arrived += 1
+        self._check()
+        await self.go.wait()
+
+    def leave(self) -> None:
+        self.expected -= 1
+        self._check()
+
+    def _check(self) -> None:
+        if self.arrived >= self.expected:
+            self.go.set()
+
+
+async def student_session(browser, url: str, student: Student, dataset: str, t0: float, line: StartLine) -> None:
     from playwright.async_api import expect
 
     title, params, epochs = DATASETS[dataset]
@@ -213,6 +279,8 @@ async def student_session(browser, url: str, student: Student, dataset: str, t0:
         await main.get_by_role("button", name="lab", exact=True).click()
         await set_recipe(page, epochs, student.seed)
         await idle(page)
+        student.times["ready"] = time.monotonic() - t0
+        await line.wait()
         await main.get_by_role("button", name="Start training").click()
         student.times["started"] = time.monotonic() - t0
         await page.wait_for_url(re.compile(rf"[?&]run={RUN_ID}"))
@@ -259,6 +327,8 @@ async def student_session(browser, url: str, student: Student, dataset: str, t0:
         student.times["evaluated"] = time.monotonic() - t0
     except Exception as error:  # noqa: BLE001 - recorded in the report, the other students go on
         student.error = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
+        if "ready" not in student.times:
+            line.leave()
     finally:
         await context.close()
 
@@ -334,11 +404,11 @@ async def classroom(url: str, args, sampler: Sampler, students: list[Student], s
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         students_browser = browser
+        yielding = None
         if args.students_nice:
-            wrapper = Path(tempfile.mkdtemp(prefix="convlab-nice-")) / "chromium"
-            wrapper.write_text(f'#!/bin/sh\nexec nice -n {args.students_nice} {CHROMIUM} "$@"\n')
-            wrapper.chmod(0o755)
-            students_browser = await p.chromium.launch(executable_path=str(wrapper), args=LAUNCH_ARGS)
+            students_browser = await p.chromium.launch(executable_path=CHROMIUM, args=[*LAUNCH_ARGS, STUDENTS_FLAG])
+            yielding = GiveWay(STUDENTS_FLAG, args.students_nice)
+            yielding.start()
         context = await browser.new_context(viewport={"width": 1400, "height": 1600})
         observer = await context.new_page()
         observer.set_default_timeout(300_000)
@@ -351,12 +421,15 @@ async def classroom(url: str, args, sampler: Sampler, students: list[Student], s
         sampler.t0_wall = time.time()
         stop = asyncio.Event()
         watching = asyncio.create_task(observer_session(observer, switches, stop, t0, wire=wire))
-        await asyncio.gather(*(student_session(students_browser, url, s, args.dataset, t0) for s in students))
+        line = StartLine(len(students))
+        await asyncio.gather(*(student_session(students_browser, url, s, args.dataset, t0, line) for s in students))
         elapsed = time.monotonic() - t0
         stop.set()
         await watching
         sampler.mark("students done")
         await context.close()
+        if yielding is not None:
+            yielding.stop()
         if students_browser is not browser:
             await students_browser.close()
         await browser.close()
@@ -427,7 +500,8 @@ def report(args, students, rows, switches, sampler: Sampler, memory: dict, elaps
         + (f" --students-nice {args.students_nice}" if args.students_nice else "") + "`", "",
         f"One server (`streamlit run app.py`, CONVLAB_OFFLINE=1, CONVLAB_WORKSPACES={args.workspaces}, "
         f"{os.environ.get('CONVLAB_MAX_TRAININGS') or 'default'} trainings at once), "
-        + (f"the students in a headless Chromium of their own at niceness {args.students_nice} and the observer in "
+        + (f"the students in a headless Chromium of their own at niceness {args.students_nice} (its autogroups too) "
+           "and the observer in "
            "another at normal priority, " if args.students_nice else "one headless Chromium, ")
         + f"{args.students} student contexts at the same time (load {args.dataset}, build lab, train the lab recipe at "
         f"batch 64 for {DATASETS[args.dataset][2]} epoch(s) with a seed each, wait, evaluate) and one observer "
@@ -475,7 +549,9 @@ def report(args, students, rows, switches, sampler: Sampler, memory: dict, elaps
         f"at once; after {memory['after_workers']:.0f} MB in {memory['after_worker_count']} (the spare) |",
         f"| server + training processes | peak {during['total_peak']:.0f} MB |",
         f"| CPU while the students worked (cores) | server {cpu['server']:.2f}, training processes {cpu['workers']:.2f}, "
-        f"browser {cpu['browser']:.2f}, rest of the machine {cpu['rest of the machine']:.2f}; machine "
+        + (f"the observer's browser {cpu['browser']:.2f}, the students' browser {cpu[STUDENTS_GROUP]:.2f}, "
+           if args.students_nice else f"browser {cpu['browser']:.2f}, ")
+        + f"this script {cpu['scripts']:.2f}, rest of the machine {cpu['rest of the machine']:.2f}; machine "
         f"{cpu['machine']:.2f} of {os.cpu_count()} |",
         f"| load average | before {memory['load_before'][0]:.2f}, at the end {memory['load_after'][0]:.2f} |",
         f"| each session saw only its own run and curves (run id in its URL, Training and Evaluation pages; "
@@ -508,9 +584,10 @@ def main() -> int:
     parser.add_argument("--workspaces", choices=["shared", "per-browser"], default="shared")
     parser.add_argument("--settle", type=float, default=15.0, help="seconds after the sessions closed before 'after'")
     parser.add_argument("--students-nice", type=int, default=0, metavar="N",
-                        help="run the students' browser (a Chromium of its own) at this niceness, standing in for "
-                             "the students' own machines: their pages' drawing then does not take the CPU the "
-                             "server and the observer need (0: one browser for all, at normal priority)")
+                        help="run the students' browser (a Chromium of its own) at this niceness, its autogroups "
+                             "too, standing in for the students' own machines: their pages' drawing then does not "
+                             "take the CPU the server and the observer need (0: one browser for all, at normal "
+                             "priority)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "classroom.md")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
@@ -521,7 +598,7 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="convlab-classroom-"))
     load_before = os.getloadavg()
     server, url = start_server(folder, args.workspaces, folder / "server.log")
-    sampler = Sampler(server.pid)
+    sampler = Sampler(server.pid, students_flag=STUDENTS_FLAG if args.students_nice else None)
     sampler.start()
     students = [Student(index) for index in range(args.students)]
     switches: list[dict] = []
@@ -567,7 +644,8 @@ def main() -> int:
     args.out.write_text(text)
     (args.out.with_suffix(".json")).write_text(json.dumps(
         {"switches": switches, "students": [s.__dict__ for s in students], "rows": rows, "memory": memory,
-         "marks": sampler.marks, "server_log": str(folder / "server.log")}, indent=1, default=str))
+         "marks": sampler.marks, "samples": sampler.samples, "t0": sampler.marks["students begin"]["t"],
+         "server_log": str(folder / "server.log")}, indent=1, default=str))
     print(f"written: {args.out} (and {args.out.with_suffix('.json').name}); server log {folder / 'server.log'}")
     return 0 if all(row.get("finished") and row.get("own") for row in rows) else 1
 

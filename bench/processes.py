@@ -53,11 +53,13 @@ class Sampler(threading.Thread):
     """Twice a second: the server's and its workers' memory; CPU used by the server, its workers, the browser
     and the other processes this script started."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, students_flag: str | None = None) -> None:
         super().__init__(daemon=True)
         self.server_pid = server_pid
-        self.samples: list[dict] = []  # time, server_mb, workers_mb, workers
-        self.cpu = {"server": 0.0, "workers": 0.0, "browser": 0.0, "scripts": 0.0}  # ticks, accumulated per process
+        self.students_flag = students_flag  # a Chromium started with this switch is counted apart: "students' browser"
+        self.samples: list[dict] = []  # time, server_mb, workers_mb, workers, cpu_ticks (so far, per group)
+        groups = ["server", "workers", "browser", *(["students' browser"] if students_flag else []), "scripts"]
+        self.cpu = dict.fromkeys(groups, 0.0)  # ticks, accumulated per process
         self.marks: dict[str, dict] = {}
         self.worker_pids: set[int] = set()
         self._last: dict[int, int] = {}
@@ -72,8 +74,14 @@ class Sampler(threading.Thread):
         workers = {pid for pid in server_tree if "core.worker" in table[pid][2]}
         ours = descendants(table, os.getpid()) - server_tree - {self.server_pid}
         browser = {pid for pid in ours if "chrom" in table[pid][2]}
-        groups = {"server": {self.server_pid} | (server_tree - workers), "workers": workers, "browser": browser,
-                  "scripts": ours - browser}  # (a CLI run, a bare model.fit)
+        students: set[int] = set()
+        if self.students_flag:
+            for root in [pid for pid in browser if self.students_flag in table[pid][2]]:
+                students |= {root} | descendants(table, root)
+        groups = {"server": {self.server_pid} | (server_tree - workers), "workers": workers,
+                  "browser": browser - students, "scripts": ours - browser}  # (a CLI run, a bare model.fit)
+        if self.students_flag:
+            groups["students' browser"] = students & browser
         with self._lock:
             for group, pids in groups.items():
                 for pid in pids:
@@ -85,7 +93,8 @@ class Sampler(threading.Thread):
                     self._last[pid] = ticks
             self.worker_pids |= workers
             self.samples.append({"t": time.monotonic(), "server_mb": rss_mb(self.server_pid),
-                                 "workers_mb": sum(rss_mb(pid) for pid in workers), "workers": len(workers)})
+                                 "workers_mb": sum(rss_mb(pid) for pid in workers), "workers": len(workers),
+                                 "cpu_ticks": dict(self.cpu)})
 
     def mark(self, name: str) -> None:
         self.sample()
