@@ -189,7 +189,7 @@ def default_max_concurrent() -> int:
 
 
 def default_idle_retire_s() -> float:
-    """CONVLAB_WORKER_IDLE_S, else 120: how long an idle worker waits for a run before it exits (0: for ever)."""
+    """CONVLAB_WORKER_IDLE_S, else 120: how long after the last session has gone an idle worker exits (0: never)."""
     return float(int_setting(WORKER_IDLE_ENV, 120, 0, 7 * 24 * 3600))
 
 
@@ -307,9 +307,11 @@ class JobManager:
                  idle_retire_s: float | None = None) -> None:
         self.max_concurrent = max_concurrent or default_max_concurrent()
         self.keep_spare = keep_spare
-        # an idle worker holds TensorFlow and what its runs grew (0.6-1 GB): it goes after this long unused
-        # (0: never), and the next visit to Architecture or Training starts another
+        # an idle worker holds TensorFlow and what its runs grew (0.6-1 GB): once no session has been open for
+        # this long (0: never), it goes; the next visit to Architecture or Training starts another
         self.idle_retire_s = default_idle_retire_s() if idle_retire_s is None else idle_retire_s
+        self._sessions: set[str] = set()  # owners whose browser session is open (`hold_owner`, `release_owner`)
+        self._last_session_left = time.monotonic()
         self.orphan_grace_s = orphan_grace_s
         self.worker_start_timeout_s = worker_start_timeout_s
         self.python = python
@@ -393,6 +395,9 @@ class JobManager:
     def release_owner(self, owner: str) -> None:
         """A session has ended: its queued runs are cancelled unless re-claimed within the grace period."""
         with self._cond:
+            self._sessions.discard(owner)
+            if not self._sessions:
+                self._last_session_left = time.monotonic()
             for job in self._queue:
                 if job.owner == owner:
                     job.orphaned_at = time.monotonic()
@@ -401,6 +406,7 @@ class JobManager:
     def hold_owner(self, owner: str) -> None:
         """The session `owner` is there (again, after a disconnect released it): its queued runs stay queued."""
         with self._cond:
+            self._sessions.add(owner)
             for job in self._queue:
                 if job.owner == owner:
                     job.orphaned_at = None
@@ -492,10 +498,14 @@ class JobManager:
                 job, RunState.CANCELLED, "Cancelled: its browser session ended before it started.")).start()
 
     def _retire_idle(self) -> None:
-        """(Under the lock.) Ready workers unused for `idle_retire_s` exit, unless a run waits for one."""
-        if not self.idle_retire_s or any(job.orphaned_at is None for job in self._queue):
-            return
+        """(Under the lock.) Once no session has been open for `idle_retire_s`, ready workers unused as long exit.
+
+        While anyone has the app open one stays ready, so Start does not wait for a TensorFlow import.
+        """
         now = time.monotonic()
+        if (not self.idle_retire_s or self._sessions or now - self._last_session_left <= self.idle_retire_s
+                or any(job.orphaned_at is None for job in self._queue)):
+            return
         for worker in [w for w in self._spares if w.ready.is_set() and now - w.idle_since > self.idle_retire_s]:
             self._spares.remove(worker)
             worker.close()  # (closing a pipe does not block) it exits; its exit handler finds no run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -240,6 +241,22 @@ def test_an_idle_worker_exits_after_a_while_and_the_next_visit_starts_another(tm
         assert jobs.wait_idle(timeout=300)
         assert store.status(second).state is RunState.FINISHED
         assert store.raw_status(second).owner.pid not in (used, None)
+    finally:
+        jobs.shutdown()
+
+
+def test_an_idle_worker_stays_while_a_session_is_open_and_goes_after_the_last_leaves(tmp_path):
+    jobs = JobManager(max_concurrent=1, idle_retire_s=1.0)
+    try:
+        jobs.hold_owner("student")
+        jobs.warm_up()
+        wait_for(lambda: len(jobs.spare_pids()) == 1, timeout=120, what="the spare to be ready")
+        spare = jobs.spare_pids()[0]
+        time.sleep(2.5)  # (nothing to await: that it does not go) kept, for the session may press Start
+        assert jobs.spare_pids() == [spare]
+        jobs.release_owner("student")
+        wait_for(lambda: not process_exists(spare), timeout=30, what="the worker to exit once the session left")
+        assert jobs.spare_pids() == []
     finally:
         jobs.shutdown()
 
