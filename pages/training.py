@@ -37,9 +37,13 @@ def run_outcome(current: RunSnapshot) -> None:
     status = current.status
     if current.state is RunState.QUEUED:
         position = runs.queue_position(current.run_id)
-        where = f", {ordinal(position)} in line" if position else ""
-        st.info(f"**Queued{where}.** It starts when a training slot is free (this server trains "
-                f"{runs.job_manager().max_concurrent} at a time). **Stop** cancels it.", icon=":material/schedule:")
+        if position is None:  # out of the queue: its training process is getting ready
+            st.info("**Starting.** A training process is getting ready for it (loading TensorFlow takes a few "
+                    "seconds when none is ready). **Stop** cancels it.", icon=":material/hourglass_top:")
+        else:
+            st.info(f"**Queued, {ordinal(position)} in line.** It starts when a training slot is free (this server "
+                    f"trains {runs.job_manager().max_concurrent} at a time). **Stop** cancels it.",
+                    icon=":material/schedule:")
     elif current.state.is_training:
         progress_bar(status.progress.fraction, progress_text(current))
         if current.state is RunState.STOPPING or not status.progress.epoch:

@@ -96,7 +96,7 @@ def test_two_browsers_have_their_own_runs_and_a_reload_keeps_its_workspace(bars_
     # a reload of the first browser (the same URL) keeps its workspace and its run
     reloaded = browser(page="pages/training.py", ws=workspace(first), run=run_id)
     assert workspace(reloaded) == workspace(first) and reloaded.session_state[state.CURRENT_RUN] == run_id
-    assert any("Queued" in i.value for i in reloaded.info)
+    assert any("**Queued" in i.value or "**Starting." in i.value for i in reloaded.info)
     assert listed_runs(reloaded.switch_page("pages/runs.py").run()) == [run_id]
     reloaded.switch_page("pages/training.py").run().button(key="train_stop").click().run()
     assert RunStore(first_root).status(run_id).state is RunState.CANCELLED

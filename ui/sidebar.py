@@ -44,7 +44,7 @@ def training_line(current: RunSnapshot) -> str:
     p = current.status.progress
     if current.state.value == "queued":
         position = runs.queue_position(current.run_id)
-        return f"queued, {ordinal(position)} in line" if position else "queued"
+        return f"queued, {ordinal(position)} in line" if position else "starting"
     if current.state.is_training:
         return f"{current.state.value} · epoch {p.epoch}/{p.epochs}, batch {p.batch}/{p.batches_per_epoch}"
     last = current.final_metrics()
