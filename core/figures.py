@@ -7,6 +7,7 @@ CLI (which writes the training curves to HTML).
 from __future__ import annotations
 
 import html
+import math
 from typing import Sequence
 
 import numpy as np
@@ -28,6 +29,33 @@ def _thin(rows: Sequence[dict]) -> Sequence[dict]:
         return rows
     stride = int(np.ceil(len(rows) / MAX_BATCH_POINTS))
     return list(rows[::stride]) + ([rows[-1]] if (len(rows) - 1) % stride else [])
+
+
+def stretch_means(rows: Sequence[dict], metric: str) -> list[float | None]:
+    """Each row's `metric` as the mean over the batches since the row before it, in its epoch.
+
+    Keras reports a metric after each batch as its mean since the epoch began, and restarts that mean at
+    every epoch: plotted as it is, the curve is smooth within an epoch and drops where the next begins,
+    though nothing happened to the network there. A row at batch b with epoch-mean m, after one at batch
+    b0 with mean m0, covers batches b0+1..b with the mean (b*m - b0*m0) / (b - b0).
+    """
+    means: list[float | None] = []
+    epoch, batch_before, mean_before = None, 0, 0.0
+    for row in rows:
+        value, batch = row.get(metric), int(row["batch"])
+        if row["epoch"] != epoch or batch <= batch_before:
+            epoch, batch_before, mean_before = row["epoch"], 0, 0.0
+        if value is not None and not math.isfinite(value):
+            value = None
+        if value is None or mean_before is None:
+            means.append(None)
+            mean_before = value
+        else:
+            stretch = (batch * value - batch_before * mean_before) / (batch - batch_before)
+            means.append(min(max(stretch, 0.0), 1.0) if metric == "accuracy" else max(stretch, 0.0))
+            mean_before = value
+        batch_before = batch
+    return means
 
 
 PANELS = ("loss", "accuracy")
@@ -92,7 +120,9 @@ def training_curves(
 ) -> FigureSpec:
     """Loss and accuracy side by side: training per batch (thin), and per epoch with validation (markers).
 
-    The x axis is in epochs, so batch points and epoch points share it. Cheap enough to make every second.
+    The x axis is in epochs, so batch points and epoch points share it. Each batch point is the mean over the
+    batches since the point before it (`stretch_means`), not Keras' mean since the epoch began. Cheap
+    enough to make every second.
     """
     per_epoch = max(batches_per_epoch, 1)
     batches = _thin(batch_history)
@@ -102,7 +132,7 @@ def training_curves(
     traces = []
     for panel, metric in enumerate(PANELS):
         first = panel == 0
-        traces.append(_line(panel, x_batch, [row.get(metric) for row in batches], "training (per batch)",
+        traces.append(_line(panel, x_batch, stretch_means(batches, metric), "training (per batch)",
                             TRAIN_COLOUR, width=1, markers=False, opacity=0.6, legend=first))
         for key, colour, name in ((metric, TRAIN_COLOUR, "training (epoch)"),
                                   (f"val_{metric}", VAL_COLOUR, "validation (epoch)")):

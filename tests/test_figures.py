@@ -43,6 +43,42 @@ def test_training_curves_thin_long_histories_and_keep_the_last_point():
     assert is_a_valid_plotly_figure(fig)
 
 
+def keras_reports(per_batch_losses: list[list[float]], every: int) -> list[dict]:
+    """What Keras hands a callback every `every` batches: the loss's mean since the epoch began."""
+    rows = []
+    for epoch, losses in enumerate(per_batch_losses, start=1):
+        for batch in range(every, len(losses) + 1, every):
+            rows.append({"epoch": epoch, "batch": batch, "loss": float(np.mean(losses[:batch])),
+                         "accuracy": float(np.mean([loss < 0.5 for loss in losses[:batch]]))})
+    return rows
+
+
+def test_batch_points_are_the_mean_of_their_own_batches_with_no_drop_where_an_epoch_begins():
+    rng = np.random.default_rng(0)
+    first = list(np.linspace(2.0, 0.3, 32) + rng.normal(0, 0.05, 32))  # a network learning fast
+    second = list(np.full(32, 0.3) + rng.normal(0, 0.05, 32))  # then no better
+    rows = keras_reports([first, second], every=8)
+    means = figures.stretch_means(rows, "loss")
+    expected = [np.mean(losses[start:start + 8]) for losses in (first, second) for start in range(0, 32, 8)]
+    assert np.allclose(means, expected, atol=1e-9)
+    # Keras' own numbers fall by more than half where epoch 2 begins; the batches themselves far less
+    assert rows[4]["loss"] < 0.5 * rows[3]["loss"]
+    assert abs(means[4] - means[3]) < 0.25 * (rows[3]["loss"] - rows[4]["loss"])
+    accuracy = figures.stretch_means(rows, "accuracy")
+    assert all(0.0 <= value <= 1.0 for value in accuracy)
+    fig = figures.training_curves(rows, [], batches_per_epoch=32)
+    assert np.allclose(traces(fig)[0]["y"], expected)
+
+
+def test_a_missing_or_nan_report_leaves_a_gap_and_the_next_epoch_starts_afresh():
+    rows = [{"epoch": 1, "batch": 10, "loss": 1.0}, {"epoch": 1, "batch": 20, "loss": float("nan")},
+            {"epoch": 1, "batch": 30, "loss": 0.8}, {"epoch": 2, "batch": 10, "loss": 0.5},
+            {"epoch": 2, "batch": 20, "loss": 0.4}]
+    means = figures.stretch_means(rows, "loss")
+    assert means[:4] == [1.0, None, None, 0.5] and abs(means[4] - 0.3) < 1e-12
+    assert figures.stretch_means(rows, "accuracy") == [None] * 5  # not reported at all
+
+
 def test_a_stopped_partial_epoch_sits_where_its_last_batch_was():
     epochs = [{"epoch": 1, "step": 5, "loss": 0.5, "accuracy": 0.8, "partial": True}]
     fig = figures.training_curves(batch_rows(1, 5), epochs, batches_per_epoch=20)
