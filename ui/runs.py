@@ -346,6 +346,7 @@ def phase(current: RunSnapshot | None) -> str:
 
 
 def queued_phase(run_id: str) -> str:
+    """"waiting" while `run_id` has others ahead of it in the queue, else "next"."""
     position = queue_position(run_id)
     return "waiting" if position is not None and position > 1 else "next"
 

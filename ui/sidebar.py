@@ -16,9 +16,9 @@ from ui.errors import LOG, guarded
 from ui.widgets import progress_bar
 
 # How often a poller refreshes, by the run's phase (see `runs.phase`). Each refresh costs the browser 20-50 ms
-# of CPU (Streamlit's frontend handling the fragment's rerun, whatever it draws): with 8 students queued
-# on one machine, refreshes every second took their browsers 0.8 of a core. So only the Training page, and
-# only while its run trains or is about to, refreshes every second.
+# of CPU (Streamlit's frontend handling the fragment's rerun, whatever it draws): a queued Training page
+# refreshed every second cost its tab 0.08-0.12 of a core, all through a wait of minutes. So only the
+# Training page, and only while its run trains or is about to start, refreshes every second.
 TRAINING_PAGE_POLL_SECONDS = {"training": 1.0, "next": 1.0, "waiting": 3.0}
 SIDEBAR_POLL_SECONDS = {"training": 2.0, "next": 2.0, "waiting": 3.0}
 
