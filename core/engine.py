@@ -215,7 +215,7 @@ class Worker:
         self.run_id: str | None = None
         self.ended_state: str | None = None
         self.retiring = False  # it said it exits after the run that just ended
-        self.idle_since = time.monotonic()  # when it last became free for a run (or said it was ready)
+        self.idle_since = time.monotonic()  # when it last said "ready": free for a run since then
         self.failure = ""  # why the manager gave up on it, if it did
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
         self._on_run_ended = on_run_ended
@@ -490,6 +490,17 @@ class JobManager:
             # (other free slots, orphans past their grace period)
             threading.Thread(target=self._start, args=(job,), name=f"convlab-start-{job.run_id}", daemon=True).start()
 
+    def _runs_waiting(self) -> bool:
+        """(Under the lock.) Is a queued run still wanted by its session?"""
+        return any(job.orphaned_at is None for job in self._queue)
+
+    def _new_worker(self) -> Worker | None:
+        """A fresh worker process, or None when the system refuses one."""
+        try:
+            return Worker(self._run_ended, self._worker_exited, self.python)
+        except OSError:
+            return None
+
     def _cancel_orphans(self) -> None:
         now = time.monotonic()
         for job in [j for j in self._queue if j.orphaned_at is not None and now - j.orphaned_at > self.orphan_grace_s]:
@@ -504,16 +515,11 @@ class JobManager:
         """
         now = time.monotonic()
         if (not self.idle_retire_s or self._sessions or now - self._last_session_left <= self.idle_retire_s
-                or any(job.orphaned_at is None for job in self._queue)):
+                or self._runs_waiting()):
             return
         for worker in [w for w in self._spares if w.ready.is_set() and now - w.idle_since > self.idle_retire_s]:
             self._spares.remove(worker)
             worker.close()  # (closing a pipe does not block) it exits; its exit handler finds no run
-
-    def _keep_idle(self, worker: Worker) -> None:
-        """(Under the lock.) `worker` waits, free, for the next run."""
-        worker.idle_since = time.monotonic()
-        self._spares.append(worker)
 
     def _start(self, job: Job) -> None:
         worker = self._take_worker()
@@ -560,17 +566,14 @@ class JobManager:
                 worker = self._spares.pop(0)
                 if worker.process.poll() is None:
                     return worker
-        try:
-            return Worker(self._run_ended, self._worker_exited, self.python)
-        except OSError:
-            return None
+        return self._new_worker()
 
     def _recycle(self, worker: Worker) -> None:
         """A ready worker that never got its run: the next spare, or ended."""
         with self._cond:
             worker.run_id = None
             if self.keep_spare and not self._closed and worker.process.poll() is None:
-                self._keep_idle(worker)
+                self._spares.append(worker)
                 return
         worker.kill()
 
@@ -580,14 +583,11 @@ class JobManager:
             if not self._spare_wanted():
                 return
             self._starting_spare = True
-        try:
-            worker: Worker | None = Worker(self._run_ended, self._worker_exited, self.python)
-        except OSError:
-            worker = None
+        worker = self._new_worker()
         with self._cond:
             self._starting_spare = False
             if worker is not None:
-                self._keep_idle(worker)
+                self._spares.append(worker)
             self._cond.notify_all()
 
     def _run_ended(self, worker: Worker) -> None:
@@ -595,11 +595,11 @@ class JobManager:
         with self._cond:
             job = self._running.get(worker.run_id or "")
             worker.run_id = None
-            wanted = not self._spares or any(queued.orphaned_at is None for queued in self._queue)  # one idle at most
+            wanted = not self._spares or self._runs_waiting()  # one idle at most
             kept = (self.keep_spare and not self._closed and not worker.retiring and worker.process.poll() is None
                     and wanted)
             if kept:
-                self._keep_idle(worker)  # (before the job ends: the queue's next run takes this one)
+                self._spares.append(worker)  # (before the job ends: the queue's next run takes this one)
         if not kept:
             worker.close()
         if job is not None:
