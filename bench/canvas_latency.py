@@ -2,7 +2,7 @@
 
 Times, for each model preset, in the same process and interleaved run by run:
 
-- canvas -> probabilities: `core.drawing.preprocess_drawing` + `core.inference.Predictor`
+- canvas -> probabilities: `core.data.drawing.preprocess_drawing` + `core.evaluation.inference.Predictor`
   (what the dashboard does on every stroke; target: median <= 10 ms),
 - and, on the already preprocessed (1, 28, 28, 1) input, its two parts and
   the two usual alternatives: `preprocess_drawing` alone, the `Predictor`
@@ -49,7 +49,7 @@ def drawn_digit() -> np.ndarray:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from core.architecture import PRESETS
+    from core.model.architecture import PRESETS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200, help="timed runs of each method (default 200)")
@@ -70,9 +70,10 @@ def median_ms(samples: list[float]) -> float:
 
 def bench_preset(preset: str, runs: int, predict_runs: int, warmup: int) -> dict[str, float]:
     """Median milliseconds of each method for one untrained model of `preset`."""
-    from core.architecture import PRESETS, build_model
-    from core.drawing import preprocess_drawing
-    from core.inference import Predictor
+    from core.data.drawing import preprocess_drawing
+    from core.evaluation.inference import Predictor
+    from core.model.architecture import PRESETS
+    from core.model.build import build_model
 
     model = build_model(PRESETS[preset], (28, 28, 1), 10, seed=0)
     predictor = Predictor(model)

@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.processes import Sampler, rss_mb  # noqa: E402
-from core.runs import RunState, RunStore  # noqa: E402 (no TensorFlow here)
+from core.runs.status import RunState
+from core.runs.store import RunStore
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -626,7 +627,7 @@ def main() -> int:
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in sampler.worker_pids):
         time.sleep(0.5)
     leftover = [pid for pid in sampler.worker_pids if Path(f"/proc/{pid}").exists()
-                and "core.worker" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+                and "core.engine.worker" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
 
     runs_root = folder / "runs"
     all_runs = {summary.run_id: summary.state.value for store_root in [runs_root, *runs_root.glob("workspaces/*")]

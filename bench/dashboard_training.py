@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from core.runs import RunStore
+    from core.runs.store import RunStore
 
     runs_root = Path(tempfile.mkdtemp(prefix="convlab-dashboard-bench-"))
     store = RunStore(runs_root)

@@ -5,7 +5,7 @@ Each round runs, one after the other and in alternating order, two fresh process
 (a) engine: `python -m core --dataset mnist-10k --arch lab --train lab` (the CLI runs the engine,
     `core.engine.execute`, in its own process: seeded tf.data batches, several steps per execution,
     the run store's writer, TensorBoard, the live filters and the per-epoch confusion matrix);
-(b) bare: the notebook's way: the same model (`core.architecture.build_model`, same seed), the same
+(b) bare: the notebook's way: the same model (`core.model.build.build_model`, same seed), the same
     10 % validation split, `model.compile(SGD(0.01, momentum=0.9), ...)` and `model.fit(x, y,
     batch_size=32, epochs=10, validation_data=...)` with NumPy arrays, then `accuracy_score` on the test set.
 
@@ -44,7 +44,7 @@ import numpy as np
 import keras
 from sklearn.metrics import accuracy_score
 from core.architecture import PRESETS, build_model
-from core.data import split_validation
+from core.data.splits import split_validation
 from core.datasets import load_mnist_10k
 
 data = load_mnist_10k()
@@ -81,9 +81,10 @@ def stop_latencies(count: int) -> list[float]:
     """Seconds from a Stop request to the end of training (`train` returning), stopped at random moments."""
     import random
 
-    from core.architecture import PRESETS
-    from core.datasets import load_mnist_10k
-    from core.training import TRAINING_PRESETS, train
+    from core.data.registry import load_mnist_10k
+    from core.model.architecture import PRESETS
+    from core.training.config import TRAINING_PRESETS
+    from core.training.loop import train
 
     data = load_mnist_10k()
     latencies = []

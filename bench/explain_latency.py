@@ -56,7 +56,8 @@ def build(preset: str, train_images: int) -> tuple[object, str]:
     """The preset's model, trained one epoch on `train_images` real digits when the sample is there."""
     import keras
 
-    from core.architecture import PRESETS, build_model
+    from core.model.architecture import PRESETS
+    from core.model.build import build_model
 
     model = build_model(PRESETS[preset], (28, 28, 1), 10, seed=0)
     if train_images == 0 or not SHARED_MNIST.exists():
@@ -79,9 +80,9 @@ def bench_preset(
     preset: str, runs: int, warmup: int, train_images: int
 ) -> tuple[str, dict[str, tuple[float, float]], dict[str, float]]:
     """How the model was prepared, (median, p90) ms per method, and the first calls' ms."""
-    from core import explain_figures
-    from core.drawing import preprocess_drawing
-    from core.explain import Explainer
+    from core.figures import explain as explain_figures
+    from core.data.drawing import preprocess_drawing
+    from core.explain.network import Explainer
 
     model, how = build(preset, train_images)
     rgba = drawn_digit()

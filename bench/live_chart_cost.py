@@ -30,10 +30,12 @@ STEPS_PER_EPOCH = 282  # the lab recipe on 9,000 training digits, batch 32
 
 def write_run(store, epochs: int):
     """A run of `epochs` epochs written by the real writer, as the training process writes it."""
-    from core.architecture import PRESETS
-    from core.data import DatasetRef
-    from core.runs import RunSpec, RunWriter
-    from core.training import TRAINING_PRESETS, Progress
+    from core.data.dataset import DatasetRef
+    from core.model.architecture import PRESETS
+    from core.runs.spec import RunSpec
+    from core.runs.writer import RunWriter
+    from core.training.config import TRAINING_PRESETS
+    from core.training.progress import Progress
 
     run_id = store.create(RunSpec(DatasetRef.of("builtin", "mnist-10k"), PRESETS["lab"], TRAINING_PRESETS["lab"]))
     total = epochs * STEPS_PER_EPOCH
@@ -54,7 +56,7 @@ def poll_cost(store, run_id: str, polls: int) -> list[float]:
     """Milliseconds per poll: an incremental snapshot, the figure, and its JSON as st.plotly_chart makes it."""
     import plotly.io
 
-    from core.figures import training_curves
+    from core.figures.training import training_curves
 
     reader = store.reader(run_id)
     costs = []
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--polls", type=int, default=200)
     args = parser.parse_args(argv)
-    from core.runs import RunStore
+    from core.runs.store import RunStore
 
     store = RunStore(tempfile.mkdtemp(prefix="convlab-chart-"))
     print(describe_machine())

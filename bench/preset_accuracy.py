@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe_machine  # noqa: E402
+
 RESULT = re.compile(r"test accuracy: ([\d.]+)%.*training time ([\d.]+) s")
 
 

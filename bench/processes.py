@@ -71,7 +71,7 @@ class Sampler(threading.Thread):
     def sample(self, first: bool = False) -> None:
         table = proc_table()
         server_tree = descendants(table, self.server_pid)
-        workers = {pid for pid in server_tree if "core.worker" in table[pid][2]}
+        workers = {pid for pid in server_tree if "core.engine.worker" in table[pid][2]}
         ours = descendants(table, os.getpid()) - server_tree - {self.server_pid}
         browser = {pid for pid in ours if "chrom" in table[pid][2]}
         students: set[int] = set()

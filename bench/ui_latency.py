@@ -27,19 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench.machine import describe_machine  # noqa: E402
-
 from dashboard_training import CHROMIUM, IDLE, LAUNCH_ARGS, go, main_area, start_server  # noqa: E402
+
+from bench.machine import describe_machine  # noqa: E402
 
 STEP_IMAGE = "document.querySelectorAll('[data-testid=stMainBlockContainer] figure img')"
 
 
 def trained_run(store) -> str:
-    from core.architecture import PRESETS
-    from core.data import DatasetRef
-    from core.engine import execute
-    from core.runs import RunSpec
-    from core.training import TRAINING_PRESETS, override
+    from core.data.dataset import DatasetRef
+    from core.engine.execute import execute
+    from core.model.architecture import PRESETS
+    from core.runs.spec import RunSpec
+    from core.training.config import TRAINING_PRESETS, override
 
     run_id = store.create(RunSpec(DatasetRef.of("builtin", "mnist-10k"), PRESETS["fast"],
                                   override(TRAINING_PRESETS["fast"], epochs=1), label="fast, 1 epoch"),
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from core.runs import RunStore
+    from core.runs.store import RunStore
 
     runs_root = Path(tempfile.mkdtemp(prefix="convlab-ui-bench-"))
     run_id = trained_run(RunStore(runs_root))

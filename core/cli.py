@@ -3,7 +3,7 @@
     python -m core --dataset digits-8x8 --arch fast --train fast
     python -m core --dataset my_photos.zip --image-size 64 --color-mode rgb --arch fast --train fast
 
-The CLI trains through the same engine as the dashboard (`core.engine.execute`)
+The CLI trains through the same engine as the dashboard (`core.engine.execute.execute`)
 and into the same store, so its runs appear on the dashboard's Runs page.
 """
 
@@ -18,13 +18,16 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from core.architecture import PRESETS, layer_table
-from core.data import DatasetRef
-from core.datasets import REGISTRY
+from core.data.dataset import DatasetRef
+from core.data.pictures import COLOR_MODES, INVERT_MODES, ImageFolderOptions
+from core.data.registry import REGISTRY
 from core.errors import ConvLabError, DataError, RunError
-from core.images import COLOR_MODES, INVERT_MODES, ImageFolderOptions
-from core.runs import RunSpec, RunState, RunStore, default_root
-from core.training import TRAINING_PRESETS, override
+from core.model.architecture import PRESETS, layer_table
+from core.runs.details import run_details
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import RunStore, default_root
+from core.training.config import TRAINING_PRESETS, override
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,7 +81,7 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, RunStore | None]:
 
 def dataset_ref(args: argparse.Namespace) -> DatasetRef:
     """What --dataset names: a local path is referred to without loading it (run() loads it once)."""
-    from core.datasets import load_dataset, local_ref
+    from core.data.registry import load_dataset, local_ref
 
     chosen = {key: getattr(args, key) for key in ("image_size", "color_mode", "invert", "test_fraction")
               if getattr(args, key) is not None}
@@ -96,8 +99,8 @@ def dataset_ref(args: argparse.Namespace) -> DatasetRef:
 
 def run(args: argparse.Namespace) -> float:
     """Run the four stages into the store; returns the test accuracy."""
-    from core.datasets import load_ref
-    from core.engine import StopFlag, execute
+    from core.data.registry import load_ref
+    from core.engine.execute import StopFlag, execute
 
     spec, source = spec_from_args(args)
     store = RunStore(args.runs) if args.runs is not None else (source or RunStore())
@@ -111,10 +114,7 @@ def run(args: argparse.Namespace) -> float:
     table = layer_table(spec.architecture, dataset.input_shape, dataset.num_classes)
     print(f"[2/4] model: {spec.architecture.name} ({len(table.rows)} layers, {table.total_params:,} parameters)")
     print(f"[3/4] training: {spec.training.describe()}", flush=True)
-    details = {"dataset_name": dataset.name, "data_source": dataset.source, "params": table.total_params,
-               "input_shape": list(dataset.input_shape), "num_classes": dataset.num_classes,
-               "train_images": len(dataset.x_train), "test_images": len(dataset.x_test)}
-    run_id = store.create(spec, details)
+    run_id = store.create(spec, run_details(dataset, table.total_params))
     epochs = spec.training.epochs
 
     def print_epoch(record: dict) -> None:
@@ -146,13 +146,13 @@ def run(args: argparse.Namespace) -> float:
 @contextlib.contextmanager
 def first_ctrl_c_stops(stop) -> Iterator[None]:
     """The first Ctrl-C stops training gracefully (the weights are saved); a second one aborts."""
-    from core.engine import INTERRUPTED_BY_CTRL_C
+    from core.engine.execute import StopReason
 
     def handle(signum, frame) -> None:
         if stop():
             raise KeyboardInterrupt
         print("\n      stopping after the current batches (Ctrl-C again to abort)…", file=sys.stderr, flush=True)
-        stop.set(INTERRUPTED_BY_CTRL_C)
+        stop.set(StopReason.KEYBOARD)
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -166,10 +166,10 @@ def first_ctrl_c_stops(stop) -> Iterator[None]:
 
 def write_curves(store: RunStore, run_id: str) -> None:
     """curves.html (plotly, working offline) beside the run's metrics."""
-    from core.figures import history_curves
+    from core.figures.training import history_curves
 
     history = store.reader(run_id).snapshot().history()
-    history_curves(history).write_html(store.path(run_id) / "curves.html", include_plotlyjs=True)
+    store.write_curves_html(run_id, history_curves(history).to_html(include_plotlyjs=True))
 
 
 def main(argv: list[str] | None = None) -> int:

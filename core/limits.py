@@ -1,11 +1,13 @@
-"""What ConvLab accepts: the size limits on dataset files and on architectures, in one place.
+"""What ConvLab accepts: every size limit, in one table.
 
-A file or a model over a limit is refused *before* anything is allocated, with
-a message that states the limit. The dataset limits are checked on what a
-file's headers declare (shapes and dtypes), so a 1.5 MB compressed file that
-promises 2,000,000 images is refused without decompressing it. The
-architecture limits are checked on `core.architecture.layer_table`'s shapes
-and parameter counts, so no TensorFlow is needed.
+Dataset arrays, zip archives (one budget per kind), image folders, pictures,
+model files and architectures. A file or a model over a limit is refused
+*before* anything is allocated, with a message that states the limit. The
+dataset limits are checked on what a file's headers declare (shapes and
+dtypes), so a 1.5 MB compressed file that promises 2,000,000 images is refused
+without decompressing it. The architecture limits are checked on
+`core.model.architecture.layer_table`'s shapes and parameter counts, so no
+TensorFlow is needed. The README's limits table is this module in words.
 
 Sizes in messages are decimal (1 GB = 10**9 bytes), as the limits are.
 """
@@ -13,14 +15,15 @@ Sizes in messages are decimal (1 GB = 10**9 bytes), as the limits are.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from core.errors import ArchitectureError, DataError
 
 if TYPE_CHECKING:
-    from core.architecture import LayerTable
+    from core.model.architecture import LayerTable
 
-# --- dataset files ------------------------------------------------------------------------
+# --- dataset arrays (.npz, IDX, CIFAR; and every dataset once loaded) -----------------------------
 
 # Images per array (x_train or x_test; labels alike). Full MNIST has 60,000 training images,
 # Fashion-MNIST 60,000, CIFAR-10 50,000: room for three times that.
@@ -29,21 +32,65 @@ MAX_IMAGES = 200_000
 # 32x32; at 512x512 only a narrow first block fits the training-memory limit below anyway).
 MAX_IMAGE_SIDE = 512
 MAX_IMAGE_VALUES = 512 * 512 * 3
-# Pixel values in x_train and x_test together: 1 GB once scaled to float32 for training
-# (CIFAR-10's 60,000 32x32x3 images are 184,320,000).
+# Pixel values in x_train and x_test together, whatever the dataset came from (arrays or image files):
+# 1 GB once scaled to float32 for training (CIFAR-10's 60,000 32x32x3 images are 184,320,000).
 MAX_DATASET_VALUES = 250_000_000
 # Bytes the four arrays declare in their stored dtypes (a float64 file is 8 bytes a value).
 MAX_DATASET_BYTES = 1_000_000_000
-# A Keras-layout .npz holds four arrays; a few extra members are tolerated.
-MAX_NPZ_MEMBERS = 64
-# What all the members of an .npz may declare once decompressed, extra members included.
-MAX_NPZ_UNCOMPRESSED = MAX_DATASET_BYTES + 100_000_000
-# The zip's central directory: zipfile parses all of it into objects before anything else.
-MAX_ZIP_DIRECTORY_BYTES = 1_000_000
+# Classes: labels are 0..K-1 with K at most this (a classifier's output layer has K units).
+MAX_CLASSES = 1000
 # The .npy header (magic, version, length, dict): numpy itself refuses dicts over 10,000 characters.
 MAX_NPY_HEADER_BYTES = 16_384
 
-# --- pictures uploaded on the Draw page ---------------------------------------------------
+
+# --- zip archives: one reader (`core.data.archives`), a budget for each kind ------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What ConvLab reads of one kind of zip, checked from its central directory before anything is decompressed.
+
+    zipfile turns the whole central directory into objects before anything can be checked, so its
+    declared size and entry count are bounded first; then the members' names, links, total size
+    once uncompressed and compression ratio (`max_ratio` None: the members' own headers bound what
+    is read, as for a .npz's arrays).
+    """
+
+    what: str  # in messages: "a Keras-layout .npz"
+    max_entries: int
+    max_directory_bytes: int
+    max_total_bytes: int  # all members once uncompressed
+    max_ratio: int | None = None  # uncompressed to compressed, for members over RATIO_CHECK_BYTES
+    ratio_check_bytes: int = 1_000_000  # tiny members may compress absurdly well without harm
+
+
+# A Keras-layout .npz holds four arrays; a few extra members are tolerated. Its arrays are bounded by
+# their headers (above), so the total only guards the extra members.
+NPZ_ARCHIVE = ArchiveLimits("a Keras-layout .npz (which holds 4 arrays)", max_entries=64,
+                            max_directory_bytes=1_000_000, max_total_bytes=MAX_DATASET_BYTES + 100_000_000)
+# A zip of class folders: 50,000 entries with names of about 100 characters and their extra fields
+# fit in 10 MB of directory; deflate tops out near 1,032:1 and real images stay far below 500:1.
+IMAGE_ARCHIVE = ArchiveLimits("a zip of class folders", max_entries=50_000, max_directory_bytes=10_000_000,
+                              max_total_bytes=200_000_000, max_ratio=500)
+
+
+
+# --- image folders (a folder or zip of class folders) ----------------------------------------------
+
+# Files and folders listed in a folder tree (as in a zip of class folders; hidden ones included).
+MAX_IMAGE_ENTRIES = IMAGE_ARCHIVE.max_entries
+# Bytes of all the image files of one dataset (as in a zip of class folders, once uncompressed).
+MAX_IMAGE_BYTES = IMAGE_ARCHIVE.max_total_bytes
+# Image files decoded for one dataset: each costs Pillow a decode (about 2 ms for a small PNG, far
+# more for a photo), so this bounds the CPU of one load, where MAX_IMAGES bounds memory.
+MAX_IMAGE_FILES = 20_000
+# Bytes of one image file read into memory (larger files are skipped and listed).
+MAX_IMAGE_FILE_BYTES = 50_000_000
+# A class needs this many readable images to be learned and tested.
+MIN_IMAGES_PER_CLASS = 5
+
+
+# --- pictures (Draw & classify's upload; every image file of a folder) -----------------------------
 
 # Pixels a picture's header may declare: 40 megapixels decode to 120 MB of RGB (phones save 12 MP
 # by default). PIL alone would decode up to 179 megapixels, and the float steps take gigabytes.
@@ -51,6 +98,14 @@ MAX_PICTURE_PIXELS = 40_000_000
 # A decoded picture is shrunk to this many pixels a side before its float steps: a digit ends up
 # 20 pixels tall and a model input is at most 512 a side, so nothing is lost.
 MAX_PICTURE_SIDE = 2048
+
+
+# --- model files (a .keras uploaded on the Runs page) ----------------------------------------------
+
+MAX_MODEL_FILE_BYTES = 200_000_000
+# config.json inside a .keras file: a model's layer list is kilobytes; this bounds the JSON parser.
+MAX_MODEL_CONFIG_BYTES = 20_000_000
+
 
 # --- architectures ------------------------------------------------------------------------
 

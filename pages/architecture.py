@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core.architecture import PRESET_DESCRIPTIONS, PRESETS, layer_table
 from core.errors import ArchitectureError
+from core.model.architecture import PRESET_DESCRIPTIONS, PRESETS, layer_table
 from ui import runs, state
 from ui.architecture_form import apply_preset, architecture_form
 from ui.bootstrap import page_setup

@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from core.data import Dataset
-from core.datasets import REGISTRY
+from core.data.dataset import Dataset
+from core.data.registry import REGISTRY
 from core.errors import DataError
-from core.figures import class_counts, pixel_histogram
+from core.figures.data import class_counts, pixel_histogram
 from ui import runs, state
 from ui.bootstrap import page_setup
 from ui.image_upload import image_upload, npz_limits

@@ -3,10 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from core.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, read_picture, scale_drawing_to
+from core.data.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, scale_drawing_to
+from core.data.folders import image_folder_options
+from core.data.pictures import prepare_picture, read_picture
 from core.errors import ConvLabError
-from core.images import dataset_options, prepare_picture
-from core.figures import probability_bars
+from core.figures.evaluation import probability_bars
 from ui import runs
 from ui.bootstrap import page_setup
 from ui.canvas import CANVAS_SIZE, draw_canvas
@@ -66,7 +67,7 @@ def picture(run: UsableRun) -> None:
     if upload is None:
         return
     try:
-        options = dataset_options(data)
+        options = image_folder_options(data)
         if options is not None:  # your own images: exactly the preprocessing the training images had
             prepared = prepare_picture(upload.getvalue(), options, name=upload.name)
             left, right = st.columns(2)

@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from core.figures import confidence_histogram, confusion_heatmap, history_curves
+from core.figures.evaluation import confidence_histogram, confusion_heatmap
+from core.figures.training import history_curves
 from ui import runs
 from ui.bootstrap import page_setup
 from ui.runs import UsableRun

@@ -7,8 +7,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import explain_figures as figures
-from core.explain import EXPLANATIONS, Explainer, NetworkTrace
+from core.figures import explain as figures
+from core.explain.glossary import EXPLANATIONS
+from core.explain.network import Explainer, NetworkTrace
 from ui import inside, runs
 from ui.bootstrap import page_setup
 from ui.errors import guarded

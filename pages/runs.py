@@ -1,7 +1,5 @@
 """Runs: every training kept in the store. Compare them, reload one, bring your own model."""
 
-import csv
-import io
 import json
 import time
 
@@ -9,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import ConvLabError
-from core.figures import compare_curves
-from core.runs import RunSummary, comparison_rows, spec_differences
+from core.figures.training import compare_curves
+from core.runs.compare import comparison_csv, spec_differences
+from core.runs.store import RunSummary
 from ui import runs, state
 from ui.bootstrap import page_setup
 from ui.widgets import duration, show_error
@@ -74,7 +73,7 @@ def one_run(summary: RunSummary) -> None:
 
     downloads = st.columns(3)
     if summary.has_model:
-        downloads[0].download_button("Model (.keras)", data=store.model_path(summary.run_id).read_bytes(),
+        downloads[0].download_button("Model (.keras)", data=store.model_bytes(summary.run_id),
                                      file_name=f"{summary.run_id}.keras", icon=":material/download:")
     if summary.state.value != "damaged":
         downloads[1].download_button("Spec (.json)", data=json.dumps(store.spec_file(summary.run_id), indent=1),
@@ -130,12 +129,8 @@ def compare(summaries: list[RunSummary]) -> None:
             hide_index=True)
     else:
         st.caption("Their specs are identical: differences come from chance alone (none, with the same seed).")
-    buffer = io.StringIO()
-    rows = comparison_rows(store, [s.run_id for s in usable])
-    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
-    writer.writeheader()
-    writer.writerows(rows)
-    st.download_button("Comparison (.csv)", buffer.getvalue(), file_name="convlab-comparison.csv", mime="text/csv",
+    st.download_button("Comparison (.csv)", comparison_csv(store, [s.run_id for s in usable]),
+                       file_name="convlab-comparison.csv", mime="text/csv",
                        icon=":material/download:")
 
 
@@ -154,7 +149,7 @@ def upload_model() -> None:
         if upload is None or st.session_state.get("runs_model_upload_id") == upload.file_id:
             return
         st.session_state["runs_model_upload_id"] = upload.file_id
-        from core.models import import_model
+        from core.engine.upload import import_model
 
         with st.spinner(f"Checking {upload.name} and scoring it on {len(dataset.x_test):,} test images…"):
             try:

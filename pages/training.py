@@ -8,9 +8,10 @@ sliders, page switches and reloads never interrupt it.
 import numpy as np
 import streamlit as st
 
-from core.figures import filter_mosaic, training_curves
-from core.runs import FILTERS, RunSnapshot, RunState
-from core.training import TRAINING_PRESET_DESCRIPTIONS, TRAINING_PRESETS
+from core.figures.training import filter_mosaic, training_curves
+from core.runs.status import RunState
+from core.runs.store import RunSnapshot
+from core.training.config import TRAINING_PRESET_DESCRIPTIONS, TRAINING_PRESETS
 from ui import runs, state
 from ui.architecture_form import show_augmented
 from ui.bootstrap import page_setup
@@ -70,10 +71,8 @@ def final_metrics(current: RunSnapshot) -> None:
 
 def filters_now(current: RunSnapshot) -> "np.ndarray | None":
     """The first convolution's filters as a mosaic, as the worker last wrote them (every second), or None."""
-    try:
-        return filter_mosaic(np.load(runs.store().path(current.run_id) / FILTERS, allow_pickle=False))
-    except (OSError, ValueError):
-        return None
+    kernels = runs.store().filters(current.run_id)
+    return None if kernels is None else filter_mosaic(kernels)
 
 
 def curves_and_filters(current: RunSnapshot) -> None:

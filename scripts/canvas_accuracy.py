@@ -4,7 +4,7 @@ Trains the `fast` architecture with the `fast` training preset on the real
 MNIST sample, scores it on the official test set, then re-draws test digits
 onto a 280x280 transparent RGBA canvas the way a person would (large, off
 centre, thick hard-edged strokes, ink in the alpha channel) and classifies
-them through `core.drawing.preprocess_drawing` and `core.inference.Predictor`,
+them through `core.data.drawing.preprocess_drawing` and `core.evaluation.inference.Predictor`,
 exactly as the dashboard does. Exits with status 1 when the canvas accuracy
 is more than `--max-gap` points below the accuracy on the same digits as
 they are in the test set.
@@ -110,12 +110,14 @@ def main(argv: list[str] | None = None) -> int:
               "(x_train, y_train, x_test, y_test).", file=sys.stderr)
         return 2
 
-    from core.architecture import PRESETS
-    from core.datasets import load_file
-    from core.drawing import preprocess_drawing
-    from core.evaluation import evaluate
-    from core.inference import Predictor
-    from core.training import FINISHED, TRAINING_PRESETS, override, train
+    from core.data.drawing import preprocess_drawing
+    from core.data.registry import load_file
+    from core.evaluation.inference import Predictor
+    from core.evaluation.metrics import evaluate
+    from core.model.architecture import PRESETS
+    from core.runs.status import RunState
+    from core.training.config import TRAINING_PRESETS, override
+    from core.training.loop import train
 
     dataset = load_file(args.data)
     config = override(TRAINING_PRESETS["fast"], seed=args.seed, epochs=args.epochs)
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     result = train(PRESETS["fast"], dataset, config, sink=Report())
-    if result.outcome != FINISHED:
+    if result.outcome is not RunState.FINISHED:
         print(f"error: training did not finish: {result.message}", file=sys.stderr)
         return 2
     print(f"trained in {time.perf_counter() - started:.1f} s", flush=True)

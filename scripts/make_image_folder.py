@@ -1,4 +1,4 @@
-"""Write a real dataset out as a folder (or zip) of class folders of PNG files, to try core.images on.
+"""Write a real dataset out as a folder (or zip) of class folders of PNG files, to try core.data.folders on.
 
     python scripts/make_image_folder.py --source digits --out /tmp/digits --per-class 150 --load
     python scripts/make_image_folder.py --source fashion --out /tmp/fashion --per-class 300 --zip --load
@@ -7,7 +7,7 @@
 training set from Debian's IDX files (28x28, `dataset-fashion-mnist`).
 `--scale` enlarges each image, `--paper` writes dark ink on white (as a
 scan would be; load with invert "auto" or "always" to get MNIST-like images
-back). `--load` then reads the result with `core.images.load_image_folder`
+back). `--load` then reads the result with `core.data.folders.load_image_folder`
 and prints the report and the time taken.
 """
 
@@ -25,9 +25,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.datasets import DEBIAN_FASHION_DIR, FASHION_NAMES  # noqa: E402
-from core.images import ImageFolderOptions, load_image_folder  # noqa: E402
-from core.loaders import read_idx  # noqa: E402
+from core.data.files import read_idx  # noqa: E402
+from core.data.folders import load_image_folder
+from core.data.pictures import ImageFolderOptions
+from core.data.registry import DEBIAN_FASHION_DIR, FASHION_NAMES  # noqa: E402
 
 
 def source_arrays(source: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zip", action="store_true", help="write one zip instead of a folder")
     parser.add_argument("--scale", type=int, default=1, help="enlarge each image this many times")
     parser.add_argument("--paper", action="store_true", help="dark ink on white, as a scan")
-    parser.add_argument("--load", action="store_true", help="then load it with core.images and report")
+    parser.add_argument("--load", action="store_true", help="then load it with core.data.folders and report")
     parser.add_argument("--size", type=int, default=28, help="image size for --load")
     parser.add_argument("--invert", choices=("never", "always", "auto"), default="never")
     args = parser.parse_args(argv)

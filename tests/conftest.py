@@ -17,7 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.data import Dataset, make_dataset  # noqa: E402
+from core.data.dataset import Dataset, make_dataset  # noqa: E402
 
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist-10k.npz"
 needs_shared_mnist = pytest.mark.skipif(
@@ -60,7 +60,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 180.0, what: str 
 
 def training(store, run_id: str) -> bool:
     """The run's worker is past its first batch, in its log and in its status (which says where a kill hit)."""
-    from core.runs import RunState
+    from core.runs.status import RunState
 
     status = store.status(run_id)
     return (status.state is RunState.RUNNING and status.progress.epoch >= 1
@@ -78,7 +78,7 @@ def bars() -> Dataset:
 def bars_data(tmp_path_factory) -> Dataset:
     """The bars saved as an .npz file and loaded from it: a dataset with a reference, so that a training
     process (or a run used again) can load it again."""
-    from core.datasets import load_file
+    from core.data.registry import load_file
 
     path = tmp_path_factory.mktemp("bars") / "bars.npz"
     x_train, y_train, x_test, y_test = bars_arrays()

@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from core.augment import (
+from core.errors import ArchitectureError
+from core.model.augment import (
     Augmentation,
     augment_samples,
     augmentation_layers,
@@ -16,7 +17,6 @@ from core.augment import (
     digit_warning,
     suitable_for_digits,
 )
-from core.errors import ArchitectureError
 
 ALL = Augmentation(horizontal_flip=True, vertical_flip=True, rotation=0.1, zoom=0.2, shift=0.1)
 
@@ -49,12 +49,13 @@ def front_model(aug: Augmentation, shape: tuple[int, int, int], seed: int = 0):
         ({"rotation": -0.1}, "rotation == -0.1, must be in [0, 0.25]."),
         ({"zoom": 0.75}, "zoom == 0.75, must be in [0, 0.5]."),
         ({"shift": 1}, "shift == 1, must be in [0, 0.5]."),
-        ({"shift": float("nan")}, "shift == nan, must be in [0, 0.5]."),
+        ({"shift": float("nan")}, "shift == nan, must be a number."),
         ({"zoom": "0.1"}, "zoom == '0.1', must be a number."),
         ({"rotation": True}, "rotation == True, must be a number."),
         ({"horizontal_flip": 1}, "horizontal_flip == 1, must be True or False."),
         ({"vertical_flip": "yes"}, "vertical_flip == 'yes', must be True or False."),
-        ({"flip": True}, "augmentation: unknown setting 'flip'."),
+        ({"flip": True}, "augmentation: unknown setting(s) 'flip'; known: horizontal_flip, vertical_flip, rotation, zoom, "
+                         "shift."),
     ],
 )
 def test_bad_settings(settings, message):

@@ -23,9 +23,9 @@ pytest.importorskip("playwright.sync_api")
 from tests.test_browser import (  # noqa: E402
     browser,  # noqa: F401 - a fixture
     expect,
-    serving_app,
     go,
     main_area,
+    serving_app,
     shot,
     slider_input,
     wait_for_end_of_run_rerun,

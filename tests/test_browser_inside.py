@@ -13,18 +13,20 @@ import re
 
 import pytest
 
-from core.architecture import Architecture, ConvBlock, DenseLayer
-from core.data import DatasetRef
-from core.engine import execute
-from core.runs import RunSpec, RunState, RunStore
-from core.training import TrainingConfig
+from core.data.dataset import DatasetRef
+from core.engine.execute import execute
+from core.model.architecture import Architecture, ConvBlock, DenseLayer
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import RunStore
+from core.training.config import TrainingConfig
 from tests.test_browser import (  # noqa: F401 - `browser` is a fixture
     CHROMIUM,
     browser,
     draw_stroke,
     expect,
-    serving_app,
     main_area,
+    serving_app,
     shot,
     wait_until_idle,
 )

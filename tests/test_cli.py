@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.architecture import PRESETS
 from core.cli import main
-from core.runs import RunState, RunStore
+from core.model.architecture import PRESETS
+from core.runs.status import RunState
+from core.runs.store import RunStore
 from tests.conftest import ROOT, bars_arrays
 
 

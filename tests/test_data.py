@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import datasets
-from core.data import ArraySummary, dataset_stats, make_dataset, preprocess_images, split_validation, subsample
-from core.data import DatasetRef
-from core.datasets import DEBIAN_FASHION_DIR, load_dataset, load_file, load_mnist, load_mnist_10k, load_ref
+from core.data import download, registry
+from core.data.dataset import ArraySummary, DatasetRef, make_dataset, preprocess_images
+from core.data.download import fetch, file_sha256
+from core.data.files import load_npz, read_idx
+from core.data.registry import DEBIAN_FASHION_DIR, load_dataset, load_file, load_mnist, load_mnist_10k, load_ref
+from core.data.splits import split_validation, subsample
+from core.data.stats import dataset_stats
 from core.errors import DataError
-from core.loaders import fetch, file_sha256, load_npz, read_idx
 from tests.conftest import SHARED_MNIST, bars_arrays, needs_shared_mnist
 
 
@@ -100,7 +102,7 @@ def test_object_arrays_are_refused_without_unpickling(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (b"this is not a zip file", r"junk.npz: not a \.npz archive"),
-    (b"PK\x03\x04 broken", r"junk.npz: not a valid \.npz archive"),
+    (b"PK\x03\x04 broken", r"junk.npz: not a valid \.zip file .*; expected a Keras-layout \.npz"),
 ])
 def test_garbage_npz_is_refused(tmp_path, content, message):
     path = tmp_path / "junk.npz"
@@ -184,9 +186,9 @@ def test_without_a_network_mnist_falls_back_at_once_and_remembers(tmp_path, monk
         attempts.append(address)
         raise OSError(101, "Network is unreachable")
 
-    monkeypatch.setattr(datasets.socket, "create_connection", refuse)
-    monkeypatch.setattr(datasets, "_network_checked", {})
-    monkeypatch.setattr(datasets, "fetch", lambda *a, **k: pytest.fail("no download may be tried offline"))
+    monkeypatch.setattr(download.socket, "create_connection", refuse)
+    monkeypatch.setattr(download, "_network_checked", {})
+    monkeypatch.setattr(download, "fetch", lambda *a, **k: pytest.fail("no download may be tried offline"))
     ds = load_mnist(allow_download=True)
     assert "no network: storage.googleapis.com cannot be reached (Network is unreachable)" in ds.source
     load_mnist(allow_download=True)
@@ -196,7 +198,7 @@ def test_without_a_network_mnist_falls_back_at_once_and_remembers(tmp_path, monk
 def test_the_shipped_mnist_is_refused_if_damaged(tmp_path, monkeypatch):
     damaged = tmp_path / "mnist-10k.npz"
     damaged.write_bytes(b"PK\x03\x04 not the real file")
-    monkeypatch.setattr(datasets, "SHIPPED_MNIST", damaged)
+    monkeypatch.setattr(registry, "SHIPPED_MNIST", damaged)
     with pytest.raises(DataError, match="is damaged .its SHA-256 does not match.; reinstall ConvLab"):
         load_mnist_10k()
 
@@ -251,7 +253,7 @@ def test_mnist_uses_a_valid_keras_cache(tmp_path, monkeypatch):
     cache = tmp_path / "datasets" / "mnist.npz"
     cache.parent.mkdir(parents=True)
     write_npz(cache, **good_arrays())
-    monkeypatch.setattr(datasets, "MNIST_SHA256", file_sha256(cache))
+    monkeypatch.setattr(registry, "MNIST_SHA256", file_sha256(cache))
     ds = load_mnist(allow_download=False)
     assert not ds.is_sample and "Full MNIST" in ds.source and len(ds.x_train) == 20
 
@@ -273,8 +275,8 @@ def test_cifar10_archive_reader(tmp_path, monkeypatch):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(datasets, "CIFAR10_SHA256", file_sha256(archive))
-    ds = datasets.load_cifar10(allow_download=False)
+    monkeypatch.setattr(registry, "CIFAR10_SHA256", file_sha256(archive))
+    ds = registry.load_cifar10(allow_download=False)
     assert ds.input_shape == (32, 32, 3) and ds.class_names[0] == "airplane"
     assert "SHA-256 checked" in ds.source
 
@@ -286,14 +288,14 @@ def test_a_cached_cifar10_archive_is_hash_checked_offline_too(tmp_path, monkeypa
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(DataError, match="CIFAR-10 is unavailable: downloads are switched off and Keras' cache "
                                         "has no valid cifar-10-python.tar.gz"):
-        datasets.load_cifar10(allow_download=False)
+        registry.load_cifar10(allow_download=False)
 
 
 def test_cifar10_refuses_pickled_code(tmp_path):
     import pickle
     import tarfile
 
-    from core.loaders import load_cifar10_archive
+    from core.data.files import load_cifar10_archive
 
     payload = pickle.dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0], b"x": Path("/")})
     archive = tmp_path / "evil.tar.gz"

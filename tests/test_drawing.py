@@ -1,4 +1,4 @@
-"""Canvas and picture preprocessing (core.drawing) and single-image inference (core.inference)."""
+"""Canvas and picture preprocessing (core.data.drawing) and single-image inference (core.evaluation.inference)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from core.drawing import (
+from core.data.drawing import (
     FIELD,
     DrawingSteps,
     ink_from_rgba,
     preprocess_drawing,
     preprocess_ink,
     read_digit_picture,
-    read_picture,
     scale_drawing_to,
 )
+from core.data.pictures import read_picture
 from core.errors import DrawingError
 
 CANVAS = 280
@@ -289,14 +289,15 @@ def test_corrupt_bytes_raise_a_clear_error(data, message):
 @pytest.fixture(scope="module")
 def fast_model():
     """An untrained `fast` model: batch normalisation and dropout make training=False matter."""
-    from core.architecture import PRESETS, build_model
+    from core.model.architecture import PRESETS
+    from core.model.build import build_model
 
     return build_model(PRESETS["fast"], (28, 28, 1), 10, seed=0)
 
 
 @pytest.fixture(scope="module")
 def predictor(fast_model):
-    from core.inference import Predictor
+    from core.evaluation.inference import Predictor
 
     return Predictor(fast_model)
 

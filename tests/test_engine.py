@@ -11,11 +11,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from core.architecture import Architecture, ConvBlock, DenseLayer
-from core.data import DatasetRef
-from core.engine import SERVER_GONE, JobManager, StopFlag, default_idle_retire_s, execute
-from core.runs import CONFUSION, FILTERS, MODEL, TENSORBOARD, RunSpec, RunState, RunStore
-from core.training import TrainingConfig
+from core.data.dataset import DatasetRef
+from core.engine.execute import StopFlag, StopReason, execute
+from core.engine.jobs import JobManager, default_idle_retire_s
+from core.model.architecture import Architecture, ConvBlock, DenseLayer
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import CONFUSION, FILTERS, MODEL, TENSORBOARD, RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import bars_arrays, training, wait_for
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
@@ -62,8 +65,8 @@ def test_execute_trains_from_the_spec_alone_and_keeps_everything(executed):
 
 
 def test_the_saved_model_scores_what_the_store_says(executed, bars):
-    from core.evaluation import evaluate
-    from core.models import load_model_file
+    from core.evaluation.metrics import evaluate
+    from core.model.files import load_model_file
 
     store, run_id, _ = executed
     model = load_model_file(store.path(run_id) / MODEL)
@@ -97,7 +100,7 @@ def test_a_stop_keeps_the_weights_and_still_scores_the_model(tmp_path, bars_file
     store = RunStore(tmp_path)
     run_id = store.create(spec(bars_file, replace(QUICK, epochs=50)))
     stop = StopFlag()
-    state = execute(store, run_id, stop, on_epoch=lambda record: stop.set("user"))
+    state = execute(store, run_id, stop, on_epoch=lambda record: stop.set(StopReason.USER))
     assert state is RunState.STOPPED
     assert store.status(run_id).message.startswith("Stopped by the user in epoch 2/50")
     assert store.has_model(run_id) and store.test_metrics(run_id) is not None
@@ -108,7 +111,7 @@ def test_when_the_server_goes_the_run_is_interrupted_with_its_weights(tmp_path, 
     store = RunStore(tmp_path)
     run_id = store.create(spec(bars_file, replace(QUICK, epochs=50)))
     stop = StopFlag()
-    state = execute(store, run_id, stop, on_epoch=lambda record: stop.set(SERVER_GONE))
+    state = execute(store, run_id, stop, on_epoch=lambda record: stop.set(StopReason.SERVER_GONE))
     assert state is RunState.INTERRUPTED and store.has_model(run_id)
     assert store.status(run_id).message.startswith("The server stopped during training, in epoch 2/50")
 

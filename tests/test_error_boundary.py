@@ -13,12 +13,12 @@ import tomllib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.architecture
+import core.model.architecture
 import ui.bootstrap
 import ui.loading
 import ui.runs
 from core.errors import RunError
-from core.runs import RunStore
+from core.runs.store import RunStore
 from tests.conftest import ROOT
 from ui import state
 
@@ -35,7 +35,7 @@ TEXT_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "code", 
 PAGE_FAULTS = {
     "pages/home.py": (ui.bootstrap, "page_setup"),
     "pages/data.py": (ui.loading, "stats_for"),
-    "pages/architecture.py": (core.architecture, "layer_table"),
+    "pages/architecture.py": (core.model.architecture, "layer_table"),
     "pages/training.py": (ui.runs, "snapshot"),
     "pages/evaluation.py": (ui.runs, "usable_run"),
     "pages/draw.py": (ui.runs, "usable_run"),

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from core.architecture import Architecture, ConvBlock, DenseLayer
-from core.evaluation import Evaluation, evaluate
-from core.training import FINISHED, TrainingConfig, train
+from core.evaluation.metrics import Evaluation, evaluate
+from core.model.architecture import Architecture, ConvBlock, DenseLayer
+from core.runs.status import RunState
+from core.training.config import TrainingConfig
+from core.training.loop import train
 
 NAMES = ("a", "b", "c", "d")  # class "d" is never the true class
 PROBS = np.array(
@@ -128,7 +130,7 @@ def test_cell_finds_the_images_of_a_confusion_cell(ev):
 def test_evaluate_a_tiny_trained_model(bars):
     arch = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
     job = train(arch, bars, TrainingConfig(optimizer="adam", learning_rate=0.01, epochs=2))
-    assert job.outcome == FINISHED
+    assert job.outcome == RunState.FINISHED
     result = evaluate(job.model, bars.x_test, bars.y_test, bars.class_names)
     assert result.probabilities.shape == (len(bars.y_test), 4) and result.probabilities.dtype == np.float32
     assert result.probabilities.sum(axis=1) == pytest.approx(np.ones(len(bars.y_test)), abs=1e-5)

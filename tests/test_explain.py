@@ -5,18 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, build_model, layer_table
-from core.explain import (
-    EXPLANATIONS,
-    SCORE_LOGIT,
-    CellChange,
-    ConfusionOverEpochs,
-    Explainer,
-    NetworkTrace,
-    confusion_on_subset,
-    fixed_subset_indices,
-    overlay,
-)
+from core.data.splits import fixed_subset
+from core.evaluation.metrics import confusion_counts
+from core.explain.confusion import CellChange, ConfusionOverEpochs
+from core.explain.glossary import EXPLANATIONS
+from core.explain.images import overlay
+from core.explain.network import SCORE_LOGIT, Explainer, NetworkTrace
+from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table
+from core.model.build import build_model
 
 SAME_NO_POOL = Architecture(
     conv_blocks=(ConvBlock(filters=4, kernel_size=3, pooling="none", padding="same"),
@@ -62,12 +58,13 @@ def trained(bars):
     arch = Architecture(conv_blocks=(ConvBlock(filters=8, kernel_size=3),), dense_layers=(DenseLayer(units=16),))
     model = build_model(arch, bars.input_shape, bars.num_classes, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    subset = fixed_subset_indices(len(bars.x_test), 60, seed=3)
-    x_sub, y_sub = bars.x_test[subset], bars.y_test[subset]
-    matrices = []
-    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: matrices.append(
-        confusion_on_subset(model, x_sub, y_sub, bars.num_classes)))
+    from core.training.callbacks import ConfusionRecorder
+
+    subset = fixed_subset(len(bars.x_test), 60, seed=3)
+    recorded = []
+    record = ConfusionRecorder(bars.x_test[subset], bars.y_test[subset], bars.num_classes, recorded.append)
     model.fit(bars.x_train, bars.y_train, epochs=2, batch_size=16, verbose=0, callbacks=[record])
+    matrices = [np.asarray(entry["matrix"], dtype=np.int64) for entry in recorded[-1]]
     return model, Explainer(model), matrices, subset
 
 
@@ -341,7 +338,7 @@ def test_embedding_keeps_the_indices_of_the_images_it_used(trained, bars, method
     _, explainer, _, _ = trained
     labels = bars.y_test
     emb = explainer.embedding(bars.x_test, labels, method=method, max_points=30, seed=4, tsne_iterations=250)
-    np.testing.assert_array_equal(emb.indices, fixed_subset_indices(len(bars.x_test), 30, 4))
+    np.testing.assert_array_equal(emb.indices, fixed_subset(len(bars.x_test), 30, 4))
     assert emb.points.shape == (30, 2) and emb.points.dtype == np.float32
     np.testing.assert_array_equal(emb.labels, labels[emb.indices])
     assert emb.feature_layer == "dense1"
@@ -369,7 +366,7 @@ def test_per_epoch_confusion_matrices_sum_to_the_subset_size(trained, bars):
         np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(bars.y_test[subset], minlength=4))
 
 
-def test_confusion_on_subset_takes_a_predict_function():
+def test_confusion_counts_take_a_predict_function_in_batches():
     x = np.zeros((5, 2, 2, 1), dtype=np.float32)
     y = np.array([0, 1, 2, 2, 1])
     predicted = np.array([0, 2, 2, 1, 1])
@@ -380,7 +377,7 @@ def test_confusion_on_subset_takes_a_predict_function():
         start = sum(calls[:-1])
         return np.eye(3)[predicted[start:start + len(batch)]]
 
-    matrix = confusion_on_subset(predict, x, y, 3, batch_size=2)
+    matrix = confusion_counts(predict, x, y, 3, batch_size=2)
     assert calls == [2, 2, 1]
     np.testing.assert_array_equal(matrix, [[1, 0, 0], [0, 1, 1], [0, 1, 1]])
 
@@ -401,13 +398,13 @@ def test_confusion_over_epochs_finds_the_cells_that_changed_most():
 
 
 def test_fixed_subset_indices_are_sorted_distinct_and_repeatable():
-    a = fixed_subset_indices(10_000, 1_000, seed=7)
+    a = fixed_subset(10_000, 1_000, seed=7)
     assert len(a) == 1_000 == len(np.unique(a)) and np.all(np.diff(a) > 0) and a.max() < 10_000
-    np.testing.assert_array_equal(a, fixed_subset_indices(10_000, 1_000, seed=7))
-    assert not np.array_equal(a, fixed_subset_indices(10_000, 1_000, seed=8))
-    np.testing.assert_array_equal(fixed_subset_indices(7, 1_000, seed=0), np.arange(7))
-    with pytest.raises(ValueError, match="size == -1, must be >= 0"):
-        fixed_subset_indices(10, -1, 0)
+    np.testing.assert_array_equal(a, fixed_subset(10_000, 1_000, seed=7))
+    assert not np.array_equal(a, fixed_subset(10_000, 1_000, seed=8))
+    np.testing.assert_array_equal(fixed_subset(7, 1_000, seed=0), np.arange(7))
+    with pytest.raises(ValueError, match="size == -1, must be an integer >= 0"):
+        fixed_subset(10, -1, 0)
 
 
 # --- display helpers, figures, words ----------------------------------------------------------------
@@ -428,7 +425,7 @@ def test_overlay_blends_the_heat_colours_where_the_map_is_high():
 
 
 def test_figures_render_the_records(explainers, trained, bars):
-    from core import explain_figures as figs
+    from core.figures import explain as figs
 
     _, explainer, shape, _ = explainers["fast"]
     image = _image(shape)

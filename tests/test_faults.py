@@ -25,12 +25,14 @@ import pytest
 from streamlit.runtime import caching
 from streamlit.testing.v1 import AppTest
 
-import core.engine
+import core.engine.jobs
 import ui.runs
-from core.architecture import Architecture, ConvBlock, DenseLayer, layer_table
-from core.engine import JobManager
-from core.runs import EPOCHS, SPEC, STATUS, RunSpec, RunState, RunStatus, RunStore, process_start_ticks
-from core.training import TrainingConfig
+from core.engine.jobs import JobManager
+from core.model.architecture import Architecture, ConvBlock, DenseLayer, layer_table
+from core.runs.spec import RunSpec
+from core.runs.status import RunState, RunStatus, process_start_ticks
+from core.runs.store import EPOCHS, SPEC, STATUS, RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import ROOT, training, wait_for
 from ui import state
 
@@ -304,8 +306,9 @@ def test_a_killed_worker_fails_its_run_visibly_and_the_next_run_trains_even_with
 
 SERVER = """
 import json, sys, threading
-from core.engine import JobManager
-from core.runs import RunSpec, RunStore
+from core.engine.jobs import JobManager
+from core.runs.spec import RunSpec
+from core.runs.store import RunStore
 store = RunStore(sys.argv[1])
 jobs = JobManager(max_concurrent=1, keep_spare=False)
 ids = [jobs.submit(store, RunSpec.from_dict(spec), owner="a browser") for spec in json.loads(sys.argv[2])]
@@ -351,7 +354,7 @@ def test_a_killed_server_leaves_its_runs_interrupted_and_no_process_behind(
     assert run_store.status(queued).message == "The server stopped before this run started."
 
     # the server starts again: its job manager writes what the old one left as interrupted
-    monkeypatch.setattr(core.engine, "JobManager", lambda: JobManager(max_concurrent=1, keep_spare=False))
+    monkeypatch.setattr(core.engine.jobs, "JobManager", lambda: JobManager(max_concurrent=1, keep_spare=False))
     restarted = ui.runs.job_manager.__wrapped__()  # what st.cache_resource calls once per server process
     try:
         statuses = assert_consistent(run_store)

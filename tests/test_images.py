@@ -1,7 +1,8 @@
-"""Your own images (core.images): folders and zips of class folders, hostile zips, preprocessing."""
+"""Your own images (core.data.folders): folders and zips of class folders, hostile zips, preprocessing."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -14,20 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core import images
+from core import limits
+from core.data import pictures
+from core.data.folders import describe_folder, load_image_folder, preview, sample_images
+from core.data.pictures import NOT_AN_IMAGE, TOO_LARGE, UNREADABLE, ImageFolderOptions, fit_and_pad, preprocess_picture
 from core.errors import DataError
-from core.images import (
-    NOT_AN_IMAGE,
-    TOO_LARGE,
-    UNREADABLE,
-    ImageFolderOptions,
-    describe_folder,
-    fit_and_pad,
-    load_image_folder,
-    preprocess_picture,
-    preview,
-    sample_images,
-)
 
 CLASSES = {"circle": (220, 40, 40), "square": (40, 160, 60), "triangle": (40, 60, 200)}
 PER_CLASS = 6
@@ -135,7 +127,7 @@ def forbid_reading(monkeypatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("a member was read or decoded")
 
-    monkeypatch.setattr(images.Image, "open", refuse)
+    monkeypatch.setattr(pictures.Image, "open", refuse)
     monkeypatch.setattr(zipfile.ZipFile, "open", refuse)
 
 
@@ -256,7 +248,7 @@ def test_sample_images_takes_one_class_after_another(shapes):
 def test_oversized_image_is_skipped(tmp_path, monkeypatch):
     write_classes(tmp_path, {"circle": 5, "square": 5})
     (tmp_path / "square" / "big.png").write_bytes(encode(Image.new("RGB", (200, 200), "white")))
-    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 10_000)
+    monkeypatch.setattr(limits, "MAX_PICTURE_PIXELS", 10_000)
     skipped = load_image_folder(tmp_path).report.skipped
     assert [(s.name, s.reason, s.detail) for s in skipped] == [
         ("square/big.png", TOO_LARGE, "200x200 pixels; at most 0.01 MP per image")]
@@ -337,7 +329,8 @@ def test_zip_symlink_is_refused(monkeypatch):
 def test_zip_bomb_by_declared_size_is_refused_from_the_directory(monkeypatch):
     data = patch_declared_size(zip_members(valid_members()), "circle/0.png", 300_000_000)
     forbid_reading(monkeypatch)
-    with pytest.raises(DataError, match=r"its files add up to 300 MB uncompressed; at most 200 MB are read"):
+    with pytest.raises(DataError, match=r"its files add up to 300\.0 MB once uncompressed; ConvLab reads at most "
+                                        r"200\.0 MB of a zip of class folders \(a zip bomb\?\)"):
         load_image_folder(data, name="bomb.zip")
 
 
@@ -369,9 +362,10 @@ def test_member_larger_than_declared_is_refused():
 
 def test_too_many_entries_in_a_zip(monkeypatch, shapes):
     data = zip_folder(shapes)
-    monkeypatch.setattr(images, "MAX_ENTRIES", 10)
+    monkeypatch.setattr(limits, "IMAGE_ARCHIVE", dataclasses.replace(limits.IMAGE_ARCHIVE, max_entries=10))
     forbid_reading(monkeypatch)
-    with pytest.raises(DataError, match=r"many\.zip: holds \d+ files and folders; at most 10 are read\."):
+    with pytest.raises(DataError, match=r"many\.zip: the archive lists \d+ files and folders; ConvLab reads at most 10 "
+                                        r"in a zip of class folders\."):
         describe_folder(data, name="many.zip")
 
 
@@ -390,23 +384,23 @@ def test_zip_directory_too_large_is_refused_before_parsing(monkeypatch, shapes, 
     data = zip_folder(shapes)
     data = with_zip64_end(data) if zip64 else data
     assert describe_folder(data).class_names == ("circle", "square", "triangle")
-    monkeypatch.setattr(images, "MAX_ZIP_DIRECTORY_BYTES", 1000)
+    monkeypatch.setattr(limits, "IMAGE_ARCHIVE", dataclasses.replace(limits.IMAGE_ARCHIVE, max_directory_bytes=1000))
     forbid_reading(monkeypatch)
     monkeypatch.setattr(zipfile, "ZipFile", lambda *args, **kwargs: pytest.fail("the directory was parsed"))
-    with pytest.raises(DataError, match=r"big\.zip: its zip directory takes 0\.0 MB; at most 0 MB "
-                                        r"\(about 50,000 files\) are read\."):
+    with pytest.raises(DataError, match=r"big\.zip: its zip directory takes \d+\.\d kB; ConvLab reads at most "
+                                        r"1\.0 kB for a zip of class folders \(about 50,000 files\)\."):
         describe_folder(data, name="big.zip")
 
 
 def test_too_many_images(monkeypatch, shapes):
-    monkeypatch.setattr(images, "MAX_IMAGES", 10)
+    monkeypatch.setattr(limits, "MAX_IMAGE_FILES", 10)
     with pytest.raises(DataError, match=re.escape(f"{shapes.name}: holds 19 images; at most 10 are read.")):
         load_image_folder(shapes)
 
 
 def test_too_many_pixel_values(monkeypatch, shapes):
-    monkeypatch.setattr(images, "MAX_DATASET_VALUES", 19 * 64 * 64 * 3 - 1)
-    with pytest.raises(DataError, match=r"19 images at 64x64x3 would take \d+ MB as float32; .* "
+    monkeypatch.setattr(limits, "MAX_DATASET_VALUES", 19 * 64 * 64 * 3 - 1)
+    with pytest.raises(DataError, match=r"19 images at 64x64x3 would take [\d.]+ [kMG]B as float32; .* "
                                         r"Choose a smaller image size or grayscale\."):
         load_image_folder(shapes, ImageFolderOptions(image_size=64, color_mode="rgb"))
     load_image_folder(shapes, ImageFolderOptions(image_size=64))  # grayscale fits
@@ -414,7 +408,7 @@ def test_too_many_pixel_values(monkeypatch, shapes):
 
 def test_not_a_zip_or_a_folder(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n")
-    with pytest.raises(DataError, match=r"data\.csv: not a folder or a valid \.zip file"):
+    with pytest.raises(DataError, match=r"data\.csv: not a valid \.zip file .*; expected a zip of class folders\."):
         describe_folder(tmp_path / "data.csv")
     with pytest.raises(DataError, match=r"missing: no such file or folder\."):
         describe_folder(tmp_path / "missing")
@@ -432,14 +426,16 @@ def test_options_round_trip_as_json():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"image_size": 300}, "image_size == 300, must be in [8, 128]."),
+        ({"image_size": 300}, "image_size == 300, must be an integer from 8 to 128."),
         ({"image_size": 28.0}, "image_size == 28.0, must be an integer."),
         ({"color_mode": "cmyk"}, "color_mode == 'cmyk', must be one of 'grayscale', 'rgb'."),
         ({"invert": True}, "invert == True, must be one of 'never', 'always', 'auto'."),
         ({"test_fraction": 0.9}, "test_fraction == 0.9, must be in [0.05, 0.5]."),
         ({"test_fraction": "0.2"}, "test_fraction == '0.2', must be a number."),
-        ({"seed": -1}, "seed == -1, must be in [0, 4294967295]."),
-        ({"size": 28}, "image folder options: unknown setting 'size'."),
+        ({"seed": -1}, "seed == -1, must be an integer from 0 to 2147483647."),
+        ({"seed": 2**32 - 1}, "seed == 4294967295, must be an integer from 0 to 2147483647."),
+        ({"size": 28}, "image folder options: unknown setting(s) 'size'; known: image_size, color_mode, invert, "
+                       "test_fraction, seed."),
     ],
 )
 def test_bad_options(settings, message):
@@ -451,10 +447,10 @@ def test_bad_options(settings, message):
 
 
 def test_a_stored_zip_reference_loads_again_identically_through_json(shapes, tmp_path):
-    from core.data import DatasetRef
-    from core.datasets import load_ref
-    from core.images import dataset_options, stored_ref
-    from core.runs import RunStore
+    from core.data.dataset import DatasetRef
+    from core.data.folders import image_folder_options, stored_ref
+    from core.data.registry import load_ref
+    from core.runs.store import RunStore
 
     store = RunStore(tmp_path / "runs")
     digest, _ = store.store_dataset_file(zip_folder(shapes, wrap="shapes"), "my shapes.zip", ".zip")
@@ -464,7 +460,7 @@ def test_a_stored_zip_reference_loads_again_identically_through_json(shapes, tmp
     assert again == ref and ref.describe() == "images my shapes.zip (16px rgb, invert auto)"
     first, second = load_ref(ref, store.stored_dataset_path), load_ref(again, store.stored_dataset_path)
     assert first.name == "my shapes.zip" and first.class_names == tuple(CLASSES) and first.ref == ref
-    assert first.input_shape == (16, 16, 3) and dataset_options(first) == options
+    assert first.input_shape == (16, 16, 3) and image_folder_options(first) == options
     for key in ("x_train", "y_train", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(first, key), getattr(second, key))
     assert "2 files skipped" in first.source and any("not an image" in note for note in first.notes)
@@ -476,7 +472,7 @@ def test_a_stored_zip_reference_loads_again_identically_through_json(shapes, tmp
 
 
 def test_local_paths_tell_images_from_idx_folders_and_npz_files(shapes, tmp_path):
-    from core.datasets import is_image_source, load_file, local_ref
+    from core.data.registry import is_image_source, load_file, local_ref
 
     (tmp_path / "shapes.zip").write_bytes(zip_folder(shapes))
     (tmp_path / "idx").mkdir()
@@ -498,7 +494,7 @@ def test_local_paths_tell_images_from_idx_folders_and_npz_files(shapes, tmp_path
                                      ImageFolderOptions(image_size=20, invert="auto"),
                                      ImageFolderOptions(image_size=12, invert="always")])
 def test_a_picture_to_classify_is_preprocessed_exactly_as_the_training_images(shapes, options):
-    from core.images import prepare_picture
+    from core.data.pictures import prepare_picture
 
     dataset = load_image_folder(shapes, options).to_dataset("shapes")
     every = np.concatenate([dataset.x_train, dataset.x_test])
@@ -510,10 +506,11 @@ def test_a_picture_to_classify_is_preprocessed_exactly_as_the_training_images(sh
 
 
 def test_a_picture_that_cannot_be_read_says_why():
+    from core.data.pictures import prepare_picture
     from core.errors import DrawingError
-    from core.images import prepare_picture
 
-    with pytest.raises(DrawingError, match=r"^notes\.png cannot be read: damaged or unreadable \(Pillow cannot "):
+    with pytest.raises(DrawingError, match=r"^notes\.png is not an image that can be read \(PNG, JPEG, BMP, GIF, WebP "
+                                           r"or TIFF\)\.$"):
         prepare_picture(b"not a picture", ImageFolderOptions(), name="notes.png")
 
 
@@ -521,7 +518,8 @@ def test_cli_trains_a_zip_of_class_folders(shapes, tmp_path):
     import contextlib
 
     from core.cli import main
-    from core.runs import RunState, RunStore
+    from core.runs.status import RunState
+    from core.runs.store import RunStore
 
     (tmp_path / "shapes.zip").write_bytes(zip_folder(shapes, wrap="shapes"))
     out, err = io.StringIO(), io.StringIO()
@@ -546,7 +544,7 @@ def test_cli_trains_a_zip_of_class_folders(shapes, tmp_path):
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF"])
 def test_every_listed_format_decodes(fmt):
     # Pillow 13 has no "MPO" opener of its own: naming it made every format tried after it fail
-    from core.images import prepare_picture
+    from core.data.pictures import prepare_picture
 
     picture = prepare_picture(encode(shape_picture("circle", 0), fmt), ImageFolderOptions(image_size=12), name="x")
     assert picture.image.shape == (12, 12) and picture.image.std() > 0

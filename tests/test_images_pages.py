@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.architecture import Architecture, ConvBlock, DenseLayer
-from core.datasets import load_ref
-from core.engine import execute
-from core.images import ImageFolderOptions, stored_ref
-from core.runs import RunSpec, RunState, RunStore
-from core.training import TrainingConfig
+from core.data.folders import stored_ref
+from core.data.pictures import ImageFolderOptions
+from core.data.registry import load_ref
+from core.engine.execute import execute
+from core.model.architecture import Architecture, ConvBlock, DenseLayer
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import ROOT
 from tests.test_images import CLASSES, encode, patch_declared_size, shape_picture
 from ui import image_upload, state
@@ -188,4 +191,4 @@ def test_a_run_on_an_uploaded_zip_trains_evaluates_and_classifies_a_picture(run_
     assert len(prediction) == 1 and prediction[0].value in CLASSES
     assert "what the network sees: fitted into 16x16, rgb" in image_captions(at)
     at.file_uploader(key="draw_upload").clear().upload("broken.png", b"not an image", "image/png").run()
-    assert "broken.png cannot be read: damaged or unreadable" in texts(at.error)
+    assert "broken.png is not an image that can be read (PNG, JPEG, BMP, GIF, WebP or TIFF)." in texts(at.error)

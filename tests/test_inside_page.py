@@ -13,14 +13,16 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.architecture import Architecture, ConvBlock, DenseLayer
-from core.datasets import load_file
-from core.drawing import preprocess_drawing, scale_drawing_to
-from core.engine import execute
-from core.explain import Explainer
-from core.models import load_model_file
-from core.runs import RunSpec, RunState, RunStore
-from core.training import TrainingConfig
+from core.data.drawing import preprocess_drawing, scale_drawing_to
+from core.data.registry import load_file
+from core.engine.execute import execute
+from core.explain.network import Explainer
+from core.model.architecture import Architecture, ConvBlock, DenseLayer
+from core.model.files import load_model_file
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import ROOT, bars_arrays
 from ui import state
 
@@ -141,7 +143,7 @@ def test_without_a_run_the_page_says_where_to_get_one(store, monkeypatch):
 def test_an_uploaded_model_without_convolutions_is_explained(store, grey, monkeypatch):
     import keras
 
-    from core.models import import_model
+    from core.engine.upload import import_model
 
     dataset, _ = grey
     model = keras.Sequential([keras.Input(dataset.input_shape), keras.layers.Flatten(),
@@ -318,7 +320,7 @@ def test_confusion_over_epochs_has_an_epoch_slider_and_the_cells_that_changed(st
 def test_confusion_over_epochs_is_absent_for_an_uploaded_model(store, grey, monkeypatch):
     import keras
 
-    from core.models import import_model
+    from core.engine.upload import import_model
 
     dataset, runs = grey
     model = keras.models.load_model(store.model_path(runs["tiny_cnn"]))

@@ -10,8 +10,9 @@ import re
 import pytest
 
 from core import limits
-from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, build_model, layer_table, validate
 from core.errors import ArchitectureError
+from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table, validate
+from core.model.build import build_model
 
 LIMITS = ("ConvLab allows at most 100,000,000 parameters and 2.0 GB for training: add pooling, use fewer filters "
           "or smaller dense layers.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.data import DatasetRef
+from core.data.dataset import DatasetRef
 from core.errors import DataError
 from ui.loading import dataset_for_ref
 

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table
-from core.engine import execute
-from core.runs import RunSpec, RunState, RunStore
-from core.training import TrainingConfig
+from core.engine.execute import execute
+from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import ROOT, bars_arrays, wait_for
 from ui import state
 
@@ -95,8 +97,8 @@ def test_data_page_shows_source_shapes_and_preprocessing():
     assert not at.exception
     assert "scikit-learn's load_digits" in " ".join(s.value for s in at.success)
     codes = " ".join(c.value for c in at.code)
-    assert "(1437, 8, 8) uint8, values 0 to 255" in codes
-    assert "(1437, 8, 8, 1) float32, values 0 to 1" in codes
+    assert "(1438, 8, 8) uint8, values 0 to 255" in codes
+    assert "(1438, 8, 8, 1) float32, values 0 to 1" in codes
     assert at.session_state[state.DATASET].name == "digits-8x8"
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score
 
-from core.architecture import PRESETS, layer_table
-from core.data import subsample
-from core.datasets import load_mnist_10k
-from core.evaluation import evaluate
-from core.training import FINISHED, TRAINING_PRESETS, override, train
+from core.data.registry import load_mnist_10k
+from core.data.splits import subsample
+from core.evaluation.metrics import evaluate
+from core.model.architecture import PRESETS, layer_table
+from core.runs.status import RunState
+from core.training.config import TRAINING_PRESETS, override
+from core.training.loop import train
 
 
 def test_lab_model_and_recipe_learn_real_mnist_digits():
@@ -26,7 +28,7 @@ def test_lab_model_and_recipe_learn_real_mnist_digits():
 
     # Stage 3: the lab's recipe (SGD 0.01, momentum 0.9, batch 32), two epochs instead of ten.
     result = train(arch, dataset, override(TRAINING_PRESETS["lab"], epochs=2))
-    assert result.outcome == FINISHED, result.message
+    assert result.outcome == RunState.FINISHED, result.message
     history = result.history()
     assert history["loss"][1] < history["loss"][0]
     assert history["val_accuracy"][-1] > 0.85

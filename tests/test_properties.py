@@ -20,22 +20,23 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from core import limits
-from core.architecture import (
+from core.data.dataset import Dataset, make_dataset
+from core.data.drawing import DrawingSteps, preprocess_drawing, read_digit_picture
+from core.data.files import NPZ_KEYS, load_npz, read_idx
+from core.data.pictures import PictureSteps, read_picture
+from core.errors import ArchitectureError, DataError, DrawingError, TrainingConfigError
+from core.model.architecture import (
     ACTIVATIONS,
     PADDINGS,
     POOLINGS,
     Architecture,
     ConvBlock,
     DenseLayer,
-    build_model,
     layer_table,
     validate,
 )
-from core.data import Dataset, make_dataset
-from core.drawing import DrawingSteps, PictureSteps, preprocess_drawing, read_digit_picture, read_picture
-from core.errors import ArchitectureError, DataError, DrawingError, TrainingConfigError
-from core.loaders import NPZ_KEYS, load_npz, read_idx
-from core.training import OPTIMIZERS, SCHEDULES, TrainingConfig
+from core.model.build import build_model
+from core.training.config import OPTIMIZERS, SCHEDULES, TrainingConfig
 from ui.architecture_form import FILTER_CHOICES, KERNEL_CHOICES, MAX_BLOCKS, MAX_DENSE, UNIT_CHOICES
 
 QUICK = settings(max_examples=60, deadline=None,

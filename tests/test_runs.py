@@ -13,14 +13,17 @@ import numpy as np
 import pytest
 
 from core import atomic
-from core.architecture import PRESETS
-from core.data import DatasetRef
+from core.data.dataset import DatasetRef
 from core.errors import DataError, RunError
-from core.runs import (
-    BATCHES, EPOCHS, MAX_BATCH_ROWS, SPEC, STATUS, CsvLog, Owner, RunSpec, RunState, RunStatus, RunStore, RunWriter,
-    comparison_rows, effective_status, spec_differences,
-)
-from core.training import TRAINING_PRESETS, Progress, override
+from core.model.architecture import PRESETS
+from core.runs.compare import comparison_rows, spec_differences
+from core.runs.logs import CsvLog
+from core.runs.spec import RunSpec
+from core.runs.status import Owner, RunState, RunStatus, effective_status
+from core.runs.store import BATCHES, EPOCHS, SPEC, STATUS, RunStore
+from core.runs.writer import MAX_BATCH_ROWS, RunWriter
+from core.training.config import TRAINING_PRESETS, override
+from core.training.progress import Progress
 
 LAB = RunSpec(DatasetRef.of("builtin", "mnist-10k"), PRESETS["lab"], TRAINING_PRESETS["lab"], label="lab run")
 
@@ -49,7 +52,9 @@ def test_spec_round_trips_through_json():
 
 @pytest.mark.parametrize("data, message", [
     ([], "a run spec must be a mapping, not list."),
-    ({"dataset": {"kind": "web", "name": "x", "options": {}}}, "dataset kind 'web' is not one of builtin, file, "),
+    ({"dataset": LAB.dataset.to_dict(), "seed": 3}, "a run spec: unknown setting(s) 'seed'; known: dataset, "),
+    ({"dataset": {"kind": "web", "name": "x", "options": {}}},
+     "dataset kind == 'web', must be one of 'builtin', 'file', "),
     ({"dataset": "mnist"}, "a dataset reference needs a kind, a name and options"),
     ({"dataset": LAB.dataset.to_dict(), "architecture": None, "training": {"epochs": 0}},
      "epochs == 0, must be an integer from 1 to 500."),

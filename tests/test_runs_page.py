@@ -10,10 +10,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.architecture import Architecture, ConvBlock, DenseLayer, build_model
-from core.engine import execute
-from core.runs import SPEC, RunSpec, RunState, RunStore
-from core.training import TrainingConfig
+from core.engine.execute import execute
+from core.model.architecture import Architecture, ConvBlock, DenseLayer
+from core.model.build import build_model
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
+from core.runs.store import SPEC, RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import ROOT
 from ui import state
 

@@ -9,12 +9,13 @@ import re
 import numpy as np
 import pytest
 
-from core.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, build_model
 from core.errors import TrainingConfigError
-from core.training import (
-    FAILED, FINISHED, MAX_STEPS_PER_EXECUTION, STOPPED, TRAINING_PRESETS, MemorySink, Progress, TrainingConfig,
-    override, steps_per_execution, train,
-)
+from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer
+from core.model.build import build_model
+from core.runs.status import RunState
+from core.training.config import TRAINING_PRESETS, TrainingConfig, override
+from core.training.loop import MAX_STEPS_PER_EXECUTION, steps_per_execution, train
+from core.training.progress import MemorySink, Progress
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2, validation_fraction=0.1)
@@ -24,8 +25,8 @@ METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 # --- settings ---------------------------------------------------------------------------------
 
 BAD_SETTINGS = [
-    ({"optimizer": "adamw"}, "optimizer 'adamw' is not one of sgd, adam, rmsprop."),
-    ({"schedule": "step"}, "schedule 'step' is not one of constant, cosine, warmup-cosine."),
+    ({"optimizer": "adamw"}, "optimizer == 'adamw', must be one of 'sgd', 'adam', 'rmsprop'."),
+    ({"schedule": "step"}, "schedule == 'step', must be one of 'constant', 'cosine', 'warmup-cosine'."),
     ({"learning_rate": 0.0}, "learning rate == 0.0, must be in (0, 10]."),
     ({"learning_rate": -0.1}, "learning rate == -0.1, must be in (0, 10]."),
     ({"learning_rate": 11.0}, "learning rate == 11.0, must be in (0, 10]."),
@@ -90,7 +91,7 @@ def test_override_replaces_only_given_settings_and_validates():
 def test_config_round_trips_through_a_dict_and_refuses_unknown_or_bad_settings():
     config = TRAINING_PRESETS["fast"]
     assert TrainingConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(TrainingConfigError, match=r"^unknown training setting\(s\): colour, speed\.$"):
+    with pytest.raises(TrainingConfigError, match=r"^training settings: unknown setting\(s\) 'colour', 'speed'; known: "):
         TrainingConfig.from_dict(config.to_dict() | {"speed": 2, "colour": "red"})
     with pytest.raises(TrainingConfigError, match=r"^epochs == -3"):
         TrainingConfig.from_dict(config.to_dict() | {"epochs": -3})
@@ -129,7 +130,7 @@ def finished(bars):
 
 def test_training_finishes_and_learns_the_bars(finished):
     result, _ = finished
-    assert (result.outcome, result.message) == (FINISHED, "Training finished.")
+    assert (result.outcome, result.message) == (RunState.FINISHED, "Training finished.")
     assert result.epochs[-1]["accuracy"] > 0.8  # four easy classes: chance is 0.25
     assert result.epochs[-1]["loss"] < result.epochs[0]["loss"]
     assert result.model.name == "tiny"
@@ -184,7 +185,7 @@ def test_history_has_keras_shape(finished):
 
 def test_no_validation_split_gives_training_metrics_only(bars):
     result = train(TINY, bars, dataclasses.replace(QUICK, epochs=1, validation_fraction=0.0))
-    assert result.outcome == FINISHED
+    assert result.outcome == RunState.FINISHED
     assert result.validation_size == 0 and result.train_size == len(bars.x_train)
     assert list(result.history()) == ["loss", "accuracy"]
 
@@ -212,7 +213,7 @@ def test_stop_ends_training_within_a_chunk_and_keeps_the_weights(bars):
 
     result = train(TINY, bars, config, should_stop=stop_at_once)
     chunk = steps_per_execution(TINY, bars.input_shape, bars.num_classes, 4, 54)
-    assert result.outcome == STOPPED and len(asked) == 1
+    assert result.outcome == RunState.STOPPED and len(asked) == 1
     assert result.message == (f"Stopped by the user in epoch 1/20, after batch {chunk}/54; "
                                "the weights learned so far are kept.")
     assert [b["step"] for b in result.batches] == [chunk]  # one chunk of batches, then the stop
@@ -233,7 +234,7 @@ def test_exploding_loss_fails_the_training_with_advice(bars):
     """SGD at the maximum rate on a deep ELU net overflows to NaN within the first epoch."""
     sink = MemorySink()
     result = train(EXPLODES, bars, TrainingConfig(learning_rate=10.0, momentum=0.9, epochs=3), sink=sink)
-    assert result.outcome == FAILED, result.message
+    assert result.outcome == RunState.FAILED, result.message
     assert re.match(r"^Training stopped: the loss became (nan|inf) at epoch 1, batch \d+\. "
                     r"The learning rate is probably too high", result.message)
     assert result.epochs == [] and result.progress.epoch <= 1
@@ -243,13 +244,13 @@ def test_exploding_loss_fails_the_training_with_advice(bars):
 
 def test_a_preset_architecture_trains_end_to_end(bars):
     result = train(PRESETS["lab"], bars, override(TRAINING_PRESETS["lab"], epochs=1))
-    assert result.outcome == FINISHED and len(result.history()["loss"]) == 1
+    assert result.outcome == RunState.FINISHED and len(result.history()["loss"]) == 1
     assert result.model.name == "lab_cnn"
 
 
 def test_a_training_too_large_for_the_machine_is_refused_before_anything_is_built(bars):
     from core.errors import ArchitectureError
-    from core.training import check_trainable
+    from core.training.loop import check_trainable
 
     assert check_trainable(PRESETS["lab"], (28, 28, 1), 10, TRAINING_PRESETS["lab"]) == 542_230
     big_batch = override(TRAINING_PRESETS["lab"], batch_size=8192)
@@ -261,7 +262,7 @@ def test_a_training_too_large_for_the_machine_is_refused_before_anything_is_buil
 
 def test_a_short_last_chunk_of_batches_is_reported_as_the_epochs_last_batch():
     """With steps per execution, Keras reports the last chunk's index rounded up past the epoch's end."""
-    from core.callbacks import MetricsCallback
+    from core.training.callbacks import MetricsCallback
 
     seen = []
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from core import worker
-from core.engine import SERVER_GONE, StopFlag
+from core.engine import worker
+from core.engine.execute import StopFlag, StopReason
 
 
 def lines(*commands: dict) -> io.StringIO:
@@ -18,7 +18,7 @@ def test_a_stop_goes_to_the_run_read_before_it_even_before_that_run_starts():
     inbox.listen(lines({"cmd": "run", "run_id": "a"}, {"cmd": "stop"}, {"cmd": "run", "run_id": "b"}))
     (job_a, flag_a), (job_b, flag_b) = inbox.runs.get_nowait(), inbox.runs.get_nowait()
     assert job_a["run_id"] == "a" and flag_a.reason == "user"
-    assert job_b["run_id"] == "b" and flag_b.reason == SERVER_GONE  # stdin ended during b: the server has gone
+    assert job_b["run_id"] == "b" and flag_b.reason is StopReason.SERVER_GONE  # stdin ended during b: the server has gone
     assert inbox.runs.get_nowait() is None
 
 
@@ -49,7 +49,7 @@ def test_a_worker_gives_way_to_the_server_and_the_browsers():
     import sys
 
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    code = "from core.worker import lower_priority; import os; print(lower_priority(), os.getpriority(os.PRIO_PROCESS, 0))"
+    code = "from core.engine.worker import lower_priority; import os; print(lower_priority(), os.getpriority(os.PRIO_PROCESS, 0))"
     for configured, expected in (("", worker.NICE), ("3", 3), ("nonsense", worker.NICE)):
         env = dict(os.environ, **{worker.NICE_ENV: configured})
         said = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

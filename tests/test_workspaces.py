@@ -12,10 +12,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.runs
-from core.architecture import Architecture, ConvBlock, DenseLayer, layer_table
-from core.engine import JobManager
-from core.runs import RunState, RunStore
-from core.training import TrainingConfig
+from core.engine.jobs import JobManager
+from core.model.architecture import Architecture, ConvBlock, DenseLayer, layer_table
+from core.runs.status import RunState
+from core.runs.store import RunStore
+from core.training.config import TrainingConfig
 from tests.conftest import ROOT
 from ui import state
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import streamlit as st
 
-from core.architecture import ACTIVATIONS, PADDINGS, POOLINGS, PRESETS, Architecture, ConvBlock, DenseLayer
-from core.augment import ROTATION_MAX, SHIFT_MAX, ZOOM_MAX, Augmentation, augment_samples, digit_warning
 from core.errors import ConvLabError
+from core.model.architecture import ACTIVATIONS, PADDINGS, POOLINGS, PRESETS, Architecture, ConvBlock, DenseLayer
+from core.model.augment import ROTATION_MAX, SHIFT_MAX, ZOOM_MAX, Augmentation, augment_samples, digit_warning
 from ui import state
 from ui.widgets import choices_with, image_grid, show_error, upper
 
 if TYPE_CHECKING:
-    from core.data import Dataset
+    from core.data.dataset import Dataset
 
 MAX_BLOCKS = 4
 MAX_DENSE = 3

@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import images
-from core.data import Dataset
+from core import limits
+from core.data import folders, pictures
+from core.data.dataset import Dataset
+from core.data.folders import FolderSummary, ImageFolderReport, stored_ref
+from core.data.pictures import ImageFolderOptions
 from core.errors import DataError
-from core.images import FolderSummary, ImageFolderOptions, ImageFolderReport, stored_ref
-from core.runs import RunStore
+from core.runs.store import RunStore
 from ui import state
 from ui.loading import uploaded_images
 from ui.widgets import image_grid
@@ -62,9 +64,9 @@ def limits_caption() -> str:
     upload_mb = st.get_option("server.maxUploadSize")
     return (f"One folder per class (its name is the class name), or `train/<class>/` and `test/<class>/`. "
             f"PNG, JPEG, BMP, GIF, WebP or TIFF. Limits: {upload_mb} MB per upload; at most "
-            f"{images.MAX_IMAGES:,} images ({images.MIN_IMAGES_PER_CLASS} or more per class), "
-            f"{images.MAX_TOTAL_BYTES // 1_000_000} MB unpacked, {images.MAX_FILE_BYTES // 1_000_000} MB and "
-            f"{images.MAX_IMAGE_PIXELS // 1_000_000} megapixels per image. Zips with links or paths leaving the "
+            f"{limits.MAX_IMAGE_FILES:,} images ({limits.MIN_IMAGES_PER_CLASS} or more per class), "
+            f"{limits.format_bytes(limits.MAX_IMAGE_BYTES)} unpacked, {limits.format_bytes(limits.MAX_IMAGE_FILE_BYTES)} and "
+            f"{limits.MAX_PICTURE_PIXELS // 1_000_000} megapixels per image. Zips with links or paths leaving the "
             "folder are refused.")
 
 
@@ -74,8 +76,8 @@ def _listed(upload) -> ListedZip:
     if cached is None or cached[0] != upload.file_id:
         data = upload.getvalue()
         try:
-            summary = images.describe_folder(data, name=upload.name)
-            samples = tuple(images.sample_images(data, SAMPLES, name=upload.name))
+            summary = folders.describe_folder(data, name=upload.name)
+            samples = tuple(folders.sample_images(data, SAMPLES, name=upload.name))
             result: ListedZip | DataError = ListedZip(upload.file_id, upload.name, sha256(data).hexdigest(),
                                                       summary, samples)
         except DataError as error:
@@ -96,22 +98,22 @@ def show_summary(summary: FolderSummary) -> None:
     if summary.test_counts is not None:
         counts["test files"] = list(summary.test_counts)
     st.dataframe(pd.DataFrame(counts), hide_index=True, height=min(35 * (len(summary.class_names) + 1) + 3, 300))
-    for line in images.summarise_skipped(summary.skipped):
+    for line in folders.summarise_skipped(summary.skipped):
         st.caption(line)
 
 
 def options_form(summary: FolderSummary) -> ImageFolderOptions:
     """The options widgets; returns the options they describe (checked by ImageFolderOptions)."""
     size, colour, invert, fraction = st.columns(4)
-    image_size = size.selectbox("Image size", images.IMAGE_SIZES, key=SIZE, format_func=lambda s: f"{s}x{s}")
-    color_mode = colour.radio("Colour", images.COLOR_MODES, key=COLOR, format_func=COLOR_TITLES.get)
-    invert_mode = invert.selectbox("Invert", images.INVERT_MODES, key=INVERT, format_func=INVERT_TITLES.get,
+    image_size = size.selectbox("Image size", pictures.IMAGE_SIZES, key=SIZE, format_func=lambda s: f"{s}x{s}")
+    color_mode = colour.radio("Colour", pictures.COLOR_MODES, key=COLOR, format_func=COLOR_TITLES.get)
+    invert_mode = invert.selectbox("Invert", pictures.INVERT_MODES, key=INVERT, format_func=INVERT_TITLES.get,
                                    help="MNIST-like models expect light shapes on a dark background.")
     test_fraction = 0.2
     if summary.has_test_folder:
         fraction.caption("Test set: the test/ folder.")
     else:
-        test_fraction = fraction.slider("Test fraction", *images.TEST_FRACTION_RANGE, value=0.2, step=0.05,
+        test_fraction = fraction.slider("Test fraction", *pictures.TEST_FRACTION_RANGE, value=0.2, step=0.05,
                                         key=FRACTION, help="Held out of each class (seeded), for the test set.")
     return ImageFolderOptions(image_size=image_size, color_mode=color_mode, invert=invert_mode,
                               test_fraction=round(float(test_fraction), 2))
@@ -122,7 +124,7 @@ def show_preview(listed: ListedZip, options: ImageFolderOptions) -> None:
     key = (listed.file_id, options)
     cached = st.session_state.get(PREVIEWED)
     if cached is None or cached[0] != key:
-        cached = st.session_state[PREVIEWED] = (key, images.preview([data for _, data in listed.samples], options))
+        cached = st.session_state[PREVIEWED] = (key, folders.preview([data for _, data in listed.samples], options))
     pairs = cached[1]
     if not pairs:
         return

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import numpy as np
 import streamlit as st
 
-from core.explain import EXPLANATIONS
+from core.explain.glossary import EXPLANATIONS
 from ui import canvas, runs, state
 from ui.runs import UsableRun
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
 
-    from core.data import Dataset
-    from core.explain import ConfusionOverEpochs, Embedding, EmbeddingFeatures, Explainer
+    from core.data.dataset import Dataset
+    from core.explain.confusion import ConfusionOverEpochs
+    from core.explain.embedding import Embedding, EmbeddingFeatures
+    from core.explain.network import Explainer
 
 EMBEDDED_IMAGES = 2000  # test images projected by PCA (features and PCA: about a second on 2 idle cores)
 TSNE_IMAGES = 1000  # of those, projected by t-SNE (seconds on 2 idle cores; a minute on a loaded machine)
@@ -52,7 +54,7 @@ def explained(key: str, ratio: tuple[int, int] = (3, 1)) -> "DeltaGenerator":
 
 def explainer_for(run: UsableRun) -> "tuple[Explainer | None, str | None]":
     """The run's Explainer (built once per session and run), or (None, why it cannot look inside this model)."""
-    from core.explain import Explainer
+    from core.explain.network import Explainer
 
     def make() -> "tuple[Explainer | None, str | None]":
         try:
@@ -65,11 +67,10 @@ def explainer_for(run: UsableRun) -> "tuple[Explainer | None, str | None]":
 
 def confusion_for(run: UsableRun) -> "ConfusionOverEpochs | None":
     """The run's confusion matrices over its epochs (None when its training recorded none)."""
-    from core.explain import read_confusion_over_epochs
-    from core.runs import CONFUSION
+    from core.explain.confusion import confusion_over_epochs
 
     return state.per_run("inside_confusion", run.run_id,
-                         lambda: read_confusion_over_epochs(runs.store().path(run.run_id) / CONFUSION))
+                         lambda: confusion_over_epochs(runs.store().confusion(run.run_id)))
 
 
 # --- projections in threads the session owns ---------------------------------------------------------------
@@ -112,7 +113,7 @@ class BackgroundJob:
 def _project_test_images(explainer: "Explainer", data: "Dataset", method: str,
                          before: BackgroundJob | None) -> "tuple[EmbeddingFeatures, Embedding]":
     """In the job's thread: (features, projection); t-SNE reuses the features PCA computed (`before`)."""
-    from core.explain import project
+    from core.explain.embedding import project
 
     if before is None:
         features = explainer.embedding_features(data.x_test, data.y_test, max_points=EMBEDDED_IMAGES)
@@ -162,7 +163,7 @@ def source_choices(run: UsableRun) -> tuple[str, ...]:
 
 def drawn_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
     """The canvas on the left, what the network sees on the right; None (and a prompt) while it is empty."""
-    from core.drawing import preprocess_drawing, scale_drawing_to
+    from core.data.drawing import preprocess_drawing, scale_drawing_to
 
     st.session_state.setdefault("inside_canvas_round", 0)
     pad, side = view.columns([3, 2])

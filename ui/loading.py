@@ -15,12 +15,14 @@ from hashlib import sha256
 
 import streamlit as st
 
-from core.data import Dataset, DatasetRef, DatasetStats, dataset_stats
-from core.datasets import REGISTRY, VARIANTS, dataset_from_arrays, load_dataset, load_images, load_ref
+from core.data.dataset import Dataset, DatasetRef, dataset_from_arrays
+from core.data.files import load_npz
+from core.data.folders import ImageFolderReport, stored_ref
+from core.data.pictures import ImageFolderOptions
+from core.data.registry import REGISTRY, VARIANTS, load_dataset, load_images, load_ref
+from core.data.stats import DatasetStats, dataset_stats
 from core.errors import DataError
-from core.images import ImageFolderOptions, ImageFolderReport, stored_ref
-from core.loaders import load_npz
-from core.runs import RunStore
+from core.runs.store import RunStore
 
 
 def downloads_allowed() -> bool:
@@ -60,7 +62,7 @@ def uploaded_dataset(name: str, data: bytes, store: RunStore) -> Dataset:
     return dataset_from_arrays(name, arrays, f"Uploaded file {name}.", name, ref=ref)
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)  # up to 600 MB each at the limits of core.images
+@st.cache_resource(show_spinner=False, max_entries=3)  # up to 600 MB each at the limits of core.data.folders
 def image_dataset(ref: DatasetRef, store_root: str) -> tuple[Dataset, ImageFolderReport]:
     """Images decoded with the options in `ref`, once per server process; with the report of the loading."""
     return load_images(ref, RunStore(store_root).stored_dataset_path)

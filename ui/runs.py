@@ -18,19 +18,21 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.architecture import layer_table
 from core.errors import ConvLabError, RunError
-from core.runs import RunSnapshot, RunSpec, RunStore, default_root
-from core.training import check_trainable
+from core.model.architecture import layer_table
+from core.runs.details import run_details
+from core.runs.spec import RunSpec
+from core.runs.store import RunSnapshot, RunStore, default_root
+from core.training.loop import check_trainable
 from ui import state
 
 if TYPE_CHECKING:
     import keras
 
-    from core.data import Dataset
-    from core.engine import JobManager
-    from core.evaluation import Evaluation
-    from core.inference import Predictor
+    from core.data.dataset import Dataset
+    from core.engine.jobs import JobManager
+    from core.evaluation.inference import Predictor
+    from core.evaluation.metrics import Evaluation
 
 RUN_PARAM = "run"
 WORKSPACE_PARAM = "ws"
@@ -45,7 +47,7 @@ def job_manager() -> "JobManager":
     A restarted server first marks what the previous one left queued or training as interrupted.
     (Imported here: pages read runs through `core.runs` and never import the process machinery.)
     """
-    from core.engine import JobManager
+    from core.engine.jobs import JobManager
 
     manager = JobManager()
     manager.adopt(RunStore(default_root()))
@@ -238,11 +240,8 @@ def start_training() -> None:
         st.session_state[state.START_ERROR] = str(error)
         return
     spec = RunSpec(dataset.ref, built.arch, config, label=default_label(built.arch.name, config), origin="dashboard")
-    details = {"dataset_name": dataset.name, "data_source": dataset.source, "input_shape": list(dataset.input_shape),
-               "num_classes": dataset.num_classes, "params": params,
-               "train_images": len(dataset.x_train), "test_images": len(dataset.x_test)}
     try:
-        run_id = job_manager().submit(store(), spec, details, owner=state.owner())
+        run_id = job_manager().submit(store(), spec, run_details(dataset, params), owner=state.owner())
     except (ConvLabError, OSError) as error:
         st.session_state[state.START_ERROR] = f"Could not create the run: {error}"
         return
@@ -251,7 +250,7 @@ def start_training() -> None:
 
 
 def default_label(arch_name: str, config) -> str:
-    from core.training import OPTIMIZER_NAMES
+    from core.training.config import OPTIMIZER_NAMES
 
     return f"{arch_name} · {OPTIMIZER_NAMES[config.optimizer]} {config.learning_rate:g} · {config.epochs} ep"
 
@@ -307,26 +306,26 @@ def usable_run_or_say(nothing_yet: str) -> UsableRun | None:
 
 def model_for(run: UsableRun) -> "keras.Model":
     """The run's saved model, loaded once per session in safe mode."""
-    from core.models import load_model_file
+    from core.model.files import load_model_file
 
     return state.per_run("model", run.run_id, lambda: load_model_file(store().model_path(run.run_id)))
 
 
 def predictor_for(run: UsableRun) -> "Predictor":
-    from core.inference import Predictor
+    from core.evaluation.inference import Predictor
 
     return state.per_run("predictor", run.run_id, lambda: Predictor(model_for(run)))
 
 
 def evaluation_for(run: UsableRun) -> "Evaluation":
     """The test-set evaluation: the training process's, or computed here once (uploaded models)."""
-    from core.evaluation import Evaluation
+    from core.evaluation.metrics import Evaluation
 
     def make() -> "Evaluation":
         probabilities = store().test_probabilities(run.run_id)
         data = run.dataset
         if probabilities is None or probabilities.shape != (len(data.y_test), data.num_classes):
-            from core.engine import evaluate_into
+            from core.engine.execute import evaluate_into
 
             evaluate_into(store(), run.run_id, model_for(run), data)
             probabilities = store().test_probabilities(run.run_id)

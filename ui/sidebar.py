@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.runs import RunSnapshot
+from core.runs.store import RunSnapshot
 from ui import runs, state
 from ui.errors import LOG, guarded
 from ui.widgets import progress_bar

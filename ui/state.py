@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import streamlit as st
 
-from core.architecture import PRESETS, Architecture, LayerTable
-from core.training import TRAINING_PRESETS, TrainingConfig
+from core.model.architecture import PRESETS, Architecture, LayerTable
+from core.training.config import TRAINING_PRESETS, TrainingConfig
 
 if TYPE_CHECKING:
-    from core.data import Dataset
+    from core.data.dataset import Dataset
 
-DATASET = "dataset"                # core.data.Dataset in use, or None
+DATASET = "dataset"                # core.data.dataset.Dataset in use, or None
 DATASET_CHOICE = "dataset_choice"  # registry key, CHOICE_NPZ or CHOICE_IMAGES
 CHOICE_NPZ, CHOICE_IMAGES = "upload", "images"  # the Data page's two upload choices
 DATA_UPLOAD_ID = "data_upload_id"  # file id of the last parsed upload (each upload is parsed once)

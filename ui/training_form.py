@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.training import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULES, TRAINING_PRESETS, TrainingConfig
+from core.training.config import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULES, TRAINING_PRESETS, TrainingConfig
 from ui import state
 from ui.widgets import choices_with, lower, upper
 

@@ -1,0 +1,50 @@
+"""What the Data page shows of a dataset: class counts, pixel statistics and each class's mean image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.data.dataset import ArraySummary, Dataset
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """What the Data page shows: class counts, pixel statistics, class mean images."""
+
+    train_counts: np.ndarray
+    test_counts: np.ndarray
+    pixel_mean: float
+    pixel_std: float
+    pixel_counts: np.ndarray  # histogram of the scaled pixels in PIXEL_BINS equal bins over [0, 1]
+    class_means: np.ndarray  # (num_classes, H, W, C), NaN-free; zeros for an absent class
+    scaled: ArraySummary  # the training images as the network sees them
+
+
+PIXEL_BINS = 50
+_HISTOGRAM_SAMPLE = 2_000_000  # pixels: a strided sample is plenty for the shape of the histogram
+
+
+def dataset_stats(dataset: Dataset) -> DatasetStats:
+    """Class counts for train and test, pixel statistics and the mean image of each class.
+
+    Computed once per dataset (the Data page keeps it), so reruns never rescan the pixels.
+    """
+    k = dataset.num_classes
+    means = np.zeros((k, *dataset.input_shape), dtype=np.float32)
+    for label in range(k):
+        members = dataset.x_train[dataset.y_train == label]
+        if len(members):
+            means[label] = members.mean(axis=0)
+    pixels = dataset.x_train.ravel()
+    return DatasetStats(
+        train_counts=np.bincount(dataset.y_train, minlength=k),
+        test_counts=np.bincount(dataset.y_test, minlength=k),
+        pixel_mean=float(dataset.x_train.mean()),
+        pixel_std=float(dataset.x_train.std()),
+        pixel_counts=np.histogram(pixels[:: max(1, pixels.size // _HISTOGRAM_SAMPLE)], bins=PIXEL_BINS,
+                                  range=(0.0, 1.0))[0],
+        class_means=means,
+        scaled=ArraySummary.of(dataset.x_train),
+    )

@@ -1,0 +1,226 @@
+"""The job manager a web server holds (one per process): a queue of runs, and where they execute.
+
+Start creates a queued run in the store and puts it in the queue
+(`core.engine.queue`); the dispatcher hands the next wanted run to the
+executor as soon as it has a free slot. The executor is where runs execute:
+the local pool of worker processes (`core.engine.local`, the default). At
+most its `slots` trainings run at once; the rest wait with a visible position
+and can be cancelled. Queued runs whose browser session has gone are
+cancelled after a grace period (a reload re-claims them); running ones
+finish into the store. One lock (a `threading.Condition`) guards the queue,
+the running jobs, the sessions (`core.engine.sessions`) and the executor's
+own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from core.engine.local import LocalPool
+from core.engine.queue import Job, RunQueue
+from core.engine.sessions import Sessions
+from core.errors import RunError
+from core.runs.spec import RunSpec
+from core.runs.status import Owner, RunState
+from core.runs.store import RunStore
+from core.settings import int_setting
+
+MAX_TRAININGS_ENV = "CONVLAB_MAX_TRAININGS"
+WORKER_IDLE_ENV = "CONVLAB_WORKER_IDLE_S"
+
+
+def default_max_concurrent() -> int:
+    """CONVLAB_MAX_TRAININGS, else one training per two cores."""
+    return int_setting(MAX_TRAININGS_ENV, max(1, (os.cpu_count() or 2) // 2), 1, 1_000)
+
+
+def default_idle_retire_s() -> float:
+    """CONVLAB_WORKER_IDLE_S, else 120: how long after the last session has gone an idle worker exits (0: never)."""
+    return float(int_setting(WORKER_IDLE_ENV, 120, 0, 7 * 24 * 3600))
+
+
+class JobManager:
+    """Queues runs and has the executor train them, at most `max_concurrent` at a time."""
+
+    def __init__(self, max_concurrent: int | None = None, keep_spare: bool = True, orphan_grace_s: float = 60.0,
+                 worker_start_timeout_s: float = 180.0, python: str = sys.executable,
+                 idle_retire_s: float | None = None) -> None:
+        self.orphan_grace_s = orphan_grace_s
+        self._cond = threading.Condition()
+        self._queue = RunQueue()
+        self._running: dict[str, Job] = {}
+        self._sessions = Sessions()
+        self._closed = False
+        self._known_stores: dict[Path, RunStore] = {}
+        self.executor = LocalPool(
+            self._cond, self._job_ended, self._queue.any_wanted, slots=max_concurrent or default_max_concurrent(),
+            keep_spare=keep_spare, worker_start_timeout_s=worker_start_timeout_s, python=python,
+            idle_retire_s=default_idle_retire_s() if idle_retire_s is None else idle_retire_s)
+        self._thread = threading.Thread(target=self._dispatch_forever, name="convlab-job-manager", daemon=True)
+        self._thread.start()
+
+    @property
+    def max_concurrent(self) -> int:
+        return self.executor.slots
+
+    # --- what sessions call ---
+    def warm_up(self) -> None:
+        """Have the executor get a training process ready, so the next Start does not wait for it.
+
+        Pages where training is near (Architecture, Training) call this; the Home and Data pages do not,
+        so a first visit is not slowed by a TensorFlow import competing for the CPU.
+        """
+        self.executor.warm_up()
+
+    def submit(self, store: RunStore, spec: RunSpec, details: dict | None = None, owner: str | None = None) -> str:
+        """Create a queued run for `spec` and queue it; returns its id."""
+        self.adopt(store)
+        run_id = store.create(spec, details, owner=Owner.this_process(), state=RunState.QUEUED,
+                              message="Waiting for a free training slot.")
+        with self._cond:
+            self._queue.add(Job(run_id, store, owner))
+            self._cond.notify_all()
+        return run_id
+
+    def position(self, run_id: str) -> int | None:
+        """1 for the next run to start, 2 for the one after…; None when not queued."""
+        with self._cond:
+            return self._queue.position(run_id)
+
+    def spare_pids(self) -> list[int]:
+        """Process ids of the spare workers that have imported TensorFlow and wait for a run."""
+        return self.executor.spare_pids()
+
+    def is_running(self, run_id: str) -> bool:
+        with self._cond:
+            return run_id in self._running
+
+    def stop(self, run_id: str) -> bool:
+        """Stop a running run (it keeps its weights) or cancel a queued one; False if neither.
+
+        A run the dispatcher has taken but the executor has not yet handed over (its worker may still be
+        starting) is cancelled at once; the worker is kept for the next run.
+        """
+        with self._cond:
+            job = self._running.get(run_id)
+            cancel_now = job is not None and not job.sent
+            if cancel_now:
+                if job.stop_requested:
+                    return False  # already cancelled
+                job.stop_requested = True
+        if job is None:
+            return self.cancel(run_id)
+        if cancel_now:
+            self._write_final(job, RunState.CANCELLED, "Cancelled before it started.")
+            return True
+        return self.executor.stop(job)
+
+    def cancel(self, run_id: str, message: str = "Cancelled before it started.") -> bool:
+        """Take a queued run out of the queue and mark it cancelled."""
+        with self._cond:
+            job = self._queue.remove(run_id)
+            if job is None:
+                return False
+            self._cond.notify_all()
+        self._write_final(job, RunState.CANCELLED, message)
+        return True
+
+    def release_owner(self, owner: str) -> None:
+        """A session has ended: its queued runs are cancelled unless re-claimed within the grace period."""
+        with self._cond:
+            self._sessions.release(owner)
+            self._queue.orphan(owner, time.monotonic())
+            self._cond.notify_all()
+
+    def hold_owner(self, owner: str) -> None:
+        """The session `owner` is there (again, after a disconnect released it): its queued runs stay queued."""
+        with self._cond:
+            self._sessions.hold(owner)
+            self._queue.hold(owner)
+
+    def claim(self, run_id: str, owner: str) -> None:
+        """A session shows this run (a reload, a shared link): it is wanted again."""
+        with self._cond:
+            if not self._queue.claim(run_id, owner) and run_id in self._running:
+                self._running[run_id].owner = owner
+
+    def queued(self) -> list[str]:
+        with self._cond:
+            return self._queue.run_ids()
+
+    def running(self) -> list[str]:
+        with self._cond:
+            return list(self._running)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until nothing is queued or running (for scripts and tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while len(self._queue) or self._running:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def shutdown(self) -> None:
+        """Cancel the queue, stop the trainings (their runs end as interrupted), end the dispatcher."""
+        with self._cond:
+            self._closed = True
+            queued = self._queue.take_all()
+            self._cond.notify_all()
+        for job in queued:
+            self._write_final(job, RunState.CANCELLED, "Cancelled: the server shut down before it started.")
+        self.executor.shutdown()
+
+    def adopt(self, store: RunStore) -> None:
+        """The first time a store is seen: runs a dead server left active are marked interrupted."""
+        key = store.root.resolve()
+        if key not in self._known_stores:
+            self._known_stores[key] = store
+            store.mark_interrupted()
+
+    # --- the dispatcher ---
+    def _dispatch_forever(self) -> None:
+        while True:
+            with self._cond:
+                job = None
+                while job is None:
+                    if self._closed:
+                        return
+                    self._cancel_orphans()
+                    self.executor.tick(self._sessions.none_open_for(time.monotonic()))
+                    if len(self._running) < self.executor.slots:
+                        job = self._queue.take_next()
+                    if job is None:
+                        self._cond.wait(timeout=1.0)
+                self._running[job.run_id] = job
+                self._cond.notify_all()
+            self.executor.start(job)
+
+    def _cancel_orphans(self) -> None:
+        """(Under the lock.) Queued runs whose session has been gone past the grace period are cancelled."""
+        for job in self._queue.take_expired(time.monotonic(), self.orphan_grace_s):
+            threading.Thread(target=self._write_final, daemon=True, args=(
+                job, RunState.CANCELLED, "Cancelled: its browser session ended before it started.")).start()
+
+    def _job_ended(self, job: Job, state: RunState | None, message: str) -> None:
+        """The executor's: `job` is over (its record is final, or `state` makes it so)."""
+        if state is not None:
+            self._write_final(job, state, message)
+        with self._cond:
+            self._running.pop(job.run_id, None)
+            self._cond.notify_all()
+
+    def _write_final(self, job: Job, state: RunState, message: str) -> None:
+        try:
+            status = job.store.raw_status(job.run_id)
+            job.store.write_status(job.run_id, replace(status, state=state, message=message, ended=time.time(),
+                                                       heartbeat=time.time()))
+        except (RunError, OSError):
+            pass  # the run was deleted meanwhile: nothing to record

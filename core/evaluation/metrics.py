@@ -1,0 +1,107 @@
+"""Stage 4: estimate a trained model's performance on unseen test data.
+
+Accuracy is scikit-learn's `accuracy_score` on argmax predictions, as in the
+lab; the loss is the mean sparse categorical cross-entropy, computed the way
+Keras does (probabilities clipped at 1e-7).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+if TYPE_CHECKING:
+    import keras
+
+_EPSILON = 1e-7
+
+
+def predict_probabilities(model: "keras.Model", images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities for many images, (N, num_classes) float32."""
+    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions on a test set and the metrics derived from them."""
+
+    probabilities: np.ndarray
+    y_true: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """The probability the model gave to its predicted class."""
+        return self.probabilities.max(axis=1)
+
+    @property
+    def correct(self) -> np.ndarray:
+        return self.y_pred == self.y_true
+
+    @property
+    def accuracy(self) -> float:
+        return float(accuracy_score(self.y_true, self.y_pred))
+
+    @property
+    def loss(self) -> float:
+        picked = self.probabilities[np.arange(len(self.y_true)), self.y_true]
+        return float(-np.log(np.clip(picked, _EPSILON, 1.0)).mean())
+
+    def confusion(self, normalize: bool = False) -> np.ndarray:
+        """Rows are true classes, columns predicted; `normalize` divides each row by its total."""
+        labels = list(range(len(self.class_names)))
+        matrix = confusion_matrix(self.y_true, self.y_pred, labels=labels)
+        if not normalize:
+            return matrix
+        totals = matrix.sum(axis=1, keepdims=True)
+        return np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+
+    def per_class(self) -> list[dict[str, object]]:
+        """Precision, recall, F1 and support for each class."""
+        labels = list(range(len(self.class_names)))
+        precision, recall, f1, support = precision_recall_fscore_support(
+            self.y_true, self.y_pred, labels=labels, zero_division=0
+        )
+        return [
+            {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(self.class_names, precision, recall, f1, support)
+        ]
+
+    def misclassified(self, limit: int | None = None) -> np.ndarray:
+        """Indices of wrong predictions, the most confident mistakes first."""
+        wrong = np.flatnonzero(~self.correct)
+        order = wrong[np.argsort(-self.confidence[wrong], kind="stable")]
+        return order if limit is None else order[:limit]
+
+    def cell(self, true_class: int, predicted_class: int) -> np.ndarray:
+        """Indices of test images with this true class and this prediction."""
+        return np.flatnonzero((self.y_true == true_class) & (self.y_pred == predicted_class))
+
+
+def confusion_counts(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, num_classes: int,
+                     batch_size: int = 256) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts, true class down, predicted across.
+
+    `predict` maps a batch of images to class probabilities (a model's `predict_on_batch`, a
+    `Predictor`); it is called on batches of `batch_size`.
+    """
+    y = np.asarray(y, dtype=np.int64).reshape(-1)
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels.")
+    predicted = [np.asarray(predict(x[start:start + batch_size])).argmax(axis=1)
+                 for start in range(0, len(x), batch_size)]
+    y_pred = np.concatenate(predicted).astype(np.int64) if predicted else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(y * num_classes + y_pred, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes)
+
+
+def evaluate(model: "keras.Model", images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> Evaluation:
+    """Predict `images` with `model` and wrap the results for the metrics."""
+    return Evaluation(predict_probabilities(model, images), np.asarray(labels, dtype=np.int64), tuple(class_names))

@@ -1,0 +1,424 @@
+"""The run store: a folder of runs, each run a folder of files that only this module names.
+
+A run is a folder under the store's root (default `runs/`, `CONVLAB_RUNS` to
+move it), named by its id:
+
+    spec.json              what to train: dataset reference, architecture, training settings, seed,
+                           where the data came from, library versions (written once)
+    status.json            state, message, times, progress and the process that owns the state
+    meta.json              what the user edits afterwards (the label)
+    epochs.csv             per-epoch metrics, one line appended as each epoch ends (as CSVLogger)
+    batches.csv            per-batch metrics, thinned to at most about MAX_BATCH_ROWS lines
+    model.keras            the model, written when training ends, is stopped or is interrupted
+    test.json              test-set metrics once evaluated, with test_probabilities.npy
+    confusion.json         the validation confusion matrix after each epoch (a fixed subset)
+    filters.npy            the first convolution's kernels, refreshed while training
+    curves.html            the curves as a page that works offline (the CLI writes it)
+    tensorboard/           TensorBoard event files (`tensorboard --logdir runs`)
+
+Every file of a run is read and written through `RunStore`: no other module
+names them. Every whole-file write is atomic (`core.atomic`); the CSV logs grow
+one complete line per write. Reading never trusts a run: a folder with a
+missing or broken spec is listed as damaged, one whose owning process has gone
+without ending it as interrupted. Nothing here imports TensorFlow (a model is
+saved by its own `save`) or knows about processes beyond reading whether one
+is alive; `core.engine` runs the trainings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from core import atomic
+from core.errors import ConvLabError, RunError
+from core.model.architecture import architecture_summary
+from core.runs.logs import BATCH_FIELDS, EPOCH_FIELDS, CsvLog, csv_line
+from core.runs.spec import RunSpec, library_versions
+from core.runs.status import Owner, RunState, RunStatus, effective_status
+from core.training.progress import history as history_of
+
+SCHEMA = 1
+RUNS_ENV = "CONVLAB_RUNS"
+SPEC, STATUS, META = "spec.json", "status.json", "meta.json"
+EPOCHS, BATCHES = "epochs.csv", "batches.csv"
+MODEL, TEST, TEST_PROBABILITIES = "model.keras", "test.json", "test_probabilities.npy"
+CONFUSION, FILTERS, TENSORBOARD, CURVES = "confusion.json", "filters.npy", "tensorboard", "curves.html"
+DATASETS = "datasets"  # uploaded dataset files, by content hash, shared by the runs made on them
+_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+# --- snapshots and summaries ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything a page shows of one run at one moment (immutable)."""
+
+    run_id: str
+    spec: RunSpec
+    status: RunStatus
+    epochs: tuple[dict, ...]
+    batches: tuple[dict, ...]
+    label: str
+    test: Mapping[str, Any] | None
+    has_model: bool
+
+    @property
+    def state(self) -> RunState:
+        return self.status.state
+
+    @property
+    def usable(self) -> bool:
+        """Has weights that can classify: finished, stopped or interrupted with a saved model."""
+        return self.has_model and not self.state.is_active
+
+    def final_metrics(self) -> dict:
+        return dict(self.epochs[-1]) if self.epochs else {}
+
+    def history(self) -> dict[str, list[float]]:
+        """Per-epoch metrics as Keras' History.history: {'loss': [...], 'val_accuracy': [...], ...}."""
+        return history_of(self.epochs)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One row of the runs table."""
+
+    run_id: str
+    state: RunState
+    message: str
+    created: float
+    label: str = ""
+    dataset: str = ""
+    dataset_key: str = ""
+    architecture: str = ""
+    params: int | None = None
+    epochs_done: int = 0
+    epochs_total: int | None = None
+    best_val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    training_s: float | None = None
+    origin: str = ""
+    has_model: bool = False
+
+    def as_record(self) -> dict[str, Any]:
+        return asdict(self) | {"state": self.state.value}
+
+
+def new_run_id(now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now or time.time()))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def default_root() -> Path:
+    """`CONVLAB_RUNS`, or `runs/` in the working folder."""
+    return Path(os.environ.get(RUNS_ENV) or "runs")
+
+
+class RunStore:
+    """The runs under one root folder: create, read, list, label, delete."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+
+    # --- paths ---
+    def path(self, run_id: str) -> Path:
+        """The folder of `run_id`; refuses anything that is not a run id (ids come from URLs)."""
+        if not isinstance(run_id, str) or not _ID.match(run_id):
+            raise RunError(f"'{str(run_id)[:40]}' is not a run id.")
+        return self.root / run_id
+
+    def exists(self, run_id: str) -> bool:
+        try:
+            return (self.path(run_id) / SPEC).is_file()
+        except RunError:
+            return False
+
+    def run_ids(self) -> list[str]:
+        """Every run folder, newest first."""
+        try:
+            entries = [entry.name for entry in os.scandir(self.root) if entry.is_dir() and _ID.match(entry.name)]
+        except FileNotFoundError:
+            return []
+        return sorted(entries, reverse=True)
+
+    # --- creating ---
+    def create(self, spec: RunSpec, details: Mapping[str, Any] | None = None, owner: Owner | None = None,
+               state: RunState = RunState.QUEUED, message: str = "") -> str:
+        """A new run folder with `spec` (and `details`: data source, params, ...) and a first status."""
+        now = time.time()
+        for _ in range(5):
+            run_id = new_run_id(now)
+            folder = self.root / run_id
+            try:
+                folder.mkdir(parents=True)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise RunError(f"could not create a new run folder under {self.root}.")
+        atomic.write_json(folder / SPEC, {"schema": SCHEMA, "spec": spec.to_dict(), "created": now,
+                                          "versions": library_versions(), "details": dict(details or {})})
+        self.write_status(run_id, RunStatus(state=state, message=message, created=now,
+                                            owner=owner or Owner.this_process(), heartbeat=now))
+        return run_id
+
+    # --- reading ---
+    def spec_file(self, run_id: str) -> dict[str, Any]:
+        """The whole spec.json: the spec, its details and the library versions."""
+        try:
+            data = atomic.read_json(self.path(run_id) / SPEC)
+        except FileNotFoundError:
+            raise RunError(f"run {run_id}: spec.json is missing.") from None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"run {run_id}: spec.json cannot be read ({exc}).") from None
+        if not isinstance(data, dict) or "spec" not in data:
+            raise RunError(f"run {run_id}: spec.json holds no spec.")
+        return data
+
+    def spec(self, run_id: str) -> RunSpec:
+        try:
+            return RunSpec.from_dict(self.spec_file(run_id)["spec"])
+        except RunError:
+            raise
+        except (ConvLabError, KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"run {run_id}: spec.json is not a valid spec ({exc}).") from None
+
+    def raw_status(self, run_id: str) -> RunStatus:
+        """status.json as written (raises RunError when it is missing or broken)."""
+        try:
+            return RunStatus.from_dict(atomic.read_json(self.path(run_id) / STATUS))
+        except FileNotFoundError:
+            raise RunError(f"run {run_id}: status.json is missing.") from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RunError(f"run {run_id}: status.json cannot be read ({exc}).") from None
+
+    def status(self, run_id: str) -> RunStatus:
+        """The run's status, marked interrupted when its owning process is gone."""
+        try:
+            return effective_status(self.raw_status(run_id))
+        except RunError as error:
+            created = self._created(run_id)
+            return RunStatus(state=RunState.INTERRUPTED, message=f"{error} It never reported a state.",
+                             created=created)
+
+    def label(self, run_id: str) -> str:
+        try:
+            meta = atomic.read_json(self.path(run_id) / META)
+            return str(meta.get("label", "")) if isinstance(meta, dict) else ""
+        except (OSError, ValueError):
+            try:
+                return self.spec(run_id).label
+            except RunError:
+                return ""
+
+    def test_metrics(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            data = atomic.read_json(self.path(run_id) / TEST)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "accuracy" in data else None
+
+    def test_probabilities(self, run_id: str) -> np.ndarray | None:
+        try:
+            return np.load(self.path(run_id) / TEST_PROBABILITIES, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def has_model(self, run_id: str) -> bool:
+        return (self.path(run_id) / MODEL).is_file()
+
+    def model_path(self, run_id: str) -> Path:
+        """The run's model.keras (for Keras to load; it may not exist yet: see `has_model`)."""
+        return self.path(run_id) / MODEL
+
+    def model_bytes(self, run_id: str) -> bytes:
+        return self.model_path(run_id).read_bytes()
+
+    def epochs(self, run_id: str) -> list[dict[str, Any]]:
+        return CsvLog(self.path(run_id) / EPOCHS).read()
+
+    def filters(self, run_id: str) -> np.ndarray | None:
+        """The first convolution's kernels as the training last wrote them, or None."""
+        try:
+            return np.load(self.path(run_id) / FILTERS, allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def confusion(self, run_id: str) -> list[dict[str, Any]] | None:
+        """The confusion matrices recorded after each epoch (JSON records), or None when there are none.
+
+        Raises RunError when the file is damaged.
+        """
+        path = self.path(run_id) / CONFUSION
+        try:
+            records = atomic.read_json(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            raise RunError(f"run {run_id}: {CONFUSION} cannot be read ({error}).") from None
+        if not isinstance(records, list) or not all(isinstance(r, dict) and "epoch" in r and "matrix" in r
+                                                     for r in records):
+            raise RunError(f"run {run_id}: {CONFUSION} is not a list of {{'epoch', 'matrix'}} records.")
+        return records or None
+
+    def tensorboard_dir(self, run_id: str) -> Path:
+        """Where TensorBoard's event files for this run go (its writer makes the folder)."""
+        return self.path(run_id) / TENSORBOARD
+
+    def reader(self, run_id: str) -> "RunReader":
+        return RunReader(self, run_id)
+
+    def _created(self, run_id: str) -> float:
+        try:
+            return time.mktime(time.strptime(run_id[:15], "%Y%m%d-%H%M%S"))
+        except ValueError:
+            return 0.0
+
+    # --- listing ---
+    def summary(self, run_id: str) -> RunSummary:
+        """One row of the runs table; never raises: a broken run becomes a 'damaged' row saying why."""
+        try:
+            spec_file = self.spec_file(run_id)
+            spec = self.spec(run_id)
+        except RunError as error:
+            return RunSummary(run_id, RunState.DAMAGED, str(error), self._created(run_id),
+                              has_model=self.has_model(run_id))
+        status = self.status(run_id)
+        epochs = self.epochs(run_id)
+        details = spec_file.get("details") if isinstance(spec_file.get("details"), dict) else {}
+        val = [row["val_accuracy"] for row in epochs if isinstance(row.get("val_accuracy"), float)]
+        test = self.test_metrics(run_id)
+        return RunSummary(
+            run_id=run_id, state=status.state, message=status.message,
+            created=float(spec_file.get("created") or status.created),
+            label=self.label(run_id), dataset=str(details.get("dataset_name") or spec.dataset.describe()),
+            dataset_key=spec.dataset.describe(), architecture=architecture_summary(spec.architecture),
+            params=details.get("params") if isinstance(details.get("params"), int) else None,
+            epochs_done=sum(1 for row in epochs if not row.get("partial")),
+            epochs_total=None if spec.training is None else spec.training.epochs,
+            best_val_accuracy=max(val) if val else None,
+            test_accuracy=None if test is None else float(test["accuracy"]),
+            training_s=status.training_s, origin=spec.origin, has_model=self.has_model(run_id),
+        )
+
+    def list(self) -> list[RunSummary]:
+        """Every run, newest first; damaged and half-written runs included, marked as such."""
+        return sorted((self.summary(run_id) for run_id in self.run_ids()),
+                      key=lambda summary: (summary.created, summary.run_id), reverse=True)
+
+    # --- writing (by the owner of a run) ---
+    def write_status(self, run_id: str, status: RunStatus) -> None:
+        atomic.write_json(self.path(run_id) / STATUS, status.to_dict())
+
+    def set_label(self, run_id: str, label: str) -> None:
+        atomic.write_json(self.path(run_id) / META, {"label": str(label)[:200]})
+
+    def append_epoch(self, run_id: str, record: Mapping[str, Any]) -> None:
+        self._append(run_id, EPOCHS, EPOCH_FIELDS, record)
+
+    def append_batch(self, run_id: str, record: Mapping[str, Any]) -> None:
+        self._append(run_id, BATCHES, BATCH_FIELDS, record)
+
+    def _append(self, run_id: str, name: str, fields: tuple[str, ...], record: Mapping[str, Any]) -> None:
+        path = self.path(run_id) / name
+        if not path.exists():
+            atomic.append_line(path, ",".join(fields))
+        atomic.append_line(path, csv_line(fields, record))
+
+    def write_confusion(self, run_id: str, matrices: list[dict[str, Any]]) -> None:
+        atomic.write_json(self.path(run_id) / CONFUSION, matrices)
+
+    def write_filters(self, run_id: str, kernels: np.ndarray) -> None:
+        atomic.write_npy(self.path(run_id) / FILTERS, kernels.astype(np.float32))
+
+    def save_model(self, run_id: str, save: Callable[[Path], None]) -> None:
+        """Write model.keras atomically: `save(path)` writes it (Keras' `model.save`) to a temporary name first."""
+        atomic.replace_from(self.path(run_id) / MODEL, save, suffix=".keras")
+
+    def write_model_bytes(self, run_id: str, data: bytes) -> None:
+        atomic.write_bytes(self.path(run_id) / MODEL, data)
+
+    def write_curves_html(self, run_id: str, html: str) -> Path:
+        """Keep the curves as a page that works offline; returns where."""
+        path = self.path(run_id) / CURVES
+        atomic.write_bytes(path, html.encode())
+        return path
+
+    def write_test(self, run_id: str, metrics: Mapping[str, Any], probabilities: np.ndarray) -> None:
+        folder = self.path(run_id)
+        atomic.write_npy(folder / TEST_PROBABILITIES, probabilities.astype(np.float32))
+        atomic.write_json(folder / TEST, dict(metrics))
+
+    def mark_interrupted(self) -> list[str]:
+        """Write 'interrupted' into every run that claims to be active but whose owner has gone."""
+        changed = []
+        for run_id in self.run_ids():
+            try:
+                raw = self.raw_status(run_id)
+            except RunError:
+                continue
+            effective = effective_status(raw)
+            if effective.state is not raw.state:
+                self.write_status(run_id, replace(effective, ended=effective.ended or time.time()))
+                changed.append(run_id)
+        return changed
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's folder; an active run must be stopped or cancelled first."""
+        folder = self.path(run_id)
+        if not folder.is_dir():
+            raise RunError(f"run {run_id} does not exist.")
+        if self.status(run_id).state.is_active:
+            raise RunError(f"run {run_id} is still {self.status(run_id).state.value}: stop or cancel it first.")
+        trash = folder.with_name(f".deleted-{run_id}-{secrets.token_hex(2)}")
+        os.replace(folder, trash)  # gone from listings at once, even if removing the files takes a while
+        shutil.rmtree(trash, ignore_errors=True)
+
+    # --- uploaded datasets ---
+    def store_dataset_file(self, data: bytes, file_name: str, suffix: str) -> tuple[str, Path]:
+        """Keep an uploaded dataset file by its content hash; returns (sha256, path)."""
+        digest = sha256(data).hexdigest()
+        folder = self.root / DATASETS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{digest}{suffix}"
+        if not path.exists():
+            atomic.write_bytes(path, data)
+        return digest, path
+
+    def stored_dataset_path(self, digest: str, suffix: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
+            raise RunError(f"'{str(digest)[:70]}' is not the SHA-256 of a stored dataset.")
+        return self.root / DATASETS / f"{digest}{suffix}"
+
+
+class RunReader:
+    """One run, polled cheaply: each `snapshot()` reads status.json and only the new lines of the logs."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        folder = store.path(run_id)
+        self.spec = store.spec(run_id)
+        self._epochs = CsvLog(folder / EPOCHS)
+        self._batches = CsvLog(folder / BATCHES)
+
+    def snapshot(self) -> RunSnapshot:
+        status = self.store.status(self.run_id)
+        return RunSnapshot(
+            run_id=self.run_id, spec=self.spec, status=status,
+            epochs=tuple(self._epochs.read()), batches=tuple(self._batches.read()),
+            label=self.store.label(self.run_id),
+            test=self.store.test_metrics(self.run_id) if not status.state.is_active else None,
+            has_model=self.store.has_model(self.run_id),
+        )
