@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from core.errors import ArchitectureError, DataError
-
-if TYPE_CHECKING:
-    from core.model.architecture import LayerTable
 
 # --- dataset arrays (.npz, IDX, CIFAR; and every dataset once loaded) -----------------------------
 
@@ -193,40 +190,48 @@ def check_declared_dataset(origin: str, arrays: Mapping[str, tuple[Sequence[int]
         )
 
 
-def activations_per_image(table: "LayerTable", input_shape: Sequence[int]) -> int:
-    """Values one image produces: the input and every layer's output."""
-    return math.prod(input_shape) + sum(math.prod(row.output_shape) for row in table.rows)
+@dataclass(frozen=True)
+class ModelSize:
+    """What the size limits need to know of a model: its parameters and every layer's output shape (per image).
 
-
-def estimate_training_memory(table: "LayerTable", input_shape: Sequence[int], batch_size: int) -> int:
-    """Bytes that training `table` needs for itself, estimated.
-
-    Weights, their gradients and two optimizer slots in float32 (`BYTES_PER_PARAM` a parameter),
-    plus, for one batch, every layer's float32 output kept for the backward pass and its gradient
-    (`BYTES_PER_ACTIVATION` a value). TensorFlow's own memory (about 0.7 GB) and the dataset are
-    not counted. Against the peak RSS growth of `model.fit` with Adam at batch 32 on this project's
-    machine it was within 25 % for four models (dense-heavy, convolution-heavy, mixed).
+    A built architecture's comes from its layer table (`LayerTable.size`), an uploaded model's from its
+    layers' shapes, before any weights are loaded.
     """
-    weights = table.total_params * BYTES_PER_PARAM
-    return weights + batch_size * activations_per_image(table, input_shape) * BYTES_PER_ACTIVATION
+
+    params: int
+    input_shape: tuple[int, ...]
+    output_shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def activations_per_image(self) -> int:
+        """Values one image produces: the input and every layer's output."""
+        return math.prod(self.input_shape) + sum(math.prod(shape) for shape in self.output_shapes)
+
+    def training_memory(self, batch_size: int) -> int:
+        """Bytes that training the model needs for itself, estimated.
+
+        Weights, their gradients and two optimizer slots in float32 (`BYTES_PER_PARAM` a parameter),
+        plus, for one batch, every layer's float32 output kept for the backward pass and its gradient
+        (`BYTES_PER_ACTIVATION` a value). TensorFlow's own memory (about 0.7 GB) and the dataset are
+        not counted. Against the peak RSS growth of `model.fit` with Adam at batch 32 on this project's
+        machine it was within 25 % for four models (dense-heavy, convolution-heavy, mixed).
+        """
+        return self.params * BYTES_PER_PARAM + batch_size * self.activations_per_image * BYTES_PER_ACTIVATION
 
 
-def check_architecture_size(
-    table: "LayerTable", input_shape: Sequence[int], batch_size: int = ESTIMATE_BATCH_SIZE
-) -> None:
+def check_model_size(size: ModelSize, batch_size: int = ESTIMATE_BATCH_SIZE, what: str = "this architecture") -> None:
     """Refuse a model too large to train here, stating its size and the limits (ArchitectureError)."""
-    params = table.total_params
-    values = activations_per_image(table, input_shape)
+    params, values = size.params, size.activations_per_image
     if params <= MAX_PARAMS and values > MAX_ACTIVATIONS_PER_IMAGE:
         raise ArchitectureError(
-            f"each image produces {values:,} values in this architecture's layers "
+            f"each image produces {values:,} values in {what}'s layers "
             f"({format_bytes(4 * values)} as float32); ConvLab allows at most "
             f"{MAX_ACTIVATIONS_PER_IMAGE:,} per image: add pooling or use fewer filters."
         )
-    need = estimate_training_memory(table, input_shape, batch_size)
+    need = size.training_memory(batch_size)
     if params > MAX_PARAMS or need > MAX_TRAINING_BYTES:
         raise ArchitectureError(
-            f"this architecture has {params:,} parameters and needs about {format_bytes(need)} to train "
+            f"{what} has {params:,} parameters and needs about {format_bytes(need)} to train "
             f"in batches of {batch_size}; ConvLab allows at most {MAX_PARAMS:,} parameters and "
             f"{format_bytes(MAX_TRAINING_BYTES)} for training: add pooling, use fewer filters or smaller "
             "dense layers."

@@ -51,23 +51,23 @@ def test_the_largest_pooled_slider_settings_pass_on_mnist_and_cifar():
     arch = Architecture(blocks, tuple(DenseLayer(1024, dropout=0.7) for _ in range(3)))
     for input_shape in ((28, 28, 1), (32, 32, 3)):
         table = layer_table(arch, input_shape, 100)
-        assert limits.estimate_training_memory(table, input_shape, 32) < limits.MAX_TRAINING_BYTES
+        assert table.size(input_shape).training_memory(32) < limits.MAX_TRAINING_BYTES
 
 
 def test_the_training_memory_estimate_of_the_lab_model():
     table = layer_table(PRESETS["lab"], (28, 28, 1), 10)
     # input 784, conv 26x26x32 and its ReLU, pool 13x13x32, flatten, dense 100, output 10
     values = 784 + 2 * 21_632 + 2 * 5_408 + 100 + 10
-    assert limits.activations_per_image(table, (28, 28, 1)) == values
-    assert limits.estimate_training_memory(table, (28, 28, 1), 32) == 542_230 * 16 + 32 * values * 8
+    assert table.size((28, 28, 1)).activations_per_image == values
+    assert table.size((28, 28, 1)).training_memory(32) == 542_230 * 16 + 32 * values * 8
 
 
 def test_training_checks_again_with_its_own_batch_size():
     table = layer_table(PRESETS["lab"], (28, 28, 1), 10)
-    limits.check_architecture_size(table, (28, 28, 1), batch_size=4096)
+    limits.check_model_size(table.size((28, 28, 1)), batch_size=4096)
     with pytest.raises(ArchitectureError, match=r"^this architecture has 542,230 parameters and needs about 3\.6 GB "
                                                 r"to train in batches of 8192; ConvLab allows"):
-        limits.check_architecture_size(table, (28, 28, 1), batch_size=8192)
+        limits.check_model_size(table.size((28, 28, 1)), batch_size=8192)
 
 
 @pytest.mark.parametrize("count, text", [

@@ -304,7 +304,7 @@ def test_any_slider_combination_gives_a_table_or_an_architecture_error(arch, inp
     table = layer_table(arch, input_shape, num_classes)
     assert table.rows[-1].output_shape == (num_classes,)
     assert table.total_params <= limits.MAX_PARAMS
-    assert limits.estimate_training_memory(table, input_shape, 32) <= limits.MAX_TRAINING_BYTES
+    assert table.size(input_shape).training_memory(32) <= limits.MAX_TRAINING_BYTES
 
 
 @pytest.fixture(scope="module")

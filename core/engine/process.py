@@ -72,10 +72,11 @@ class WorkerProcess:
 
     def close(self) -> None:
         """Close its stdin: an idle worker exits; a training one stops, keeps the weights and exits."""
-        try:
-            self.process.stdin.close()
-        except OSError:
-            pass
+        with self._send_lock:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
 
     def _read_stdout(self) -> None:
         for line in self.process.stdout:
@@ -97,11 +98,14 @@ class WorkerProcess:
                 self.retiring = bool(fields.get("retiring"))
                 self._on_run_ended(self)
         self.process.wait()
+        self.process.stdout.close()
+        self.close()
         self._on_exit(self)
 
     def _read_stderr(self) -> None:
         for line in self.process.stderr:
             self.stderr_tail.append(line.rstrip())
+        self.process.stderr.close()
 
     def exit_reason(self) -> str:
         if self.failure:

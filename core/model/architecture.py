@@ -111,7 +111,7 @@ def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
 def validate(arch: Architecture, input_shape: tuple[int, int, int], num_classes: int) -> None:
     """Raise ArchitectureError with an exact reason if `arch` cannot be built for this input.
 
-    That includes a model too large to train here (`core.limits.check_architecture_size`).
+    That includes a model too large to train here (`core.limits.check_model_size`).
     """
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ArchitectureError(f"input shape {input_shape} must be (height, width, channels).")
@@ -126,7 +126,7 @@ def validate(arch: Architecture, input_shape: tuple[int, int, int], num_classes:
         height, width = _check_block(block, f"conv block {number}", height, width)
     for number, layer in enumerate(arch.dense_layers, start=1):
         _check_dense(layer, f"dense layer {number}")
-    limits.check_architecture_size(_layer_rows(arch, input_shape, num_classes), input_shape)
+    limits.check_model_size(_layer_rows(arch, input_shape, num_classes).size(input_shape))
 
 
 def _check_block(block: ConvBlock, where: str, height: int, width: int) -> tuple[int, int]:
@@ -181,6 +181,10 @@ class LayerTable:
     @property
     def total_params(self) -> int:
         return sum(row.params for row in self.rows)
+
+    def size(self, input_shape: tuple[int, ...]) -> limits.ModelSize:
+        """What the size limits check of this model, on images of `input_shape`."""
+        return limits.ModelSize(self.total_params, tuple(input_shape), tuple(row.output_shape for row in self.rows))
 
     def as_records(self) -> list[dict[str, object]]:
         """Rows as dicts, ready for a dataframe or CSV."""

@@ -103,11 +103,11 @@ def check_trainable(arch: Architecture, input_shape: tuple[int, int, int], num_c
                     config: TrainingConfig) -> int:
     """Refuse (ArchitectureError, TrainingConfigError) a training this machine cannot hold, before anything is
     built: the architecture at this input size, trained at this batch size. Returns its parameter count."""
-    from core.limits import check_architecture_size
+    from core.limits import check_model_size
 
     config.validated()
     table = layer_table(arch, input_shape, num_classes)
-    check_architecture_size(table, input_shape, config.batch_size)
+    check_model_size(table.size(input_shape), config.batch_size)
     return table.total_params
 
 
