@@ -26,7 +26,7 @@ else:
 
 st.markdown("**Start from a preset**")
 for column, name in zip(st.columns(len(PRESETS)), PRESETS):
-    column.button(name, key=f"arch_preset_{name}", on_click=apply_preset, args=(name,),
+    column.button(name, key=state.ArchitecturePage.PRESET.format(name), on_click=apply_preset, args=(name,),
                   help=PRESET_DESCRIPTIONS[name], width="stretch")
 
 sliders, summary = st.columns([1, 1], gap="medium")
@@ -47,7 +47,7 @@ with summary:
         st.markdown(f"**Total parameters: {table.total_params:,}**")
 
     if st.button("Build", type="primary", icon=":material/construction:",
-                 disabled=table is None or dataset is None, key="arch_build"):
+                 disabled=table is None or dataset is None, key=state.ArchitecturePage.BUILD):
         # the layer table already checked and counted everything: training builds the Keras model itself
         st.session_state[state.BUILT] = state.BuiltArchitecture(arch, input_shape, num_classes, table)
 

@@ -29,10 +29,11 @@ try:
         image_upload(runs.store())
     elif choice == UPLOAD:
         st.caption(npz_limits())
-        upload = st.file_uploader("A .npz with x_train, y_train, x_test, y_test (as Keras' mnist.npz)", type=["npz"])
+        upload = st.file_uploader("A .npz with x_train, y_train, x_test, y_test (as Keras' mnist.npz)", type=["npz"],
+                                  key=state.DataPage.NPZ_UPLOAD)
         # parse each uploaded file once, not on every rerun
-        if upload is not None and st.session_state.get(state.DATA_UPLOAD_ID) != upload.file_id:
-            st.session_state[state.DATA_UPLOAD_ID] = upload.file_id
+        if upload is not None and st.session_state.get(state.DataPage.NPZ_UPLOAD_ID) != upload.file_id:
+            st.session_state[state.DataPage.NPZ_UPLOAD_ID] = upload.file_id
             state.set_dataset(uploaded_dataset(upload.name, upload.getvalue(), runs.store()))
     else:
         st.caption(REGISTRY[choice].blurb)
@@ -71,12 +72,11 @@ def explore(dataset: Dataset) -> None:
             f"x_train = x_train.reshape(-1, {height}, {width}, {channels})  # add the channel axis", language="python")
 
     st.subheader("Samples")
-    seed = st.session_state.setdefault("data_sample_seed", 0)
+    seed = st.session_state.setdefault(state.DataPage.SAMPLE_SEED, 0)
     if st.button("Reshuffle", icon=":material/shuffle:"):
-        st.session_state["data_sample_seed"] = seed = seed + 1
+        st.session_state[state.DataPage.SAMPLE_SEED] = seed = seed + 1
     picks = np.random.default_rng(seed).choice(len(dataset.x_train), size=min(30, len(dataset.x_train)), replace=False)
     image_grid([dataset.x_train[i] for i in picks], [dataset.class_names[dataset.y_train[i]] for i in picks])
-
 
     left, right = st.columns(2)
     left.plotly_chart(class_counts(stats.train_counts, stats.test_counts, dataset.class_names))

@@ -3,21 +3,21 @@
 import numpy as np
 import streamlit as st
 
-from core.data.drawing import DrawingSteps, preprocess_drawing, read_digit_picture, scale_drawing_to
-from core.data.folders import image_folder_options
-from core.data.pictures import prepare_picture, read_picture
+from core.data.drawing import DrawingSteps, picture_input, preprocess_drawing, scale_drawing_to
+from core.data.pictures import PICTURE_FORMATS
 from core.errors import ConvLabError
 from core.figures.evaluation import probability_bars
 from ui import runs
 from ui.bootstrap import page_setup
-from ui.canvas import CANVAS_SIZE, draw_canvas
+from ui.canvas import digit_canvas
 from ui.errors import guarded
 from ui.runs import UsableRun
+from ui.state import DrawPage
 from ui.widgets import inline_image_row, show_error, upscale
 
 page_setup()
 
-PICTURE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+PICTURE_TYPES = sorted({f.lower() for f in PICTURE_FORMATS if f != "MPO"} | {"jpg", "tif"})
 
 st.title("Draw & classify")
 
@@ -40,16 +40,8 @@ def canvas(run: UsableRun) -> None:
     data, predict = run.dataset, runs.predictor_for(run)
     st.caption(f"The model (`{run.name}`, trained on {data.name}) reads the digit as you draw: "
                "draw one digit, large, in the box.")
-    st.session_state.setdefault("draw_canvas_round", 0)
     pad, controls = st.columns([2, 3])
-    with controls:
-        stroke = st.slider("Stroke width", 4, 40, CANVAS_SIZE // 15, key="draw_stroke")
-        if st.button("Clear", icon=":material/delete:", key="draw_clear"):
-            st.session_state["draw_canvas_round"] += 1  # a new key gives an empty canvas
-    with pad:
-        st.write("")  # room for the canvas's floating toolbar
-        rgba = draw_canvas(f"draw_canvas_{st.session_state['draw_canvas_round']}", stroke)
-    steps = preprocess_drawing(rgba)
+    steps = preprocess_drawing(digit_canvas(DrawPage.CANVAS, pad, controls))
     with controls:
         if steps is None:
             st.info("Draw a digit on the canvas to classify it.", icon=":material/draw:")
@@ -63,35 +55,25 @@ def canvas(run: UsableRun) -> None:
 
 def picture(run: UsableRun) -> None:
     data, predict = run.dataset, runs.predictor_for(run)
-    upload = st.file_uploader("An image file (PNG, JPEG, BMP, GIF, WebP)", type=PICTURE_TYPES, key="draw_upload")
+    upload = st.file_uploader("An image file (PNG, JPEG, BMP, GIF, WebP or TIFF)", type=PICTURE_TYPES,
+                              key=DrawPage.UPLOAD)
     if upload is None:
         return
     try:
-        options = image_folder_options(data)
-        if options is not None:  # your own images: exactly the preprocessing the training images had
-            prepared = prepare_picture(upload.getvalue(), options, name=upload.name)
-            left, right = st.columns(2)
-            left.image(prepared.original, caption="your picture", width=200)
-            right.image(upscale(prepared.model_input[0], 200), width=200, caption=(
-                f"what the network sees: fitted into {options.image_size}x{options.image_size}, {options.color_mode}"
-                + (", inverted" if prepared.inverted else "")))
-            show_prediction(predict(prepared.model_input)[0], data.class_names)
-        elif data.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
-            steps = read_digit_picture(upload.getvalue(), name=upload.name)
-            if steps is None:
-                st.info(f"No digit found in {upload.name}: it looks like a plain background.")
-                return
-            show_prediction(predict(scale_drawing_to(steps, data.input_shape))[0], data.class_names)
-            show_steps(steps)
-        else:
-            seen = read_picture(upload.getvalue(), data.input_shape, name=upload.name)
-            left, right = st.columns(2)
-            left.image(seen.original, caption="your picture", width=200)
-            right.image(seen.resized, caption="what the network sees" + (" (inverted)" if seen.inverted else ""),
-                        width=200, clamp=True)
-            show_prediction(predict(seen.model_input)[0], data.class_names)
+        given = picture_input(upload.getvalue(), data, name=upload.name)
     except ConvLabError as error:  # a picture that cannot be read (DrawingError), or a damaged reference
         show_error(error)
+        return
+    if given is None:
+        st.info(f"No digit found in {upload.name}: it looks like a plain background.")
+        return
+    if given.steps is None:
+        left, right = st.columns(2)
+        left.image(given.original, caption="your picture", width=200)
+        right.image(upscale(given.seen, 200), width=200, clamp=True, caption=f"what the network sees: {given.caption}")
+    show_prediction(predict(given.model_input)[0], data.class_names)
+    if given.steps is not None:
+        show_steps(given.steps)
 
 
 run = runs.usable_run_or_say("Train a model first (**Training**), or pick one on **Runs**; then draw here and "

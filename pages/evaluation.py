@@ -8,6 +8,7 @@ from core.figures.training import history_curves
 from ui import runs
 from ui.bootstrap import page_setup
 from ui.runs import UsableRun
+from ui.state import EvaluationPage as KEYS
 from ui.widgets import image_grid
 
 page_setup()
@@ -38,22 +39,20 @@ def show_evaluation(run: UsableRun) -> None:
 
     st.subheader("Confusion matrix")
 
-
     def _select_cell() -> None:
-        points = st.session_state["eval_cm"].selection.points
+        points = st.session_state[KEYS.CONFUSION].selection.points
         if points:
-            st.session_state["eval_true"] = names.index(str(points[0]["y"]))
-            st.session_state["eval_pred"] = names.index(str(points[0]["x"]))
+            st.session_state[KEYS.TRUE_CLASS] = names.index(str(points[0]["y"]))
+            st.session_state[KEYS.PREDICTED_CLASS] = names.index(str(points[0]["x"]))
 
-
-    normalized = st.toggle("Row-normalised (share of each true class)", key="eval_normalized")
-    st.plotly_chart(confusion_heatmap(result.confusion(normalize=normalized), names, normalized), key="eval_cm",
+    normalized = st.toggle("Row-normalised (share of each true class)", key=KEYS.NORMALIZED)
+    st.plotly_chart(confusion_heatmap(result.confusion(normalize=normalized), names, normalized), key=KEYS.CONFUSION,
                     on_select=_select_cell, selection_mode="points")
     st.caption("Click a cell (or pick the classes below) to see its test images.")
     left, right = st.columns(2)
-    true_class = left.selectbox("True class", range(len(names)), format_func=names.__getitem__, key="eval_true")
+    true_class = left.selectbox("True class", range(len(names)), format_func=names.__getitem__, key=KEYS.TRUE_CLASS)
     pred_class = right.selectbox("Predicted class", range(len(names)), format_func=names.__getitem__,
-                                 key="eval_pred", index=1 if len(names) > 1 else 0)
+                                 key=KEYS.PREDICTED_CLASS, index=1 if len(names) > 1 else 0)
     cell = result.cell(true_class, pred_class)
     st.markdown(f"**{len(cell)} test image(s)** of class *{names[true_class]}* predicted as *{names[pred_class]}*"
                 + (" (showing the first 40)" if len(cell) > 40 else ""))

@@ -7,19 +7,16 @@ CONVLAB_REQUIRE_BROWSER=1); CONVLAB_SCREENSHOTS=DIR keeps a screenshot of each s
 from __future__ import annotations
 
 import io
-import os
 import re
 import zipfile
 
 import pytest
 
+from tests import browser_required
 from tests.test_images import CLASSES, encode, shape_picture
 
-pytestmark = [pytest.mark.browser]
-if not os.path.exists("/usr/bin/chromium") and os.environ.get("CONVLAB_REQUIRE_BROWSER") != "1":
-    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed (/usr/bin/chromium)"))
-
-pytest.importorskip("playwright.sync_api")
+pytestmark = browser_required.pytestmark()
+browser_required.playwright()
 from tests.test_browser import (  # noqa: E402
     browser,  # noqa: F401 - a fixture
     expect,

@@ -20,7 +20,7 @@ from core.runs.store import RunStore
 from core.training.config import TrainingConfig
 from tests.conftest import ROOT
 from tests.test_images import CLASSES, encode, patch_declared_size, shape_picture
-from ui import image_upload, state
+from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=8, epochs=2)
@@ -69,7 +69,7 @@ def test_upload_describe_choose_options_and_load(run_store):
     choose_images(at)
     assert "100 MB per upload" in texts(at.caption) and "at most 20,000 images" in texts(at.caption)
     zipped = shapes_zip(extra={"shapes/square/notes.txt": b"labels are folder names"})
-    at.file_uploader(key=image_upload.UPLOAD).upload("shapes.zip", zipped, "application/zip").run()
+    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("shapes.zip", zipped, "application/zip").run()
     assert not at.exception and not at.error
     # listed at once, nothing decoded or kept yet
     assert "**shapes.zip**: 3 classes, 24 image files" in texts(at.markdown)
@@ -80,11 +80,11 @@ def test_upload_describe_choose_options_and_load(run_store):
     assert image_captions(at).split()[:12] == list(CLASSES) * 4  # the preview: 6 images before, 6 after
     assert at.session_state[state.DATASET] is previous and not (run_store.root / "datasets").exists()
 
-    at.selectbox(key=image_upload.SIZE).set_value(32)
-    at.radio(key=image_upload.COLOR).set_value("rgb")
-    at.slider(key=image_upload.FRACTION).set_value(0.25).run()
+    at.selectbox(key=state.DataPage.IMAGE_SIZE).set_value(32)
+    at.radio(key=state.DataPage.COLOR).set_value("rgb")
+    at.slider(key=state.DataPage.TEST_FRACTION).set_value(0.25).run()
     assert "Fitted into 32x32" in texts(at.caption)
-    at.button(key=image_upload.LOAD).click().run()
+    at.button(key=state.DataPage.LOAD_IMAGES).click().run()
     assert not at.exception and not at.error
     dataset = at.session_state[state.DATASET]
     assert dataset.class_names == tuple(CLASSES) and dataset.input_shape == (32, 32, 3)
@@ -111,25 +111,25 @@ def test_a_hostile_zip_is_refused_and_the_previous_dataset_stays(run_store):
     previous = at.session_state[state.DATASET]
     choose_images(at)
     hostile = shapes_zip(extra={"../evil.png": encode(shape_picture("circle", 0))})
-    at.file_uploader(key=image_upload.UPLOAD).upload("evil.zip", hostile, "application/zip").run()
+    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("evil.zip", hostile, "application/zip").run()
     assert not at.exception
     assert ("Could not load this dataset: evil.zip: member '../evil.png' points outside the folder"
             in texts(at.error))
     assert "Still using the previous dataset: digits-8x8" in texts(at.caption)
     assert at.session_state[state.DATASET] is previous
-    assert not [b for b in at.button if b.key == image_upload.LOAD]  # nothing to load
+    assert not [b for b in at.button if b.key == state.DataPage.LOAD_IMAGES]  # nothing to load
     assert not (run_store.root / "datasets").exists()
 
     # a member whose size lies passes the listing, is refused on Load, and is not kept
-    at.file_uploader(key=image_upload.UPLOAD).clear()
+    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).clear()
     zipped = shapes_zip()
     name = "shapes/square/square_06.png"
     with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
         size = archive.getinfo(name).file_size
     damaged = patch_declared_size(zipped, name, size - 10)
-    at.file_uploader(key=image_upload.UPLOAD).upload("damaged.zip", damaged, "application/zip").run()
+    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("damaged.zip", damaged, "application/zip").run()
     assert not at.error
-    at.button(key=image_upload.LOAD).click().run()
+    at.button(key=state.DataPage.LOAD_IMAGES).click().run()
     assert not at.exception
     assert f"member '{name}' is damaged or does not match its declared size" in texts(at.error)
     assert at.session_state[state.DATASET] is previous

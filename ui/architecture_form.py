@@ -30,31 +30,21 @@ UNIT_CHOICES = (8, 16, 32, 64, 100, 128, 256, 512, 1024)
 KERNEL_CHOICES = (1, 2, 3, 5, 7)
 
 
-def _block_keys(i: int) -> dict[str, str]:
-    return {name: f"arch_b{i}_{name}" for name in
-            ("filters", "kernel_size", "activation", "pooling", "batch_norm", "dropout", "padding")}
-
-
-def _dense_keys(j: int) -> dict[str, str]:
-    return {name: f"arch_d{j}_{name}" for name in ("units", "dropout")}
-
-
-AUGMENT_KEYS = {name: f"arch_aug_{name}" for name in ("horizontal_flip", "vertical_flip", "rotation", "zoom", "shift")}
-AUGMENT_PREVIEW = "arch_aug_preview"  # (what it was made for, (originals, augmented copies)): once per setting
+KEYS = state.ArchitecturePage
 PREVIEW_IMAGES, PREVIEW_COPIES = 4, 5
 
 
 def _widget_values(arch: Architecture) -> dict[str, object]:
-    values: dict[str, object] = {"arch_blocks": len(arch.conv_blocks), "arch_dense": len(arch.dense_layers)}
+    values: dict[str, object] = {KEYS.BLOCKS: len(arch.conv_blocks), KEYS.DENSE: len(arch.dense_layers)}
     for i in range(max(MAX_BLOCKS, len(arch.conv_blocks))):
         block = arch.conv_blocks[i] if i < len(arch.conv_blocks) else ConvBlock(filters=min(32 * 2 ** i, 128))
-        values.update({key: getattr(block, name) for name, key in _block_keys(i).items()})
+        values.update({key: getattr(block, name) for name, key in KEYS.block(i).items()})
     for j in range(max(MAX_DENSE, len(arch.dense_layers))):
         layer = arch.dense_layers[j] if j < len(arch.dense_layers) else DenseLayer(units=128)
-        values.update({key: getattr(layer, name) for name, key in _dense_keys(j).items()})
+        values.update({key: getattr(layer, name) for name, key in KEYS.dense(j).items()})
     aug = arch.augmentation
-    values.update({AUGMENT_KEYS[name]: getattr(aug, name) for name in ("horizontal_flip", "vertical_flip")})
-    values.update({AUGMENT_KEYS[name]: float(getattr(aug, name)) for name in ("rotation", "zoom", "shift")})
+    values.update({KEYS.AUGMENT[name]: getattr(aug, name) for name in ("horizontal_flip", "vertical_flip")})
+    values.update({KEYS.AUGMENT[name]: float(getattr(aug, name)) for name in ("rotation", "zoom", "shift")})
     return values
 
 
@@ -96,10 +86,10 @@ def _grid(count: int, per_row: int = 2) -> list:
 def architecture_form() -> Architecture:
     """Draw the sliders and return the Architecture they describe (also saved in session state)."""
     load_into_widgets(st.session_state[state.ARCHITECTURE], overwrite=False)
-    n_blocks = st.slider("Convolution blocks", 1, int(upper(MAX_BLOCKS, "arch_blocks")), key="arch_blocks")
+    n_blocks = st.slider("Convolution blocks", 1, int(upper(MAX_BLOCKS, KEYS.BLOCKS)), key=KEYS.BLOCKS)
     blocks = []
     for i, column in enumerate(_grid(n_blocks)):
-        keys = _block_keys(i)
+        keys = KEYS.block(i)
         with column.container(border=True):
             st.markdown(f"**Conv block {i + 1}**")
             blocks.append(ConvBlock(
@@ -113,11 +103,11 @@ def architecture_form() -> Architecture:
                 batch_norm=st.checkbox("Batch normalisation", key=keys["batch_norm"]),
                 dropout=st.slider("Dropout", 0.0, upper(0.7, keys["dropout"]), step=0.05, key=keys["dropout"]),
             ))
-    n_dense = st.slider("Dense layers before the softmax output", 0, int(upper(MAX_DENSE, "arch_dense")),
-                        key="arch_dense")
+    n_dense = st.slider("Dense layers before the softmax output", 0, int(upper(MAX_DENSE, KEYS.DENSE)),
+                        key=KEYS.DENSE)
     layers = []
     for j, column in enumerate(_grid(n_dense)):
-        keys = _dense_keys(j)
+        keys = KEYS.dense(j)
         with column.container(border=True):
             st.markdown(f"**Dense layer {j + 1}** (ReLU)")
             layers.append(DenseLayer(
@@ -138,7 +128,7 @@ def is_digits(dataset: "Dataset | None") -> bool:
 
 def augmentation_form(dataset: "Dataset | None") -> Augmentation:
     """The Augmentation box: flips, rotation, zoom, shift; a preview of a few training images augmented."""
-    keys = AUGMENT_KEYS
+    keys = KEYS.AUGMENT
     with st.container(border=True):
         st.markdown("**Augmentation** (training only: random changes to each batch, none when predicting)")
         flips, amounts = st.columns([1, 2])
@@ -165,7 +155,7 @@ def augmentation_form(dataset: "Dataset | None") -> Augmentation:
 def show_augmented(dataset: "Dataset", augmentation: Augmentation) -> None:
     """A few training images, each beside random augmented copies (computed once per setting)."""
     key = (augmentation, dataset.name, dataset.ref, len(dataset.x_train))
-    cached = st.session_state.get(AUGMENT_PREVIEW)
+    cached = st.session_state.get(KEYS.AUGMENT_PREVIEW)
     if cached is None or cached[0] != key:
         count = min(PREVIEW_IMAGES, len(dataset.x_train))
         picks = np.random.default_rng(0).choice(len(dataset.x_train), count, replace=False)
@@ -176,7 +166,7 @@ def show_augmented(dataset: "Dataset", augmentation: Augmentation) -> None:
         except ConvLabError as error:
             show_error(error)
             return
-        cached = st.session_state[AUGMENT_PREVIEW] = (key, (originals, samples))
+        cached = st.session_state[KEYS.AUGMENT_PREVIEW] = (key, (originals, samples))
     originals, samples = cached[1]
     images, captions = [], []
     for original, copies in zip(originals, samples):

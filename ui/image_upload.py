@@ -26,12 +26,7 @@ from ui import state
 from ui.loading import uploaded_images
 from ui.widgets import image_grid
 
-UPLOAD = "data_img_upload"
-SIZE, COLOR, INVERT, FRACTION, LOAD = ("data_img_size", "data_img_color", "data_img_invert", "data_img_fraction",
-                                       "data_img_load")
-LISTED = "data_img_listed"  # (file_id, ListedZip or the DataError that refused it): each upload is listed once
-LOADED = "data_img_loaded"  # (DatasetRef, ImageFolderReport) of the last zip loaded in this session
-PREVIEWED = "data_img_preview"  # ((file_id, options), preview pairs)
+KEYS = state.DataPage
 SAMPLES = 6
 
 COLOR_TITLES = {"grayscale": "Grayscale", "rgb": "Colour (RGB)"}
@@ -72,7 +67,7 @@ def limits_caption() -> str:
 
 def _listed(upload) -> ListedZip:
     """The upload listed (once per file): raises the DataError that refused it, on every rerun."""
-    cached = st.session_state.get(LISTED)
+    cached = st.session_state.get(KEYS.LISTED)
     if cached is None or cached[0] != upload.file_id:
         data = upload.getvalue()
         try:
@@ -82,7 +77,7 @@ def _listed(upload) -> ListedZip:
                                                       summary, samples)
         except DataError as error:
             result = error
-        cached = st.session_state[LISTED] = (upload.file_id, result)
+        cached = st.session_state[KEYS.LISTED] = (upload.file_id, result)
     if isinstance(cached[1], DataError):
         raise cached[1]
     return cached[1]
@@ -105,16 +100,16 @@ def show_summary(summary: FolderSummary) -> None:
 def options_form(summary: FolderSummary) -> ImageFolderOptions:
     """The options widgets; returns the options they describe (checked by ImageFolderOptions)."""
     size, colour, invert, fraction = st.columns(4)
-    image_size = size.selectbox("Image size", pictures.IMAGE_SIZES, key=SIZE, format_func=lambda s: f"{s}x{s}")
-    color_mode = colour.radio("Colour", pictures.COLOR_MODES, key=COLOR, format_func=COLOR_TITLES.get)
-    invert_mode = invert.selectbox("Invert", pictures.INVERT_MODES, key=INVERT, format_func=INVERT_TITLES.get,
+    image_size = size.selectbox("Image size", pictures.IMAGE_SIZES, key=KEYS.IMAGE_SIZE, format_func=lambda s: f"{s}x{s}")
+    color_mode = colour.radio("Colour", pictures.COLOR_MODES, key=KEYS.COLOR, format_func=COLOR_TITLES.get)
+    invert_mode = invert.selectbox("Invert", pictures.INVERT_MODES, key=KEYS.INVERT, format_func=INVERT_TITLES.get,
                                    help="MNIST-like models expect light shapes on a dark background.")
     test_fraction = 0.2
     if summary.has_test_folder:
         fraction.caption("Test set: the test/ folder.")
     else:
         test_fraction = fraction.slider("Test fraction", *pictures.TEST_FRACTION_RANGE, value=0.2, step=0.05,
-                                        key=FRACTION, help="Held out of each class (seeded), for the test set.")
+                                        key=KEYS.TEST_FRACTION, help="Held out of each class (seeded), for the test set.")
     return ImageFolderOptions(image_size=image_size, color_mode=color_mode, invert=invert_mode,
                               test_fraction=round(float(test_fraction), 2))
 
@@ -122,9 +117,9 @@ def options_form(summary: FolderSummary) -> ImageFolderOptions:
 def show_preview(listed: ListedZip, options: ImageFolderOptions) -> None:
     """A few images as they are in the zip, and as the network will see them with these options."""
     key = (listed.file_id, options)
-    cached = st.session_state.get(PREVIEWED)
+    cached = st.session_state.get(KEYS.PREVIEWED)
     if cached is None or cached[0] != key:
-        cached = st.session_state[PREVIEWED] = (key, folders.preview([data for _, data in listed.samples], options))
+        cached = st.session_state[KEYS.PREVIEWED] = (key, folders.preview([data for _, data in listed.samples], options))
     pairs = cached[1]
     if not pairs:
         return
@@ -150,21 +145,21 @@ def show_report(report: ImageFolderReport) -> None:
 def image_upload(store: RunStore) -> None:
     """The whole panel; a refused zip raises DataError (the page shows it and keeps the previous dataset)."""
     st.caption(limits_caption())
-    upload = st.file_uploader("A .zip of class folders", type=["zip"], key=UPLOAD)
+    upload = st.file_uploader("A .zip of class folders", type=["zip"], key=KEYS.IMAGES_UPLOAD)
     current: Dataset | None = state.dataset()
     if upload is not None:
         listed = _listed(upload)
         show_summary(listed.summary)
         options = options_form(listed.summary)
         show_preview(listed, options)
-        if st.button("Load these images", key=LOAD, type="primary", icon=":material/upload:"):
+        if st.button("Load these images", key=KEYS.LOAD_IMAGES, type="primary", icon=":material/upload:"):
             with st.spinner(f"Decoding {listed.summary.image_files:,} images…"):
                 dataset, report = uploaded_images(listed.name, upload.getvalue(), options, store)
             state.set_dataset(current := dataset)
-            st.session_state[LOADED] = (dataset.ref, report)
+            st.session_state[KEYS.LOADED] = (dataset.ref, report)
         elif current is None or current.ref != stored_ref(listed.digest, listed.name, options):
             still = f" Until then, below is the dataset in use: {current.name}." if current is not None else ""
             st.info(f"Press **Load these images** to decode them with these options.{still}", icon=":material/info:")
-    loaded = st.session_state.get(LOADED)
+    loaded = st.session_state.get(KEYS.LOADED)
     if loaded is not None and current is not None and current.ref == loaded[0]:
         show_report(loaded[1])

@@ -1,5 +1,5 @@
-"""Streamlit helpers of the "Inside the network" page: the per-run explainer, the input pickers, the test set's
-projections (PCA, t-SNE) off the page's thread, and the explanation beside each view.
+"""Streamlit helpers of the "Inside the network" page: the per-run explainer and confusion matrices, the test
+set's projections (PCA, t-SNE) off the page's thread, and the explanation beside each view.
 
 Every computation is `core.explain`'s; this module only caches its results in the session (per run) and
 draws widgets.
@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 import streamlit as st
 
 from core.explain.glossary import EXPLANATIONS
-from ui import canvas, runs, state
+from ui import runs, state
 from ui.runs import UsableRun
+from ui.state import InsidePage as KEYS
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -29,17 +29,6 @@ if TYPE_CHECKING:
 
 EMBEDDED_IMAGES = 2000  # test images projected by PCA (features and PCA: about a second on 2 idle cores)
 TSNE_IMAGES = 1000  # of those, projected by t-SNE (seconds on 2 idle cores; a minute on a loaded machine)
-MISTAKES = 50  # the most confident mistakes offered as inputs
-DRAWING, TEST_IMAGE, MISTAKE = "drawing", "test image", "mistake"
-SOURCE_LABELS = {DRAWING: "Draw a digit", TEST_IMAGE: "A test image, by class", MISTAKE: "A confident mistake"}
-
-
-class Picked(NamedTuple):
-    """The input to look inside: an (H, W, C) float32 image in [0, 1], and what it is."""
-
-    image: np.ndarray
-    caption: str
-    true_class: int | None = None
 
 
 def explained(key: str, ratio: tuple[int, int] = (3, 1)) -> "DeltaGenerator":
@@ -62,14 +51,14 @@ def explainer_for(run: UsableRun) -> "tuple[Explainer | None, str | None]":
         except ValueError as error:
             return None, f"ConvLab cannot look inside this model: {error}"
 
-    return state.per_run("inside_explainer", run.run_id, make)
+    return state.per_run(KEYS.EXPLAINER, run.run_id, make)
 
 
 def confusion_for(run: UsableRun) -> "ConfusionOverEpochs | None":
     """The run's confusion matrices over its epochs (None when its training recorded none)."""
     from core.explain.confusion import confusion_over_epochs
 
-    return state.per_run("inside_confusion", run.run_id,
+    return state.per_run(KEYS.CONFUSION_OVER_EPOCHS, run.run_id,
                          lambda: confusion_over_epochs(runs.store().confusion(run.run_id)))
 
 
@@ -128,7 +117,7 @@ def _project_test_images(explainer: "Explainer", data: "Dataset", method: str,
 
 def projection(run: UsableRun, explainer: "Explainer", method: str, start: bool = False) -> BackgroundJob | None:
     """The session's job projecting the run's test images by `method` ("pca" or "tsne"), started if `start`."""
-    jobs: dict[str, BackgroundJob] = state.per_run("inside_projections", run.run_id, dict)
+    jobs: dict[str, BackgroundJob] = state.per_run(KEYS.PROJECTIONS, run.run_id, dict)
     if method not in jobs and start:
         before = None if method == "pca" else projection(run, explainer, "pca", start=True)
         jobs[method] = BackgroundJob(functools.partial(_project_test_images, explainer, run.dataset, method, before))
@@ -141,95 +130,14 @@ def start_and_poll(run: UsableRun, explainer: "Explainer") -> bool:
     Remembered, so that the part can stop polling once it sees the work done (`stop_polling`).
     """
     projection(run, explainer, "pca", start=explainer.feature_layer is not None)
-    jobs: dict[str, BackgroundJob] = state.per_run("inside_projections", run.run_id, dict)
+    jobs: dict[str, BackgroundJob] = state.per_run(KEYS.PROJECTIONS, run.run_id, dict)
     polling = any(not job.outcome()[0] for job in jobs.values())
-    st.session_state["inside_polling"] = polling
+    st.session_state[KEYS.POLLING] = polling
     return polling
 
 
 def stop_polling() -> bool:
     """True once, when the work ended while the part was polling: rerun the page to stop the polling."""
-    was = bool(st.session_state.get("inside_polling"))
-    st.session_state["inside_polling"] = False
+    was = bool(st.session_state.get(KEYS.POLLING))
+    st.session_state[KEYS.POLLING] = False
     return was
-
-
-# --- the input ------------------------------------------------------------------------------------------------
-
-
-def source_choices(run: UsableRun) -> tuple[str, ...]:
-    return (DRAWING, TEST_IMAGE, MISTAKE) if run.dataset.handwritten_digits else (TEST_IMAGE, MISTAKE)
-
-
-def drawn_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
-    """The canvas on the left, what the network sees on the right; None (and a prompt) while it is empty."""
-    from core.data.drawing import preprocess_drawing, scale_drawing_to
-
-    st.session_state.setdefault("inside_canvas_round", 0)
-    pad, side = view.columns([3, 2])
-    with side:
-        stroke = st.slider("Stroke width", 4, 40, canvas.CANVAS_SIZE // 15, key="inside_stroke")
-        if st.button("Clear", icon=":material/delete:", key="inside_clear"):
-            st.session_state["inside_canvas_round"] += 1  # a new key gives an empty canvas
-    with pad:
-        st.write("")  # room for the canvas's floating toolbar
-        key = f"inside_canvas_{st.session_state['inside_canvas_round']}"
-        rgba = canvas.draw_canvas(key, stroke)  # looked up on each call: page tests replace it
-    steps = preprocess_drawing(rgba)
-    if steps is None:
-        side.info("Draw a digit on the canvas: its feature maps, their arithmetic and the saliency maps follow "
-                  "each stroke.", icon=":material/draw:")
-        return None
-    image = scale_drawing_to(steps, run.dataset.input_shape)[0]
-    return Picked(image, "your drawing, preprocessed as MNIST (cropped, 20x20, centred by mass)")
-
-
-def test_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
-    data = run.dataset
-    left, right = view.columns(2)
-    names = data.class_names
-    cls = left.selectbox("Class", range(len(names)), format_func=lambda i: str(names[i]), key="inside_class")
-    members = np.flatnonzero(data.y_test == cls)
-    if not len(members):
-        view.info(f"The test set has no image of class {names[cls]}.")
-        return None
-    number = right.number_input(f"Image (1 to {len(members)})", 1, len(members), 1, key="inside_number") \
-        if len(members) > 1 else 1
-    index = int(members[min(int(number), len(members)) - 1])
-    return Picked(data.x_test[index], f"test image {index} (class {names[cls]})", cls)
-
-
-def mistake_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
-    data, result = run.dataset, runs.evaluation_for(run)
-    wrong = [int(i) for i in result.misclassified(limit=MISTAKES)]
-    if not wrong:
-        view.info("This model makes no mistake on the test set: pick a test image instead.")
-        return None
-    names = data.class_names
-
-    def label(i: int) -> str:
-        said = f"{names[result.y_pred[i]]} ({result.confidence[i]:.0%})"
-        return f"test image {i}: {names[result.y_true[i]]} read as {said}"
-
-    index = view.selectbox(f"One of the {len(wrong)} most confident mistakes", wrong, format_func=label,
-                           key="inside_mistake")
-    true, said = int(result.y_true[index]), int(result.y_pred[index])
-    return Picked(data.x_test[index], f"test image {index}: a {names[true]} the model read as {names[said]}. Why "
-                  f"did it say {names[said]}? Pick class {names[true]} below to see what spoke for the truth.", true)
-
-
-PICKERS = {DRAWING: drawn_input, TEST_IMAGE: test_input, MISTAKE: mistake_input}
-
-
-def clamp(key: str, low: int, high: int, default: int) -> None:
-    """Keep a number input's stored value in [low, high] before it is drawn (its bounds change with the layer)."""
-    value = st.session_state.get(key, default)
-    st.session_state[key] = int(min(max(value if isinstance(value, (int, np.integer)) else default, low), high))
-
-
-def select_cell(key: str) -> None:
-    """on_select of the clickable map: the clicked cell becomes the row and column of the arithmetic."""
-    points = [p for p in st.session_state[key].selection.points if "x" in p and "y" in p]
-    if points:
-        st.session_state["inside_row"] = int(points[0]["y"])
-        st.session_state["inside_col"] = int(points[0]["x"])

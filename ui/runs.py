@@ -22,9 +22,11 @@ from core.errors import ConvLabError, RunError
 from core.model.architecture import layer_table
 from core.runs.details import run_details
 from core.runs.spec import RunSpec
+from core.runs.status import RunState
 from core.runs.store import RunSnapshot, RunStore, default_root
 from core.training.loop import check_trainable
 from ui import state
+from ui.state import Phase
 
 if TYPE_CHECKING:
     import keras
@@ -94,9 +96,9 @@ def store() -> RunStore:
         return RunStore(root)
     workspace = st.query_params.get(WORKSPACE_PARAM, "")
     if not _WORKSPACE.fullmatch(workspace):  # from the URL: only an id of ours ever becomes a path
-        workspace = st.session_state.get("workspace") or secrets.token_hex(8)
+        workspace = st.session_state.get(state.WORKSPACE) or secrets.token_hex(8)
         st.query_params[WORKSPACE_PARAM] = workspace
-    st.session_state["workspace"] = workspace
+    st.session_state[state.WORKSPACE] = workspace
     return RunStore(root / "workspaces" / workspace)
 
 
@@ -105,7 +107,7 @@ def store() -> RunStore:
 
 def reader_for(run_id: str):
     """A cheap incremental reader of `run_id` (kept per session)."""
-    return state.per_run("reader", run_id, lambda: store().reader(run_id))
+    return state.per_run(state.RunCache.READER, run_id, lambda: store().reader(run_id))
 
 
 def snapshot() -> RunSnapshot | None:
@@ -308,13 +310,13 @@ def model_for(run: UsableRun) -> "keras.Model":
     """The run's saved model, loaded once per session in safe mode."""
     from core.model.files import load_model_file
 
-    return state.per_run("model", run.run_id, lambda: load_model_file(store().model_path(run.run_id)))
+    return state.per_run(state.RunCache.MODEL, run.run_id, lambda: load_model_file(store().model_path(run.run_id)))
 
 
 def predictor_for(run: UsableRun) -> "Predictor":
     from core.evaluation.inference import Predictor
 
-    return state.per_run("predictor", run.run_id, lambda: Predictor(model_for(run)))
+    return state.per_run(state.RunCache.PREDICTOR, run.run_id, lambda: Predictor(model_for(run)))
 
 
 def evaluation_for(run: UsableRun) -> "Evaluation":
@@ -331,28 +333,27 @@ def evaluation_for(run: UsableRun) -> "Evaluation":
             probabilities = store().test_probabilities(run.run_id)
         return Evaluation(probabilities, data.y_test, data.class_names)
 
-    return state.per_run("evaluation", run.run_id, make)
+    return state.per_run(state.RunCache.EVALUATION, run.run_id, make)
 
 
-def phase(current: RunSnapshot | None) -> str:
-    """Where a run is, as the pollers care: "waiting" (queued behind others), "next" (queued, next in line),
-    "training" or "ended" (also: no run). A poller reruns the page when it changes (`phase_changed`)."""
+def phase(current: RunSnapshot | None) -> Phase:
+    """Where a run is, as the pollers care (see `Phase`). A poller reruns the page when it changes (`phase_changed`)."""
     if current is None or not current.state.is_active:
-        return "ended"
-    if current.state.value != "queued":
-        return "training"
+        return Phase.ENDED
+    if current.state is not RunState.QUEUED:
+        return Phase.TRAINING
     return queued_phase(current.run_id)
 
 
-def queued_phase(run_id: str) -> str:
-    """"waiting" while `run_id` has others ahead of it in the queue, else "next"."""
+def queued_phase(run_id: str) -> Phase:
+    """WAITING while `run_id` has others ahead of it in the queue, else NEXT."""
     position = queue_position(run_id)
-    return "waiting" if position is not None and position > 1 else "next"
+    return Phase.WAITING if position is not None and position > 1 else Phase.NEXT
 
 
 def phase_changed(current: RunSnapshot | None) -> bool:
     """For pollers: True once when the run moves on (queued to training, training to ended): rerun the page."""
     before, now = st.session_state[state.RUN_PHASE], phase(current)
     st.session_state[state.RUN_PHASE] = now
-    return before != now and before != "ended"
+    return before != now and before is not Phase.ENDED
 

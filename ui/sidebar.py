@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.runs.status import RunState
 from core.runs.store import RunSnapshot
 from ui import runs, state
 from ui.errors import LOG, guarded
+from ui.state import Phase
 from ui.widgets import progress_bar
 
 # How often a poller refreshes, by the run's phase (see `runs.phase`). Each refresh costs the browser 20-50 ms
 # of CPU (Streamlit's frontend handling the fragment's rerun, whatever it draws): a queued Training page
 # refreshed every second cost its tab 0.08-0.12 of a core, all through a wait of minutes. So only the
 # Training page, and only while its run trains or is about to start, refreshes every second.
-TRAINING_PAGE_POLL_SECONDS = {"training": 1.0, "next": 1.0, "waiting": 3.0}
-SIDEBAR_POLL_SECONDS = {"training": 2.0, "next": 2.0, "waiting": 3.0}
+TRAINING_PAGE_POLL_SECONDS = {Phase.TRAINING: 1.0, Phase.NEXT: 1.0, Phase.WAITING: 3.0}
+SIDEBAR_POLL_SECONDS = {Phase.TRAINING: 2.0, Phase.NEXT: 2.0, Phase.WAITING: 3.0}
 
 
-def poll_seconds(phase: str, training_page: bool = False) -> float | None:
+def poll_seconds(phase: Phase, training_page: bool = False) -> float | None:
     """Seconds between a poller's refreshes in this phase; None once the run has ended (no polling)."""
     return (TRAINING_PAGE_POLL_SECONDS if training_page else SIDEBAR_POLL_SECONDS).get(phase)
 
@@ -42,7 +44,7 @@ def rerun_if_run_moved_on(current: RunSnapshot | None) -> None:
 def training_line(current: RunSnapshot) -> str:
     """One line for the run's state: 'running · epoch 2/10, batch 120/282', 'queued, 2nd in line', ..."""
     p = current.status.progress
-    if current.state.value == "queued":
+    if current.state is RunState.QUEUED:
         position = runs.queue_position(current.run_id)
         return f"queued, {ordinal(position)} in line" if position else "starting"
     if current.state.is_training:

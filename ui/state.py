@@ -1,9 +1,14 @@
-"""Session-state keys and their defaults, in one place.
+"""Session-state keys and their defaults, in one place: every key a page or widget uses is declared here.
 
 A session's data, architecture, settings and current run live in
 `st.session_state`, never in a process-wide cache. Trainings themselves live
 in the run store and the server's job manager (`ui.runs`); the session only
 remembers which run it shows.
+
+The keys shared by every page come first; then each page's own keys, its
+widgets' included, in a namespace named after the page (`DrawPage.STROKE`),
+all with the page's prefix so that two pages never share a key by accident.
+`tests/test_state.py` fails on a session key written as a literal anywhere else.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import streamlit as st
@@ -24,16 +30,16 @@ if TYPE_CHECKING:
 DATASET = "dataset"                # core.data.dataset.Dataset in use, or None
 DATASET_CHOICE = "dataset_choice"  # registry key, CHOICE_NPZ or CHOICE_IMAGES
 CHOICE_NPZ, CHOICE_IMAGES = "upload", "images"  # the Data page's two upload choices
-DATA_UPLOAD_ID = "data_upload_id"  # file id of the last parsed upload (each upload is parsed once)
 ARCHITECTURE = "architecture"      # Architecture being edited on the Architecture page
 BUILT = "built"                    # BuiltArchitecture, after Build
 TRAIN_CONFIG = "train_config"      # TrainingConfig being edited on the Training page
 OWNER = "owner"                    # this browser session's id, for the job manager's queue
 CURRENT_RUN = "current_run"        # id of the run this session shows, or None
 URL_RUN = "url_run"                # the ?run= value last read from or written to the URL
-RUN_PHASE = "run_phase"            # "waiting", "next", "training" or "ended": pollers rerun the page when it changes
+RUN_PHASE = "run_phase"            # a Phase: pollers rerun the page when it changes
+WORKSPACE = "workspace"            # this browser's workspace id (CONVLAB_WORKSPACES=per-browser), also in the URL
 START_ERROR = "train_start_error"  # why Start refused, shown under the button
-PER_RUN = "per_run"                # {what: (run_id, value)}: reader, model, predictor, evaluation of a run
+PER_RUN = "per_run"                # {what: (run_id, value)}: what a session keeps of its current run, by RunCache key
 
 DEFAULTS: dict[str, Any] = {
     DATASET: None,
@@ -43,10 +49,129 @@ DEFAULTS: dict[str, Any] = {
     TRAIN_CONFIG: TRAINING_PRESETS["lab"],
     CURRENT_RUN: None,
     URL_RUN: None,
-    RUN_PHASE: "ended",
+    RUN_PHASE: None,  # Phase.ENDED, set in init_state (Phase is defined below)
     START_ERROR: None,
     PER_RUN: None,
 }
+
+
+class RunCache:
+    """What a session keeps of its current run (in PER_RUN), dropped when it shows another run."""
+
+    READER, MODEL, PREDICTOR, EVALUATION = "reader", "model", "predictor", "evaluation"
+
+
+class Phase(str, Enum):
+    """Where the current run is, as the pollers care: they poll faster near a change, and rerun the page on one."""
+
+    WAITING = "waiting"  # queued behind others
+    NEXT = "next"  # queued, next in line (or out of the queue, its training process getting ready)
+    TRAINING = "training"
+    ENDED = "ended"  # also: no run
+
+
+# --- each page's own keys (widgets included) ------------------------------------------------------------------
+
+
+class DataPage:
+    SAMPLE_SEED = "data_sample_seed"  # which samples the grid shows (Reshuffle adds one)
+    NPZ_UPLOAD = "data_npz_upload"
+    NPZ_UPLOAD_ID = "data_upload_id"  # file id of the last parsed .npz upload (each upload is parsed once)
+    IMAGES_UPLOAD = "data_img_upload"
+    IMAGE_SIZE, COLOR, INVERT, TEST_FRACTION = "data_img_size", "data_img_color", "data_img_invert", "data_img_fraction"
+    LOAD_IMAGES = "data_img_load"
+    LISTED = "data_img_listed"  # (file_id, ListedZip or the DataError that refused it): each upload is listed once
+    LOADED = "data_img_loaded"  # (DatasetRef, ImageFolderReport) of the last zip loaded in this session
+    PREVIEWED = "data_img_preview"  # ((file_id, options), preview pairs)
+
+
+class ArchitecturePage:
+    PRESET = "arch_preset_{}"  # one button per preset name
+    BUILD = "arch_build"
+    BLOCKS, DENSE = "arch_blocks", "arch_dense"
+    AUGMENT_PREVIEW = "arch_aug_preview"  # (what it was made for, (originals, augmented copies)): once per setting
+
+    @staticmethod
+    def block(i: int) -> dict[str, str]:
+        """The widgets of conv block i, by the ConvBlock field they set."""
+        return {name: f"arch_b{i}_{name}" for name in
+                ("filters", "kernel_size", "activation", "pooling", "batch_norm", "dropout", "padding")}
+
+    @staticmethod
+    def dense(j: int) -> dict[str, str]:
+        """The widgets of dense layer j, by the DenseLayer field they set."""
+        return {name: f"arch_d{j}_{name}" for name in ("units", "dropout")}
+
+    AUGMENT = {name: f"arch_aug_{name}" for name in ("horizontal_flip", "vertical_flip", "rotation", "zoom", "shift")}
+
+
+class TrainingPage:
+    PRESET = "train_preset_{}"
+    START, STOP = "train_start", "train_stop"
+    CURVES = "train_curves"
+    LIVE_CURVES = "live_curves"  # (per run) the live figure and filters, remade every CHART_SECONDS
+    FIELDS = {  # widget key -> TrainingConfig field
+        "train_optimizer": "optimizer",
+        "train_learning_rate": "learning_rate",
+        "train_momentum": "momentum",
+        "train_schedule": "schedule",
+        "train_batch_size": "batch_size",
+        "train_epochs": "epochs",
+        "train_validation": "validation_fraction",
+        "train_seed": "seed",
+    }
+
+
+class EvaluationPage:
+    CONFUSION = "eval_cm"
+    NORMALIZED = "eval_normalized"
+    TRUE_CLASS, PREDICTED_CLASS = "eval_true", "eval_pred"
+
+
+class CanvasKeys:
+    """The keys of one drawing canvas with its stroke slider and Clear button (`ui.canvas.digit_canvas`)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.stroke, self.clear = f"{prefix}_stroke", f"{prefix}_clear"
+        self.round = f"{prefix}_canvas_round"  # Clear adds one: a new canvas key gives an empty canvas
+        self.canvas = f"{prefix}_canvas_{{}}"  # formatted with the round
+
+
+class DrawPage:
+    CANVAS = CanvasKeys("draw")
+    UPLOAD = "draw_upload"
+
+
+class InsidePage:
+    CANVAS = CanvasKeys("inside")
+    SOURCE = "inside_source"
+    CLASS, NUMBER, MISTAKE = "inside_class", "inside_number", "inside_mistake"
+    LAYER, MAPS = "inside_layer", "inside_maps"
+    FILTER, ROW, COL, CHANNEL = "inside_filter", "inside_row", "inside_col", "inside_channel"
+    WHERE, ARITHMETIC = "inside_where", "inside_arith"
+    EXPLAIN_CLASS, SALIENCY = "inside_explain_class", "inside_saliency"
+    FILTERS, WEIGHTS = "inside_filters", "inside_weights"
+    EPOCH, CONFUSION, COMPARE = "inside_epoch", "inside_cm", "inside_compare"
+    OFF_DIAGONAL, CONFUSION_CHANGE = "inside_off_diagonal", "inside_cm_change"
+    PROJECTION, TSNE_START, EMBEDDING = "inside_projection", "inside_tsne_start", "inside_embedding_{}"
+    POLLING = "inside_polling"  # the embedding part polls while a projection runs
+    # (per run, in PER_RUN)
+    EXPLAINER, CONFUSION_OVER_EPOCHS, PROJECTIONS = "inside_explainer", "inside_confusion", "inside_projections"
+
+
+class RunsPage:
+    DATASETS = "runs_datasets"
+    TABLE = "runs_table"
+    USE, APPLY = "runs_use", "runs_apply"
+    LABEL = "runs_label_{}"  # one per run
+    DELETE, DELETE_YES, DELETE_NO = "runs_delete", "runs_delete_yes", "runs_delete_no"
+    CONFIRM_DELETE = "runs_confirm_delete"  # the run whose deletion waits for a confirmation
+    COMPARE = "runs_compare"
+    MODEL_UPLOAD = "runs_model_upload"
+    MODEL_UPLOAD_ID = "runs_model_upload_id"  # file id of the last checked model upload (each is checked once)
+
+
+# --- what a session holds ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -72,6 +197,8 @@ def init_state() -> None:
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(OWNER, uuid.uuid4().hex)
+    if st.session_state[RUN_PHASE] is None:
+        st.session_state[RUN_PHASE] = Phase.ENDED
     if st.session_state[PER_RUN] is None:
         st.session_state[PER_RUN] = {}
 

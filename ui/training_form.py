@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.checks import MAX_SEED
 from core.training.config import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULES, TRAINING_PRESETS, TrainingConfig
 from ui import state
 from ui.widgets import choices_with, lower, upper
 
 BATCH_CHOICES = (8, 16, 32, 64, 128, 256, 512)
-FIELDS = {  # widget key -> TrainingConfig field
-    "train_optimizer": "optimizer",
-    "train_learning_rate": "learning_rate",
-    "train_momentum": "momentum",
-    "train_schedule": "schedule",
-    "train_batch_size": "batch_size",
-    "train_epochs": "epochs",
-    "train_validation": "validation_fraction",
-    "train_seed": "seed",
-}
+FIELDS = state.TrainingPage.FIELDS  # widget key -> TrainingConfig field
+KEY = {name: key for key, name in FIELDS.items()}  # TrainingConfig field -> widget key
 
 
 def load_into_widgets(config: TrainingConfig, overwrite: bool) -> None:
@@ -38,26 +31,26 @@ def training_form(disabled: bool) -> TrainingConfig:
     load_into_widgets(st.session_state[state.TRAIN_CONFIG], overwrite=False)
     left, middle, right = st.columns(3)
     with left:
-        optimizer = st.selectbox("Optimizer", OPTIMIZERS, key="train_optimizer", disabled=disabled,
+        optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=KEY["optimizer"], disabled=disabled,
                                  format_func=OPTIMIZER_NAMES.__getitem__)
-        learning_rate = st.number_input("Learning rate", min_value=lower(1e-5, "train_learning_rate"), max_value=10.0,
+        learning_rate = st.number_input("Learning rate", min_value=lower(1e-5, KEY["learning_rate"]), max_value=10.0,
                                         step=0.001,
-                                        format="%.4f", key="train_learning_rate", disabled=disabled)
-        momentum = st.slider("Momentum", 0.0, upper(0.99, "train_momentum"), step=0.01, key="train_momentum",
+                                        format="%.4f", key=KEY["learning_rate"], disabled=disabled)
+        momentum = st.slider("Momentum", 0.0, upper(0.99, KEY["momentum"]), step=0.01, key=KEY["momentum"],
                              disabled=disabled or optimizer == "adam",
                              help="Used by SGD and RMSprop; Adam keeps its own moment estimates.")
     with middle:
-        batch_size = st.select_slider("Batch size", choices_with(BATCH_CHOICES, "train_batch_size"),
-                                      key="train_batch_size", disabled=disabled)
-        epochs = st.slider("Epochs", 1, int(upper(50, "train_epochs")), key="train_epochs", disabled=disabled)
-        schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="train_schedule", disabled=disabled,
+        batch_size = st.select_slider("Batch size", choices_with(BATCH_CHOICES, KEY["batch_size"]),
+                                      key=KEY["batch_size"], disabled=disabled)
+        epochs = st.slider("Epochs", 1, int(upper(50, KEY["epochs"])), key=KEY["epochs"], disabled=disabled)
+        schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key=KEY["schedule"], disabled=disabled,
                                 help="cosine: the rate decays smoothly to 0 by the last batch. warmup-cosine: it first rises "
                                      "from 0 over one epoch (steadier starts with Adam and batch norm), then decays.")
     with right:
-        validation = st.slider("Validation fraction", 0.0, 0.5, step=0.05, key="train_validation", disabled=disabled,
+        validation = st.slider("Validation fraction", 0.0, 0.5, step=0.05, key=KEY["validation_fraction"], disabled=disabled,
                                help="Held out from the training images, to watch over-fitting epoch by epoch.")
-        seed = st.number_input("Seed", min_value=0, max_value=int(upper(2**31 - 1, "train_seed")), step=1,
-                               key="train_seed", disabled=disabled,
+        seed = st.number_input("Seed", min_value=0, max_value=int(upper(MAX_SEED, KEY["seed"])), step=1,
+                               key=KEY["seed"], disabled=disabled,
                                help="Fixes the initial weights, the validation split and the order of the batches.")
     config = TrainingConfig(optimizer=optimizer, learning_rate=float(learning_rate), momentum=float(momentum),
                             batch_size=int(batch_size), epochs=int(epochs), validation_fraction=float(validation),

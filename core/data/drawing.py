@@ -153,7 +153,7 @@ class PictureInput:
 
     model_input: np.ndarray  # (1, H, W, C) float32 in [0, 1]
     original: np.ndarray | None = None  # the picture as decoded (upright RGB), to show beside
-    seen: np.ndarray | None = None  # what the network sees, (H, W) or (H, W, C) in [0, 1] or uint8
+    seen: np.ndarray | None = None  # what the network sees, (H, W) or (H, W, C) float in [0, 1]
     caption: str = ""  # how it was preprocessed, in words
     steps: DrawingSteps | None = None  # a digit picture: each step, as for a drawing
 
@@ -168,7 +168,7 @@ def picture_input(data: bytes, dataset: Dataset, name: str = "the picture") -> P
         prepared = prepare_picture(data, options, name=name)
         caption = (f"fitted into {options.image_size}x{options.image_size}, {options.color_mode}"
                    + (", inverted" if prepared.inverted else ""))
-        return PictureInput(prepared.model_input, prepared.original, prepared.image, caption)
+        return PictureInput(prepared.model_input, prepared.original, prepared.model_input[0], caption)
     if dataset.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
         steps = read_digit_picture(data, name=name)
         if steps is None:

@@ -1,0 +1,133 @@
+"""What the Runs page does with runs: use one, apply its settings, label, download, delete, compare, upload one."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.engine.upload import import_model
+from core.errors import ConvLabError
+from core.figures.training import compare_curves
+from core.runs.compare import comparison_csv, spec_differences
+from core.runs.status import RunState
+from core.runs.store import RunSummary
+from ui import runs, state
+from ui.state import RunsPage as KEYS
+from ui.widgets import show_error
+
+
+def one_run(summary: RunSummary) -> None:
+    """Actions on one selected run: use it, apply its settings, label, download, delete."""
+    store = runs.store()
+    st.subheader(f"{summary.label or summary.run_id}")
+    st.caption(f"`{summary.run_id}` · {summary.state.value}: {summary.message}")
+    use, apply_, _ = st.columns([1, 1, 2])
+    if use.button("Use this run", icon=":material/check:", disabled=not summary.has_model or summary.state.is_active,
+                  help="Make it the session's model: Evaluation and Draw & classify then work on it.",
+                  key=KEYS.USE):
+        problem = runs.use_run(summary.run_id)
+        if problem:
+            st.error(problem, icon=":material/error:")
+    current = runs.snapshot()
+    if current is not None and current.run_id == summary.run_id:  # said on every rerun, not only after the click
+        st.success("It is now the current run: open **Evaluation** or **Draw & classify**.", icon=":material/check:")
+    if apply_.button("Apply its settings", icon=":material/tune:", disabled=summary.origin == "upload",
+                     help="Put its architecture and training settings into the sliders, to change one thing and "
+                          "train again.", key=KEYS.APPLY):
+        problem = runs.apply_run_settings(summary.run_id)
+        (st.error if problem else st.success)(problem or "The sliders on **Architecture** and **Training** now hold "
+                                              "this run's settings.")
+
+    label = st.text_input("Label", value=summary.label, max_chars=200, key=KEYS.LABEL.format(summary.run_id))
+    if label != summary.label:
+        store.set_label(summary.run_id, label)
+        st.rerun()
+
+    downloads = st.columns(3)
+    if summary.has_model:
+        downloads[0].download_button("Model (.keras)", data=store.model_bytes(summary.run_id),
+                                     file_name=f"{summary.run_id}.keras", icon=":material/download:")
+    if summary.state is not RunState.DAMAGED:
+        downloads[1].download_button("Spec (.json)", data=json.dumps(store.spec_file(summary.run_id), indent=1),
+                                     file_name=f"{summary.run_id}.json", mime="application/json",
+                                     icon=":material/download:")
+    delete(summary)
+
+
+def delete(summary: RunSummary) -> None:
+    if st.session_state.get(KEYS.CONFIRM_DELETE) != summary.run_id:
+        if st.button("Delete…", icon=":material/delete:", disabled=summary.state.is_active, key=KEYS.DELETE,
+                     help="Stop it first" if summary.state.is_active else "Asks for confirmation"):
+            st.session_state[KEYS.CONFIRM_DELETE] = summary.run_id
+            st.rerun()
+        return
+    st.warning(f"Delete run **{summary.label or summary.run_id}** and all its files (model, metrics)? "
+               "This cannot be undone.", icon=":material/warning:")
+    yes, no, _ = st.columns([1, 1, 3])
+    if yes.button("Delete it", type="primary", key=KEYS.DELETE_YES):
+        st.session_state[KEYS.CONFIRM_DELETE] = None
+        try:
+            runs.store().delete(summary.run_id)
+        except ConvLabError as error:
+            show_error(error)
+            return
+        if state.current_run_id() == summary.run_id:
+            runs.set_current_run(None)
+        st.rerun()
+    if no.button("Keep it", key=KEYS.DELETE_NO):
+        st.session_state[KEYS.CONFIRM_DELETE] = None
+        st.rerun()
+
+
+def compare(summaries: list[RunSummary]) -> None:
+    """Two or more runs: their curves overlaid, the settings that differ, their test accuracies."""
+    store = runs.store()
+    usable = [s for s in summaries if s.state is not RunState.DAMAGED]
+    st.subheader(f"Comparing {len(usable)} runs")
+    labels = [s.label or s.run_id for s in usable]
+    st.plotly_chart(compare_curves([(label, store.epochs(s.run_id)) for label, s in zip(labels, usable)]),
+                    key=KEYS.COMPARE)
+    st.caption("Solid: training; dotted: validation. One colour per run.")
+    scores = st.columns(len(usable))
+    for column, label, summary in zip(scores, labels, usable):
+        column.metric(label[:40], "—" if summary.test_accuracy is None else f"{summary.test_accuracy:.2%}",
+                      help="test accuracy (accuracy_score on the test set)")
+    differences = spec_differences([store.spec(s.run_id) for s in usable])
+    if differences:
+        st.markdown("**What differs between them**")
+        st.dataframe(pd.DataFrame({"setting": list(differences)} | {
+            label: [str(values[i]) for values in differences.values()] for i, label in enumerate(labels)}),
+            hide_index=True)
+    else:
+        st.caption("Their specs are identical: differences come from chance alone (none, with the same seed).")
+    st.download_button("Comparison (.csv)", comparison_csv(store, [s.run_id for s in usable]),
+                       file_name="convlab-comparison.csv", mime="text/csv",
+                       icon=":material/download:")
+
+
+def upload_model() -> None:
+    """Bring your own model: a .keras file, loaded in safe mode, checked against the current dataset."""
+    dataset = state.dataset()
+    with st.expander("Bring your own model (.keras)", icon=":material/upload:"):
+        if dataset is None:
+            st.info("Load the dataset it was trained for on **Data** first: the model must fit its images.")
+            return
+        st.caption(f"A Keras 3 `.keras` file taking {'x'.join(map(str, dataset.input_shape))} images and predicting "
+                   f"{dataset.num_classes} classes (the current dataset, {dataset.name}); at most "
+                   f"{st.get_option('server.maxUploadSize')} MB. "
+                   "It is loaded in safe mode: nothing in the file runs, and Lambda layers are refused.")
+        upload = st.file_uploader("Model file", type=["keras"], key=KEYS.MODEL_UPLOAD)
+        if upload is None or st.session_state.get(KEYS.MODEL_UPLOAD_ID) == upload.file_id:
+            return
+        st.session_state[KEYS.MODEL_UPLOAD_ID] = upload.file_id
+        with st.spinner(f"Checking {upload.name} and scoring it on {len(dataset.x_test):,} test images…"):
+            try:
+                run_id = import_model(runs.store(), upload.getvalue(), upload.name, dataset)
+            except ConvLabError as error:
+                show_error(error, "Refused: ")
+                return
+        runs.set_current_run(run_id)
+        st.success(f"{upload.name} is now run `{run_id}` and the current model: open **Evaluation** or "
+                   "**Draw & classify**.", icon=":material/check_circle:")
