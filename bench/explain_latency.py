@@ -80,9 +80,9 @@ def bench_preset(
     preset: str, runs: int, warmup: int, train_images: int
 ) -> tuple[str, dict[str, tuple[float, float]], dict[str, float]]:
     """How the model was prepared, (median, p90) ms per method, and the first calls' ms."""
-    from core.figures import explain as explain_figures
     from core.data.drawing import preprocess_drawing
     from core.explain.network import Explainer
+    from core.figures import explain as explain_figures
 
     model, how = build(preset, train_images)
     rgba = drawn_digit()

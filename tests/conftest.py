@@ -19,11 +19,6 @@ sys.path.insert(0, str(ROOT))
 
 from core.data.dataset import Dataset, make_dataset  # noqa: E402
 
-SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist-10k.npz"
-needs_shared_mnist = pytest.mark.skipif(
-    not SHARED_MNIST.exists(), reason=f"real MNIST sample {SHARED_MNIST} is absent (only in the team's workspace)"
-)
-
 
 def bars_arrays(n_train: int = 240, n_test: int = 80, size: int = 12, seed: int = 0):
     """Raw uint8 images of four easy classes: horizontal, vertical, diagonal bar, and a box."""

@@ -21,17 +21,15 @@ from typing import Iterator
 
 import pytest
 
+from tests import browser_required
+from tests.browser_required import CHROMIUM
 from tests.conftest import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-pytestmark = [pytest.mark.browser]
-if not CHROMIUM.exists() and os.environ.get("CONVLAB_REQUIRE_BROWSER") != "1":
-    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed (/usr/bin/chromium)"))
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = browser_required.pytestmark()
+playwright_api = browser_required.playwright()
 expect = playwright_api.expect
 expect.set_options(timeout=60_000)  # a loaded 2-core CI machine can take seconds per rerun
 

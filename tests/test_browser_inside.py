@@ -8,7 +8,6 @@ CONVLAB_SCREENSHOTS=DIR keeps screenshots.
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -20,8 +19,8 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from core.training.config import TrainingConfig
+from tests import browser_required
 from tests.test_browser import (  # noqa: F401 - `browser` is a fixture
-    CHROMIUM,
     browser,
     draw_stroke,
     expect,
@@ -31,9 +30,7 @@ from tests.test_browser import (  # noqa: F401 - `browser` is a fixture
     wait_until_idle,
 )
 
-pytestmark = [pytest.mark.browser]
-if not CHROMIUM.exists() and os.environ.get("CONVLAB_REQUIRE_BROWSER") != "1":
-    pytestmark.append(pytest.mark.skip(reason="Debian's chromium is not installed (/usr/bin/chromium)"))
+pytestmark = browser_required.pytestmark()
 
 SMALL = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=32),), name="small_cnn")
 

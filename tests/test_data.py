@@ -14,11 +14,19 @@ from core.data import download, registry
 from core.data.dataset import ArraySummary, DatasetRef, make_dataset, preprocess_images
 from core.data.download import fetch, file_sha256
 from core.data.files import load_npz, read_idx
-from core.data.registry import DEBIAN_FASHION_DIR, load_dataset, load_file, load_mnist, load_mnist_10k, load_ref
+from core.data.registry import (
+    DEBIAN_FASHION_DIR,
+    SHIPPED_MNIST,
+    load_dataset,
+    load_file,
+    load_mnist,
+    load_mnist_10k,
+    load_ref,
+)
 from core.data.splits import split_validation, subsample
 from core.data.stats import dataset_stats
 from core.errors import DataError
-from tests.conftest import SHARED_MNIST, bars_arrays, needs_shared_mnist
+from tests.conftest import bars_arrays
 
 
 def write_npz(path: Path, **arrays: np.ndarray) -> Path:
@@ -313,9 +321,8 @@ def test_digits_8x8_is_small_and_complete():
     assert ds.handwritten_digits
 
 
-@needs_shared_mnist
 def test_real_mnist_10k_npz():
-    ds = load_file(SHARED_MNIST)
+    ds = load_file(SHIPPED_MNIST)  # the same file as ../shared/data/mnist-10k.npz, shipped with ConvLab
     assert (len(ds.x_train), len(ds.x_test)) == (10000, 10000)
     assert ds.handwritten_digits and not ds.is_sample
     np.testing.assert_array_equal(np.bincount(ds.y_test),
