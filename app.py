@@ -18,6 +18,7 @@ keep_keras_session()
 init_state()
 with error_boundary("start of the session"):
     runs.hold_session()
+    runs.workspace()  # this browser's key, in its URL from the first page on: the runs it makes are its own
     runs.attach_from_url()  # a reload or a shared link: ?run=<id> brings its run back
     runs.sync_url()  # early, so a reload during a long page run still finds the run
 

@@ -97,11 +97,25 @@ MAX_PICTURE_PIXELS = 40_000_000
 MAX_PICTURE_SIDE = 2048
 
 
+# --- a run store's uploads ----------------------------------------------------------------------
+
+# Bytes of uploaded files one run store keeps (datasets and model files), CONVLAB_UPLOAD_QUOTA_MB to change:
+# four full-size uploads (Streamlit's upload limit is 100 MB) a student, for a class of five; beyond it an
+# upload is refused before anything is written, and the Runs page lets their owners delete unused ones.
+MAX_UPLOAD_BYTES = 2_000_000_000
+
+
 # --- model files (a .keras uploaded on the Runs page) ----------------------------------------------
 
 MAX_MODEL_FILE_BYTES = 200_000_000
 # config.json inside a .keras file: a model's layer list is kilobytes; this bounds the JSON parser.
 MAX_MODEL_CONFIG_BYTES = 20_000_000
+# What Keras unpacks of a .keras file: its three members, the weights at most MAX_PARAMS float32 values. A
+# member squeezed over 100:1 is refused (real weights hardly compress), so Keras, which may extract a
+# compressed member to disk while it loads, never writes much more than the file's own size.
+MODEL_ARCHIVE = ArchiveLimits("a Keras model file", max_entries=8, max_directory_bytes=16_000,
+                              max_total_bytes=4 * 100_000_000 + MAX_MODEL_CONFIG_BYTES, max_ratio=100)
+MODEL_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 
 
 # --- architectures ------------------------------------------------------------------------

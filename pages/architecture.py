@@ -8,7 +8,7 @@ from core.model.architecture import PRESET_DESCRIPTIONS, PRESETS, layer_table
 from ui import runs, state
 from ui.architecture_form import apply_preset, architecture_form
 from ui.bootstrap import page_setup
-from ui.widgets import show_error
+from ui.widgets import code, md, show_error
 
 page_setup()
 
@@ -22,7 +22,7 @@ if dataset is None:
             "Load data on the **Data** page before building.", icon=":material/info:")
 else:
     input_shape, num_classes = dataset.input_shape, dataset.num_classes
-    st.caption(f"Input {input_shape[0]}x{input_shape[1]}x{input_shape[2]} from {dataset.name}, {num_classes} classes.")
+    st.caption(f"Input {input_shape[0]}x{input_shape[1]}x{input_shape[2]} from {md(dataset.name)}, {num_classes} classes.")
 
 st.markdown("**Start from a preset**")
 for column, name in zip(st.columns(len(PRESETS)), PRESETS):
@@ -34,7 +34,7 @@ with sliders:
     arch = architecture_form()
 
 with summary:
-    st.subheader(f"Layers of `{arch.name}`")
+    st.subheader(f"Layers of {code(arch.name)}")
     try:
         table = layer_table(arch, input_shape, num_classes)
     except ArchitectureError as error:
@@ -54,9 +54,9 @@ with summary:
     built = state.built()
     if built is not None:
         if (built.arch, built.input_shape) == (arch, input_shape):
-            st.success(f"Built `{built.arch.name}`: {built.params:,} parameters, checked layer by layer. "
+            st.success(f"Built {code(built.arch.name)}: {built.params:,} parameters, checked layer by layer. "
                        "Next: **Training**.", icon=":material/check_circle:")
             st.page_link("pages/training.py", label="Go to Training", icon=":material/arrow_forward:")
         else:
-            st.info(f"The session holds the earlier build `{built.arch.name}` ({built.params:,} parameters); "
+            st.info(f"The session holds the earlier build {code(built.arch.name)} ({built.params:,} parameters); "
                     "press **Build** to replace it with what the sliders show.", icon=":material/info:")

@@ -11,7 +11,7 @@ from ui import runs, state
 from ui.bootstrap import page_setup
 from ui.image_upload import image_upload, npz_limits
 from ui.loading import builtin_dataset, stats_for, uploaded_dataset
-from ui.widgets import image_grid, show_error
+from ui.widgets import image_grid, md, show_error
 
 page_setup()
 
@@ -34,24 +34,24 @@ try:
         # parse each uploaded file once, not on every rerun
         if upload is not None and st.session_state.get(state.DataPage.NPZ_UPLOAD_ID) != upload.file_id:
             st.session_state[state.DataPage.NPZ_UPLOAD_ID] = upload.file_id
-            state.set_dataset(uploaded_dataset(upload.name, upload.getvalue(), runs.store()))
+            state.set_dataset(uploaded_dataset(upload.name, upload.getvalue(), runs.store()), str(runs.store().root))
     else:
         st.caption(REGISTRY[choice].blurb)
         state.set_dataset(builtin_dataset(choice))
 except DataError as error:
     show_error(error, "Could not load this dataset: ")
     if state.dataset() is not None:
-        st.caption(f"Still using the previous dataset: {state.dataset().summary_line()}.")
+        st.caption(f"Still using the previous dataset: {md(state.dataset().summary_line())}.")
 
 
 def explore(dataset: Dataset) -> None:
     stats = stats_for(dataset)  # computed once per dataset and server: reruns never rescan the pixels
     if dataset.is_sample:
-        st.warning(f"**Using a sample, not the full dataset.** {dataset.source}", icon=":material/warning:")
+        st.warning(f"**Using a sample, not the full dataset.** {md(dataset.source)}", icon=":material/warning:")
         for note in dataset.notes:
-            st.caption(note)
+            st.caption(md(note))
     else:
-        st.success(dataset.source, icon=":material/check_circle:")
+        st.success(md(dataset.source), icon=":material/check_circle:")
 
     height, width, channels = dataset.input_shape
     cols = st.columns(4)

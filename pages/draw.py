@@ -13,7 +13,7 @@ from ui.canvas import digit_canvas
 from ui.errors import guarded
 from ui.runs import UsableRun
 from ui.state import DrawPage
-from ui.widgets import inline_image_row, show_error, upscale
+from ui.widgets import code, inline_image_row, md, show_error, upscale
 
 page_setup()
 
@@ -38,7 +38,7 @@ def show_steps(steps: DrawingSteps) -> None:
 def canvas(run: UsableRun) -> None:
     """The canvas and its answer: a fragment, so a stroke reruns only this part of the page."""
     data, predict = run.dataset, runs.predictor_for(run)
-    st.caption(f"The model (`{run.name}`, trained on {data.name}) reads the digit as you draw: "
+    st.caption(f"The model ({code(run.name)}, trained on {md(data.name)}) reads the digit as you draw: "
                "draw one digit, large, in the box.")
     pad, controls = st.columns([2, 3])
     steps = preprocess_drawing(digit_canvas(DrawPage.CANVAS, pad, controls))
@@ -65,7 +65,7 @@ def picture(run: UsableRun) -> None:
         show_error(error)
         return
     if given is None:
-        st.info(f"No digit found in {upload.name}: it looks like a plain background.")
+        st.info(f"No digit found in {md(upload.name)}: it looks like a plain background.")
         return
     if given.steps is None:
         left, right = st.columns(2)
@@ -82,7 +82,7 @@ if run is not None:
     if run.dataset.handwritten_digits:
         st.fragment(canvas)(run)
     else:
-        st.info(f"The canvas is for handwritten digits, and this model was trained on **{run.dataset.name}** "
-                f"({', '.join(run.dataset.class_names[:4])}, …). Upload a picture instead.", icon=":material/image:")
+        st.info(f"The canvas is for handwritten digits, and this model was trained on **{md(run.dataset.name)}** "
+                f"({md(', '.join(run.dataset.class_names[:4]))}, …). Upload a picture instead.", icon=":material/image:")
     st.subheader("Classify a picture")
     picture(run)

@@ -9,7 +9,7 @@ from ui import runs
 from ui.bootstrap import page_setup
 from ui.runs import UsableRun
 from ui.state import EvaluationPage as KEYS
-from ui.widgets import image_grid
+from ui.widgets import code, image_grid, md
 
 page_setup()
 
@@ -27,7 +27,7 @@ def show_evaluation(run: UsableRun) -> None:
     cols[1].metric("Test loss", f"{result.loss:.4f}", help="mean sparse categorical cross-entropy")
     cols[2].metric("Test images", f"{len(result.y_true):,}")
     cols[3].metric("Mistakes", f"{int((~result.correct).sum()):,}")
-    st.caption(f"`{run.name}` (run `{run.run_id}`, {run.snapshot.state.value}) on {data.summary_line()}. "
+    st.caption(f"{code(run.name)} (run `{run.run_id}`, {run.snapshot.state.value}) on {md(data.summary_line())}. "
                "y_pred is the argmax of the softmax output.")
 
     history = run.snapshot.history()
@@ -54,7 +54,7 @@ def show_evaluation(run: UsableRun) -> None:
     pred_class = right.selectbox("Predicted class", range(len(names)), format_func=names.__getitem__,
                                  key=KEYS.PREDICTED_CLASS, index=1 if len(names) > 1 else 0)
     cell = result.cell(true_class, pred_class)
-    st.markdown(f"**{len(cell)} test image(s)** of class *{names[true_class]}* predicted as *{names[pred_class]}*"
+    st.markdown(f"**{len(cell)} test image(s)** of class *{md(names[true_class])}* predicted as *{md(names[pred_class])}*"
                 + (" (showing the first 40)" if len(cell) > 40 else ""))
     image_grid([data.x_test[i] for i in cell[:40]], [f"{result.confidence[i]:.0%}" for i in cell[:40]])
 

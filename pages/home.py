@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui.bootstrap import page_setup
+from ui.runs import per_browser_workspaces
 
 page_setup()
 
@@ -34,3 +35,13 @@ for page, icon, title, text in STAGES:
 
 st.info("The sidebar always shows where you are: which data, which model, how training goes.",
         icon=":material/info:")
+
+if per_browser_workspaces():
+    st.caption(":material/person: **Your own workspace.** This server gives each browser a workspace of its own: "
+               "only this browser sees the runs it makes. The address bar holds its key (`?ws=`): keep the link to "
+               "come back to your runs from another tab or computer.")
+else:
+    st.caption(":material/groups: **One run store for everyone.** Everyone using this server sees every run; the "
+               "runs you make carry this browser's key (`?ws=` in the address bar), and only you can relabel or "
+               "delete them. Teachers: start the server with `CONVLAB_WORKSPACES=per-browser` to give each "
+               "student's browser a workspace of its own.")

@@ -6,6 +6,7 @@ import streamlit as st
 from ui import inside, runs
 from ui.bootstrap import page_setup
 from ui.inside_views import confusion_over_epochs, embedding, learned_weights, look_inside
+from ui.widgets import code, md
 
 page_setup()
 
@@ -16,9 +17,9 @@ run = runs.usable_run_or_say("Nothing to look inside yet: train a model on **Tra
 if run is not None:
     explainer, why = inside.explainer_for(run)
     if explainer is None:
-        st.info(why, icon=":material/info:")
+        st.info(md(why), icon=":material/info:")
     else:
-        st.caption(f"`{run.name}` (run `{run.run_id}`) on {run.dataset.summary_line()}. Pick an input; every view "
+        st.caption(f"{code(run.name)} (run `{run.run_id}`) on {md(run.dataset.summary_line())}. Pick an input; every view "
                    "below is computed from one forward pass of it.")
         st.fragment(look_inside)(run, explainer)
         learned_weights(explainer)

@@ -4,17 +4,27 @@ import streamlit as st
 
 from ui import runs, state
 from ui.bootstrap import page_setup
-from ui.run_actions import compare, one_run, upload_model
+from ui.run_actions import compare, one_run, store_usage, upload_model
 from ui.run_list import COLUMNS, table
 from ui.state import RunsPage as KEYS
 
 page_setup()
 
 st.title("Runs")
-st.caption("Every training made here or with `python -m core` is kept in the run store "
-           f"(`{runs.store().root}`). Select one run to use it, label it, download or delete it; "
-           "select several to compare them.")
 summaries = runs.store().list()
+mine = [s for s in summaries if s.editable_by(runs.workspace())]  # (a CLI run is everyone's own)
+if runs.per_browser_workspaces():
+    st.caption("Every training made in this browser's workspace is kept here: select one run to use it, label it, "
+               "download or delete it; select several to compare them.")
+else:
+    whose = st.segmented_control("Whose runs", ["mine", "everyone's"], key=KEYS.WHOSE, default="mine",
+                                 format_func={"mine": f"Mine ({len(mine)})",
+                                              "everyone's": f"Everyone's ({len(summaries)})"}.get)
+    st.caption("This server's run store is shared: everyone's runs can be used and compared, but only their maker "
+               "can relabel or delete them (runs made with `python -m core` belong to whoever runs the server). "
+               "Select one run to act on it; select several to compare them.")
+    if whose != "everyone's":
+        summaries = mine
 upload_model()
 if not summaries:
     st.info("No runs yet: train a model on **Training** (or run `python -m core`), or upload one above.",
@@ -34,3 +44,4 @@ else:
         compare(picked)
     else:
         st.caption("Select a row (click its left edge) to act on a run; select several to compare them.")
+store_usage()

@@ -15,6 +15,7 @@ from ui.bootstrap import page_setup
 from ui.live import live_view
 from ui.sidebar import poll_seconds, status_body
 from ui.training_form import apply_preset, training_form
+from ui.widgets import code, md
 
 page_setup()
 KEYS = state.TrainingPage
@@ -29,10 +30,10 @@ if dataset is None or built is None:
     st.info("Training needs data and a model: load a dataset on **Data**, then **Build** one on **Architecture**.",
             icon=":material/info:")
 else:
-    st.caption(f"Trains a fresh `{built.arch.name}` on {dataset.summary_line()}, in a process of its own; "
+    st.caption(f"Trains a fresh {code(built.arch.name)} on {md(dataset.summary_line())}, in a process of its own; "
                "the seed fixes its initial weights, the validation split and the order of the batches.")
     if built.input_shape != dataset.input_shape:
-        st.warning(f"`{built.arch.name}` was built for {built.input_shape} images but the dataset now has "
+        st.warning(f"{code(built.arch.name)} was built for {built.input_shape} images but the dataset now has "
                    f"{dataset.input_shape}: training builds it for the new shape (its parameter count changes). "
                    "Rebuild on **Architecture** to see the new layer table.", icon=":material/warning:")
 
@@ -54,9 +55,11 @@ stop.button("Cancel" if current is not None and current.state is RunState.QUEUED
             icon=":material/stop:", on_click=runs.stop_training, disabled=not active, key=KEYS.STOP,
             width="stretch")
 if st.session_state[state.START_ERROR]:
-    st.error(st.session_state[state.START_ERROR], icon=":material/error:")
+    st.error(md(st.session_state[state.START_ERROR]), icon=":material/error:")
 
 if current is None:
+    if runs.vanished():
+        runs.say_vanished()
     with st.sidebar:
         status_body(None)
 else:

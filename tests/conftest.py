@@ -106,3 +106,11 @@ def apptest_runs_app_py_on_every_run():
     undo = make_apptest_run_app_py()
     yield
     undo()
+
+
+def session_dataset(at) -> Dataset | None:
+    """The dataset an AppTest session uses (the session keeps a handle; the server's memory the arrays)."""
+    from ui.loading import resolve
+    from ui.state import DATASET
+
+    return resolve(at.session_state[DATASET]) if DATASET in at.session_state else None

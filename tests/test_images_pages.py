@@ -18,7 +18,7 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from core.training.config import TrainingConfig
-from tests.conftest import ROOT
+from tests.conftest import ROOT, session_dataset
 from tests.test_images import CLASSES, encode, patch_declared_size, shape_picture
 from ui import state
 
@@ -65,7 +65,7 @@ def image_captions(at: AppTest) -> str:
 
 def test_upload_describe_choose_options_and_load(run_store):
     at = data_page()
-    previous = at.session_state[state.DATASET]
+    previous = session_dataset(at)
     choose_images(at)
     assert "100 MB per upload" in texts(at.caption) and "at most 20,000 images" in texts(at.caption)
     zipped = shapes_zip(extra={"shapes/square/notes.txt": b"labels are folder names"})
@@ -78,7 +78,7 @@ def test_upload_describe_choose_options_and_load(run_store):
     assert "1 file skipped, not an image: shapes/square/notes.txt" in texts(at.caption)
     assert any("Before" in m.value for m in at.markdown) and "Fitted into 28x28" in texts(at.caption)
     assert image_captions(at).split()[:12] == list(CLASSES) * 4  # the preview: 6 images before, 6 after
-    assert at.session_state[state.DATASET] is previous and not (run_store.root / "datasets").exists()
+    assert session_dataset(at) is previous and not (run_store.root / "datasets").exists()
 
     at.selectbox(key=state.DataPage.IMAGE_SIZE).set_value(32)
     at.radio(key=state.DataPage.COLOR).set_value("rgb")
@@ -86,7 +86,7 @@ def test_upload_describe_choose_options_and_load(run_store):
     assert "Fitted into 32x32" in texts(at.caption)
     at.button(key=state.DataPage.LOAD_IMAGES).click().run()
     assert not at.exception and not at.error
-    dataset = at.session_state[state.DATASET]
+    dataset = session_dataset(at)
     assert dataset.class_names == tuple(CLASSES) and dataset.input_shape == (32, 32, 3)
     assert (len(dataset.x_train), len(dataset.x_test)) == (18, 6)
     assert "Your images from shapes.zip: 3 classes, 18 train / 6 test" in texts(at.success)
@@ -108,7 +108,7 @@ def test_upload_describe_choose_options_and_load(run_store):
 
 def test_a_hostile_zip_is_refused_and_the_previous_dataset_stays(run_store):
     at = data_page()
-    previous = at.session_state[state.DATASET]
+    previous = session_dataset(at)
     choose_images(at)
     hostile = shapes_zip(extra={"../evil.png": encode(shape_picture("circle", 0))})
     at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("evil.zip", hostile, "application/zip").run()
@@ -116,7 +116,7 @@ def test_a_hostile_zip_is_refused_and_the_previous_dataset_stays(run_store):
     assert ("Could not load this dataset: evil.zip: member '../evil.png' points outside the folder"
             in texts(at.error))
     assert "Still using the previous dataset: digits-8x8" in texts(at.caption)
-    assert at.session_state[state.DATASET] is previous
+    assert session_dataset(at) is previous
     assert not [b for b in at.button if b.key == state.DataPage.LOAD_IMAGES]  # nothing to load
     assert not (run_store.root / "datasets").exists()
 
@@ -132,7 +132,7 @@ def test_a_hostile_zip_is_refused_and_the_previous_dataset_stays(run_store):
     at.button(key=state.DataPage.LOAD_IMAGES).click().run()
     assert not at.exception
     assert f"member '{name}' is damaged or does not match its declared size" in texts(at.error)
-    assert at.session_state[state.DATASET] is previous
+    assert session_dataset(at) is previous
     assert not list((run_store.root / "datasets").glob("*.zip"))
 
 
@@ -177,7 +177,7 @@ def test_a_run_on_an_uploaded_zip_trains_evaluates_and_classifies_a_picture(run_
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.query_params["run"] = run_id  # a new session on the run's link: its dataset comes from the stored zip
     at.run()
-    assert at.session_state[state.DATASET].class_names == tuple(CLASSES)
+    assert session_dataset(at).class_names == tuple(CLASSES)
     at.switch_page("pages/evaluation.py").run()
     assert not at.exception and any(m.label == "Test accuracy" for m in at.metric)
     assert "circle" in at.selectbox(key="eval_true").options

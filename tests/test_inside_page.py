@@ -153,6 +153,7 @@ def test_an_uploaded_model_without_convolutions_is_explained(store, grey, monkey
     model.save(path)
     buffer.write(path.read_bytes())
     run_id = import_model(store, buffer.getvalue(), "flat.keras", dataset)
+    assert execute(store, run_id) is RunState.FINISHED  # (what a training process does with it)
     at = open_page(store, run_id, monkeypatch)
     assert [i.value for i in at.info] == ["ConvLab cannot look inside this model: model 'flat' has no Conv2D layer "
                                           "at its top level: nothing to look inside."]
@@ -327,6 +328,7 @@ def test_confusion_over_epochs_is_absent_for_an_uploaded_model(store, grey, monk
     path = store.root / "mine.keras"
     model.save(path)
     run_id = import_model(store, path.read_bytes(), "mine.keras", dataset)
+    assert execute(store, run_id) is RunState.FINISHED
     at = open_page(store, run_id, monkeypatch)
     assert any(i.value.startswith("This run recorded no confusion matrix per epoch") for i in at.info)
     assert titled(at, r"which pixels raised its logit")  # the rest of the page works on an uploaded model

@@ -16,7 +16,7 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from core.training.config import TrainingConfig
-from tests.conftest import ROOT, bars_arrays, wait_for
+from tests.conftest import ROOT, bars_arrays, session_dataset, wait_for
 from ui import state
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/architecture.py", "pages/training.py",
@@ -99,22 +99,22 @@ def test_data_page_shows_source_shapes_and_preprocessing():
     codes = " ".join(c.value for c in at.code)
     assert "(1438, 8, 8) uint8, values 0 to 255" in codes
     assert "(1438, 8, 8, 1) float32, values 0 to 1" in codes
-    assert at.session_state[state.DATASET].name == "digits-8x8"
+    assert session_dataset(at).name == "digits-8x8"
 
 
 def test_offline_mnist_is_announced_as_the_shipped_real_digits(monkeypatch, tmp_path):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("CONVLAB_OFFLINE", "1")
-    from ui.loading import builtin_dataset
+    from ui.loading import forget_builtin
 
-    builtin_dataset.clear()
+    forget_builtin("mnist")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
     at.session_state[state.DATASET_CHOICE] = "mnist"
     at.run().switch_page("pages/data.py").run()
     warnings = " ".join(w.value for w in at.warning)
     assert "Using a sample, not the full dataset" in warnings and "Offline MNIST shipped with ConvLab" in warnings
     assert "CC BY-SA 3.0" in warnings
-    builtin_dataset.clear()
+    forget_builtin("mnist")
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -186,7 +186,7 @@ def test_a_reload_shows_the_same_run_with_its_dataset_and_settings(bars_data, ru
     at.query_params["run"] = run_id  # a new browser session on the same link
     at.run().switch_page("pages/training.py").run()
     assert at.session_state[state.CURRENT_RUN] == run_id
-    assert at.session_state[state.DATASET].ref == bars_data.ref
+    assert session_dataset(at).ref == bars_data.ref
     assert at.session_state[state.BUILT].arch == TINY and at.session_state[state.TRAIN_CONFIG] == QUICK
     assert any("Training finished" in s.value for s in at.success)
     at.switch_page("pages/evaluation.py").run()
@@ -369,18 +369,18 @@ def npz_bytes(**arrays) -> bytes:
 def test_uploading_npz_files_on_the_data_page(run_store):
     at = new_app().run()
     at.switch_page("pages/data.py").run()
-    previous = at.session_state[state.DATASET]
+    previous = session_dataset(at)
     at.selectbox(key=state.DATASET_CHOICE).set_value("upload").run()
     x_train, y_train, x_test, y_test = bars_arrays(n_train=40, n_test=20)
     at.file_uploader[0].upload("broken.npz", npz_bytes(x_train=x_train, y_train=y_train, x_test=x_test)).run()
     assert not at.exception
     assert any("broken.npz: missing 'y_test'" in e.value for e in at.error)
-    assert at.session_state[state.DATASET] is previous  # nothing lost
+    assert session_dataset(at) is previous  # nothing lost
     assert not (run_store.root / "datasets").exists()  # nothing kept of a refused file
     at.file_uploader[0].clear().upload("mine.npz", npz_bytes(
         x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)).run()
     assert not at.error
-    uploaded = at.session_state[state.DATASET]
+    uploaded = session_dataset(at)
     assert uploaded.name == "mine.npz" and uploaded.input_shape == (12, 12, 1) and uploaded.num_classes == 4
     assert uploaded.ref.kind == "stored" and run_store.stored_dataset_path(uploaded.ref.name, ".npz").exists()
 

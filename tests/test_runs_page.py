@@ -17,7 +17,7 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import SPEC, RunStore
 from core.training.config import TrainingConfig
-from tests.conftest import ROOT
+from tests.conftest import ROOT, session_dataset, wait_for
 from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
@@ -97,7 +97,7 @@ def test_one_run_is_used_and_evaluation_works_on_it(runs_app, two_runs):
     shown = next(m.value for m in at.metric if m.label == "Test accuracy")
     assert shown == f"{store.test_metrics(first)['accuracy']:.2%}"
     at.switch_page("pages/data.py").run()  # the Data page shows the run's dataset, and does not load another
-    assert at.session_state[state.DATASET].name == "bars.npz" and at.session_state[state.DATASET_CHOICE] == "upload"
+    assert session_dataset(at).name == "bars.npz" and at.session_state[state.DATASET_CHOICE] == "upload"
 
 
 def test_a_runs_settings_go_into_the_sliders(runs_app, two_runs):
@@ -168,6 +168,8 @@ def test_a_good_model_file_becomes_a_run_that_evaluation_uses(runs_app, bars_dat
     at = upload(runs_app, "mine.keras", keras_bytes(model))
     assert not at.exception and not at.error
     run_id = at.session_state[state.CURRENT_RUN]
+    assert "passed the checks" in " ".join(s.value for s in at.success)  # checked here, scored by a worker
+    wait_for(lambda: store.status(run_id).state is RunState.FINISHED, what="the upload to be scored")
     summary = store.summary(run_id)
     assert (summary.state, summary.origin, summary.label, summary.architecture) == (
         RunState.FINISHED, "upload", "mine.keras", "uploaded model")

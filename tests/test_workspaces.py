@@ -78,8 +78,7 @@ def test_two_browsers_have_their_own_runs_and_a_reload_keeps_its_workspace(bars_
     assert WORKSPACE_ID.fullmatch(workspace(first)) and WORKSPACE_ID.fullmatch(workspace(second))
     assert workspace(first) != workspace(second)
     first_root, second_root = (runs_root / "workspaces" / workspace(at) for at in (first, second))
-    assert str(first_root) in " ".join(c.value for c in first.caption)  # the Runs page names its store
-    assert str(second_root) in " ".join(c.value for c in second.caption)
+    assert str(runs_root) not in " ".join(c.value for c in first.caption)  # the server's paths are not shown
 
     # a run made in the first browser, with its Start button
     with_data_and_model(first.switch_page("pages/training.py"), bars_data).button(key="train_start").click().run()
@@ -115,8 +114,14 @@ def test_a_workspace_id_that_is_not_ours_is_replaced_and_never_becomes_a_path(gi
                        f"runs/workspaces/{workspace(at)}/{run_id}"]
 
 
-def test_the_shared_store_has_no_workspace_in_the_url(monkeypatch, runs_root, jobs):
+def test_on_the_shared_store_a_browser_has_a_key_for_its_runs_but_no_store_of_its_own(monkeypatch, runs_root,
+                                                                                     bars_data, jobs):
     monkeypatch.setenv("CONVLAB_WORKSPACES", "shared")
-    at = browser()
-    assert "ws" not in at.query_params
-    assert str(runs_root) in " ".join(c.value for c in at.caption)
+    at = browser(page="pages/training.py")
+    assert WORKSPACE_ID.fullmatch(workspace(at))
+    with_data_and_model(at, bars_data).button(key="train_start").click().run()
+    run_id = at.session_state[state.CURRENT_RUN]
+    assert RunStore(runs_root).run_ids() == [run_id] and not (runs_root / "workspaces").exists()
+    assert RunStore(runs_root).summary(run_id).made_by == workspace(at)
+    captions = " ".join(c.value for c in at.switch_page("pages/runs.py").run().caption)
+    assert "shared" in captions and str(runs_root) not in captions  # the mode is said; the server's path is not

@@ -24,7 +24,7 @@ from core.errors import DataError
 from core.runs.store import RunStore
 from ui import state
 from ui.loading import uploaded_images
-from ui.widgets import image_grid
+from ui.widgets import image_grid, md
 
 KEYS = state.DataPage
 SAMPLES = 6
@@ -87,14 +87,14 @@ def show_summary(summary: FolderSummary) -> None:
     test = "" if summary.has_test_folder else " (a test set will be held out of each class)"
     size = (f"{summary.total_bytes / 1e6:,.1f} MB" if summary.total_bytes >= 1e6
             else f"{summary.total_bytes / 1e3:,.0f} kB")
-    st.markdown(f"**{summary.source}**: {len(summary.class_names)} classes, {summary.image_files:,} image files, "
+    st.markdown(f"**{md(summary.source)}**: {len(summary.class_names)} classes, {summary.image_files:,} image files, "
                 f"{size}{test}.")
     counts = {"class": list(summary.class_names), "train files": list(summary.train_counts)}
     if summary.test_counts is not None:
         counts["test files"] = list(summary.test_counts)
     st.dataframe(pd.DataFrame(counts), hide_index=True, height=min(35 * (len(summary.class_names) + 1) + 3, 300))
     for line in folders.summarise_skipped(summary.skipped):
-        st.caption(line)
+        st.caption(md(line))
 
 
 def options_form(summary: FolderSummary) -> ImageFolderOptions:
@@ -139,7 +139,7 @@ def show_report(report: ImageFolderReport) -> None:
     if skipped:
         with st.expander(f"{len(report.skipped):,} files skipped, and why"):
             for line in skipped:
-                st.caption(line)
+                st.caption(md(line))
 
 
 def image_upload(store: RunStore) -> None:
@@ -155,7 +155,7 @@ def image_upload(store: RunStore) -> None:
         if st.button("Load these images", key=KEYS.LOAD_IMAGES, type="primary", icon=":material/upload:"):
             with st.spinner(f"Decoding {listed.summary.image_files:,} images…"):
                 dataset, report = uploaded_images(listed.name, upload.getvalue(), options, store)
-            state.set_dataset(current := dataset)
+            state.set_dataset(current := dataset, str(store.root))
             st.session_state[KEYS.LOADED] = (dataset.ref, report)
         elif current is None or current.ref != stored_ref(listed.digest, listed.name, options):
             still = f" Until then, below is the dataset in use: {current.name}." if current is not None else ""

@@ -42,7 +42,7 @@ def explained(key: str, ratio: tuple[int, int] = (3, 1)) -> "DeltaGenerator":
 
 
 def explainer_for(run: UsableRun) -> "tuple[Explainer | None, str | None]":
-    """The run's Explainer (built once per session and run), or (None, why it cannot look inside this model)."""
+    """The run's Explainer (built once per server and run), or (None, why it cannot look inside this model)."""
     from core.explain.network import Explainer
 
     def make() -> "tuple[Explainer | None, str | None]":
@@ -51,7 +51,7 @@ def explainer_for(run: UsableRun) -> "tuple[Explainer | None, str | None]":
         except ValueError as error:
             return None, f"ConvLab cannot look inside this model: {error}"
 
-    return state.per_run(KEYS.EXPLAINER, run.run_id, make)
+    return runs.shared_for_run("explainer", run, make)
 
 
 def confusion_for(run: UsableRun) -> "ConfusionOverEpochs | None":

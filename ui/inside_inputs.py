@@ -12,6 +12,7 @@ from ui import runs
 from ui.canvas import digit_canvas
 from ui.runs import UsableRun
 from ui.state import InsidePage as KEYS
+from ui.widgets import md
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -55,7 +56,7 @@ def test_input(run: UsableRun, view: "DeltaGenerator") -> Picked | None:
     cls = left.selectbox("Class", range(len(names)), format_func=lambda i: str(names[i]), key=KEYS.CLASS)
     members = np.flatnonzero(data.y_test == cls)
     if not len(members):
-        view.info(f"The test set has no image of class {names[cls]}.")
+        view.info(f"The test set has no image of class {md(names[cls])}.")
         return None
     number = right.number_input(f"Image (1 to {len(members)})", 1, len(members), 1, key=KEYS.NUMBER) \
         if len(members) > 1 else 1

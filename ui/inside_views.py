@@ -19,7 +19,7 @@ from ui import inside_inputs as inputs
 from ui.errors import guarded
 from ui.runs import UsableRun
 from ui.state import InsidePage as KEYS
-from ui.widgets import upscale
+from ui.widgets import code, md, upscale
 
 STAGE_WORDS = {"conv": "convolution", "batch norm": "batch norm", "activation": "activation", "pooling": "pooling"}
 TITLES = {"saliency": "Saliency", "gradient x input": "Gradient x input", "grad-cam": "Grad-CAM"}
@@ -69,7 +69,7 @@ def feature_maps(trace: NetworkTrace) -> str:
 def arithmetic(explainer: Explainer, trace: NetworkTrace, layer: str) -> None:
     block = trace.layer(layer).block
     conv = next((i.name for i in trace.layers if i.block == block and i.name in explainer.conv_layers()), None)
-    st.subheader(f"One value of {conv or 'a convolution'}, computed")
+    st.subheader(f"One value of {md(conv) if conv else 'a convolution'}, computed")
     if conv is None:
         st.info("This block's convolution is not a plain Conv2D: pick a layer of another block.")
         return
@@ -92,7 +92,7 @@ def arithmetic(explainer: Explainer, trace: NetworkTrace, layer: str) -> None:
     k_h, k_w, c_in = a.kernel.shape
     held = float(trace.feature_maps[conv][a.row, a.col, a.filter_index])
     activation = f", then {a.activation}: **{a.result:.4f}**" if a.activation != "linear" else ""
-    view.markdown(f"`{conv}[{a.row}, {a.col}, {a.filter_index}]` = sum of the {k_h * k_w * c_in} products "
+    view.markdown(f"{code(f'{conv}[{a.row}, {a.col}, {a.filter_index}]')} = sum of the {k_h * k_w * c_in} products "
                   f"({k_h}x{k_w}x{c_in}) {a.total:.4f} + bias {a.bias:.4f} = **{a.pre_activation:.4f}**{activation}. "
                   f"The feature map holds **{held:.4f}**.")
 

@@ -16,7 +16,7 @@ from core.runs.store import RunSnapshot
 from ui import runs, state
 from ui.errors import guarded
 from ui.sidebar import ordinal, rerun_if_run_moved_on, status_body
-from ui.widgets import duration, progress_bar
+from ui.widgets import duration, md, progress_bar
 
 CHART_SECONDS = 2.0  # while training, the curves and filters move every 2 s; the progress line every second
 
@@ -44,13 +44,15 @@ def run_outcome(current: RunSnapshot) -> None:
     elif current.state.is_training:
         progress_bar(status.progress.fraction, progress_text(current))
         if current.state is RunState.STOPPING or not status.progress.epoch:
-            st.caption(status.message)
+            st.caption(md(status.message))
+    elif current.state is RunState.FINISHED and current.spec.origin == "upload":
+        st.success(md(status.message), icon=":material/check_circle:")
     elif current.state is RunState.FINISHED:
         st.success(f"Training finished in {duration(status.training_s)}.", icon=":material/check_circle:")
     elif current.state in (RunState.STOPPED, RunState.INTERRUPTED, RunState.CANCELLED):
-        st.warning(status.message, icon=":material/stop_circle:")
+        st.warning(md(status.message), icon=":material/stop_circle:")
     else:
-        st.error(status.message, icon=":material/error:")
+        st.error(md(status.message), icon=":material/error:")
 
 
 def final_metrics(current: RunSnapshot) -> None:
@@ -93,7 +95,7 @@ def live_view() -> None:
         status_body(current)
     if current is None:
         return
-    st.markdown(f"**Run** {current.label or current.run_id} · `{current.run_id}`")
+    st.markdown(f"**Run** {md(current.label or current.run_id)} · `{current.run_id}`")
     run_outcome(current)
     final_metrics(current)
     if current.batches or current.epochs:

@@ -1,88 +1,174 @@
-"""Datasets for the pages: built-in ones and those a run refers to, cached across sessions.
+"""Datasets for the pages: one copy per server, whoever loads them, within the server's memory budget.
 
-A loaded dataset is read-only (its arrays cannot be written), so one copy
-per server process is shared (`st.cache_resource`). An uploaded file is kept
-in the run store by its content hash, so a run made on it can load it again
-after a restart. A zip of images is decoded once per (zip, options) in the
-server: the Data page's Load, a reload and the pages showing a run trained on
-it share that copy.
+Every dataset the pages use lives in the server's `ServerMemory` (one per
+server process), keyed by what it is rather than by who asked: a built-in by
+its name, an upload by the SHA-256 of its bytes, images by the zip's hash and
+the options. Each session holds what it uses; when the session ends (its tab
+closed), its holds are released and whatever nobody holds is dropped. A load
+that would take the server past its budget is refused before anything is
+allocated, with a message that says so. A session keeps only a handle to its
+dataset (`DatasetHandle`), never the arrays, so a closed tab's state cannot
+keep them alive.
+
+An uploaded file is parsed and checked first and kept in the run store (by
+its hash, within the uploads' quota) only once it passes, so a refused file
+leaves nothing on disk.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from hashlib import sha256
+from typing import Any, Hashable
 
 import streamlit as st
 
 from core.data.dataset import Dataset, DatasetRef, dataset_from_arrays
-from core.data.files import load_npz
-from core.data.folders import ImageFolderReport, stored_ref
+from core.data.files import declared_npz, load_npz
+from core.data.folders import ImageFolderReport, describe_folder, load_image_folder, stored_ref
+from core.data.memory import ServerMemory
 from core.data.pictures import ImageFolderOptions
-from core.data.registry import REGISTRY, VARIANTS, load_dataset, load_images, load_ref
+from core.data.registry import REGISTRY, VARIANTS, declared_bytes, estimate_bytes, load_images, load_ref, loaded_bytes
 from core.data.stats import DatasetStats, dataset_stats
 from core.errors import DataError
 from core.runs.store import RunStore
+from ui import state
 
 
 def downloads_allowed() -> bool:
     return os.environ.get("CONVLAB_OFFLINE") != "1"
 
 
-@st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def builtin_dataset(key: str) -> Dataset:
-    """A registry dataset, loaded once per server process (no downloads when CONVLAB_OFFLINE=1)."""
-    return load_dataset(key, allow_download=downloads_allowed())
+@st.cache_resource(show_spinner=False)
+def server_memory() -> ServerMemory:
+    """The server's datasets and models, shared by every session, within CONVLAB_MEMORY_BUDGET_MB."""
+    return ServerMemory()
+
+
+@dataclass(frozen=True)
+class DatasetHandle:
+    """What a session keeps of its dataset: how to find it in the server's memory (or load it again)."""
+
+    key: Hashable
+    ref: DatasetRef
+    store_root: str  # where an upload it refers to is kept
+    name: str
+
+
+def _key(ref: DatasetRef) -> Hashable:
+    """What a dataset is, whoever loads it: an upload's key is its content hash, wherever it is kept."""
+    if ref.kind == "builtin":
+        return ("builtin", ref.name)
+    return (ref.kind, ref.name, ref.options)
+
+
+def _holder() -> str:
+    try:
+        return state.owner()
+    except KeyError:  # outside a session (a script, a test calling a loader directly)
+        return "script"
 
 
 def dataset_for_ref(ref: DatasetRef, store_root: str) -> Dataset:
-    """The dataset a reference names, loaded once per server process.
-
-    Only an uploaded file depends on the store it was kept in: a built-in dataset is one copy for every
-    workspace (keyed by the store, each student's workspace used to hold a copy of MNIST for good).
-    """
-    if ref.kind == "builtin" and (ref.name in REGISTRY or ref.name in VARIANTS):
-        return builtin_dataset(ref.name)
+    """The dataset a reference names, loaded once per server; this session holds it."""
+    if ref.kind == "builtin" and ref.name not in REGISTRY and ref.name not in VARIANTS:
+        raise DataError(f"unknown built-in dataset '{ref.name}'.")
     if ref.kind == "images":
         return image_dataset(ref, store_root)[0]
-    return _dataset_from_file(ref, store_root if ref.kind == "stored" else "")
+    stored = RunStore(store_root).stored_dataset_path if store_root else None
+    return server_memory().get(_key(ref), _holder(),
+                               lambda: load_ref(ref, stored, allow_download=downloads_allowed()),
+                               estimate=estimate_bytes(ref, stored), what=f"the dataset {ref.describe()}")
 
 
-@st.cache_resource(show_spinner="Loading the run's dataset…", max_entries=6)
-def _dataset_from_file(ref: DatasetRef, store_root: str) -> Dataset:
-    return load_ref(ref, RunStore(store_root).stored_dataset_path if store_root else None,
-                    allow_download=downloads_allowed())
+def builtin_dataset(key: str) -> Dataset:
+    """A registry dataset, loaded once per server process (no downloads when CONVLAB_OFFLINE=1)."""
+    return dataset_for_ref(DatasetRef.of("builtin", key), "")
+
+
+def forget_builtin(key: str) -> None:
+    """Load the built-in dataset `key` again next time (where it comes from may have changed)."""
+    server_memory().forget(_key(DatasetRef.of("builtin", key)))
+
+
+def handle_of(dataset: Dataset, store_root: str) -> DatasetHandle | Dataset:
+    """What a session keeps of `dataset`: a handle when it can be found again, else the dataset itself."""
+    if dataset.ref is None:
+        return dataset
+    return DatasetHandle(_key(dataset.ref), dataset.ref, store_root, dataset.name)
+
+
+def resolve(kept: DatasetHandle | Dataset | None) -> Dataset | None:
+    """A session's dataset from what it keeps: from the server's memory, loaded again if it was dropped."""
+    if kept is None or isinstance(kept, Dataset):
+        return kept
+    return dataset_for_ref(kept.ref, kept.store_root)
 
 
 def uploaded_dataset(name: str, data: bytes, store: RunStore) -> Dataset:
-    """A Keras-layout .npz the user uploaded: checked first, then kept in the run store by its hash."""
-    arrays = load_npz(data, name=name)  # a broken or hostile file is refused before anything is kept
-    digest, _ = store.store_dataset_file(data, name, ".npz")
+    """A Keras-layout .npz the user uploaded: checked, loaded once per server, then kept in the run store."""
+    digest = sha256(data).hexdigest()
     ref = DatasetRef.of("stored", digest, {"file_name": name, "suffix": ".npz"})
-    return dataset_from_arrays(name, arrays, f"Uploaded file {name}.", name, ref=ref)
-
-
-@st.cache_resource(show_spinner=False, max_entries=3)  # up to 600 MB each at the limits of core.data.folders
-def image_dataset(ref: DatasetRef, store_root: str) -> tuple[Dataset, ImageFolderReport]:
-    """Images decoded with the options in `ref`, once per server process; with the report of the loading."""
-    return load_images(ref, RunStore(store_root).stored_dataset_path)
+    if not store.stored_dataset_path(digest, ".npz").exists():
+        store.check_upload_room(len(data))  # before anything is parsed or allocated
+    dataset = server_memory().get(
+        _key(ref), _holder(), lambda: dataset_from_arrays(name, load_npz(data, name=name), f"Uploaded file {name}.",
+                                                          name, ref=ref),
+        estimate=declared_bytes(declared_npz(data, name=name)), what=name)
+    store.store_dataset_file(data, name, ".npz", uploaded_by=_workspace())  # only once it passed every check
+    return dataset
 
 
 def uploaded_images(name: str, data: bytes, options: ImageFolderOptions,
                     store: RunStore) -> tuple[Dataset, ImageFolderReport]:
-    """A zip of class folders the user uploaded, kept in the run store by its hash and decoded there.
+    """A zip of class folders the user uploaded, decoded with `options` once per server, then kept in the store.
 
-    A zip that cannot be decoded (DataError) is not kept, unless it was there already.
+    A zip that cannot be decoded (DataError) is not kept.
     """
-    path = store.stored_dataset_path(sha256(data).hexdigest(), ".zip")
-    existed = path.exists()
-    digest, path = store.store_dataset_file(data, name, ".zip")
+    digest = sha256(data).hexdigest()
+    ref = stored_ref(digest, name, options)
+    if not store.stored_dataset_path(digest, ".zip").exists():
+        store.check_upload_room(len(data))
+    files = describe_folder(data, name=name).image_files
+    estimate = loaded_bytes(files * options.image_size ** 2 * options.channels, files)
+
+    def load() -> tuple[Dataset, ImageFolderReport]:
+        folder = load_image_folder(data, options, name=name)
+        return folder.to_dataset(name, ref=ref), folder.report
+
+    dataset, report = server_memory().get(("decoded",) + tuple(_key(ref)), _holder(), load, estimate=estimate,
+                                          what=name, size=lambda pair: _nbytes(pair[0]))
+    store.store_dataset_file(data, name, ".zip", uploaded_by=_workspace())
+    return dataset, report
+
+
+def image_dataset(ref: DatasetRef, store_root: str) -> tuple[Dataset, ImageFolderReport]:
+    """Images decoded with the options in `ref` (a zip kept in the store or a folder), once per server."""
+    stored = RunStore(store_root).stored_dataset_path
+    return server_memory().get(("decoded",) + tuple(_key(ref)), _holder(), lambda: load_images(ref, stored),
+                               estimate=estimate_bytes(ref, stored), what=f"the images {ref.describe()}",
+                               size=lambda pair: _nbytes(pair[0]))
+
+
+def _nbytes(dataset: Any) -> int:
+    from core.data.memory import nbytes
+
+    return nbytes(dataset)
+
+
+def _workspace() -> str:
+    from ui.runs import workspace
+
     try:
-        return image_dataset(stored_ref(digest, name, options), str(store.root))
-    except DataError:
-        if not existed:
-            path.unlink(missing_ok=True)
-        raise
+        return workspace()
+    except Exception:  # noqa: BLE001 - outside a session (a script): the upload has no browser owner
+        return ""
+
+
+def release_session(owner: str) -> int:
+    """A session has ended: what only it held is dropped (bytes freed)."""
+    return server_memory().release(owner)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -96,3 +182,5 @@ def stats_for(dataset: Dataset) -> DatasetStats:
     if dataset.ref is None:
         return dataset_stats(dataset)
     return _stats(dataset, dataset.ref, dataset.name, (len(dataset.x_train), len(dataset.x_test)))
+
+

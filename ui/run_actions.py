@@ -7,29 +7,30 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.engine.upload import import_model
+from core.engine.upload import submit_upload
 from core.errors import ConvLabError
 from core.figures.training import compare_curves
+from core.limits import format_bytes
 from core.runs.compare import comparison_csv, spec_differences
 from core.runs.status import RunState
 from core.runs.store import RunSummary
 from ui import runs, state
 from ui.state import RunsPage as KEYS
-from ui.widgets import show_error
+from ui.widgets import md, show_error
 
 
 def one_run(summary: RunSummary) -> None:
     """Actions on one selected run: use it, apply its settings, label, download, delete."""
     store = runs.store()
-    st.subheader(f"{summary.label or summary.run_id}")
-    st.caption(f"`{summary.run_id}` · {summary.state.value}: {summary.message}")
+    st.subheader(md(summary.label or summary.run_id))
+    st.caption(f"`{summary.run_id}` · {summary.state.value}: {md(summary.message)}")
     use, apply_, _ = st.columns([1, 1, 2])
     if use.button("Use this run", icon=":material/check:", disabled=not summary.has_model or summary.state.is_active,
                   help="Make it the session's model: Evaluation and Draw & classify then work on it.",
                   key=KEYS.USE):
         problem = runs.use_run(summary.run_id)
         if problem:
-            st.error(problem, icon=":material/error:")
+            st.error(md(problem), icon=":material/error:")
     current = runs.snapshot()
     if current is not None and current.run_id == summary.run_id:  # said on every rerun, not only after the click
         st.success("It is now the current run: open **Evaluation** or **Draw & classify**.", icon=":material/check:")
@@ -37,11 +38,16 @@ def one_run(summary: RunSummary) -> None:
                      help="Put its architecture and training settings into the sliders, to change one thing and "
                           "train again.", key=KEYS.APPLY):
         problem = runs.apply_run_settings(summary.run_id)
-        (st.error if problem else st.success)(problem or "The sliders on **Architecture** and **Training** now hold "
-                                              "this run's settings.")
+        if problem:
+            st.error(md(problem), icon=":material/error:")
+        else:
+            st.success("The sliders on **Architecture** and **Training** now hold this run's settings.")
 
-    label = st.text_input("Label", value=summary.label, max_chars=200, key=KEYS.LABEL.format(summary.run_id))
-    if label != summary.label:
+    mine = summary.editable_by(runs.workspace())
+    label = st.text_input("Label", value=summary.label, max_chars=200, key=KEYS.LABEL.format(summary.run_id),
+                          disabled=not mine, help=None if mine else "Made in another browser: only its maker "
+                          "may relabel it.")
+    if mine and label != summary.label:
         store.set_label(summary.run_id, label)
         st.rerun()
 
@@ -57,18 +63,21 @@ def one_run(summary: RunSummary) -> None:
 
 
 def delete(summary: RunSummary) -> None:
-    if st.session_state.get(KEYS.CONFIRM_DELETE) != summary.run_id:
-        if st.button("Delete…", icon=":material/delete:", disabled=summary.state.is_active, key=KEYS.DELETE,
-                     help="Stop it first" if summary.state.is_active else "Asks for confirmation"):
+    refused = runs.deletion_refused(summary)
+    if refused or st.session_state.get(KEYS.CONFIRM_DELETE) != summary.run_id:
+        if st.button("Delete…", icon=":material/delete:", disabled=bool(refused), key=KEYS.DELETE,
+                     help=f"Not now: {refused}." if refused else "Asks for confirmation"):
             st.session_state[KEYS.CONFIRM_DELETE] = summary.run_id
             st.rerun()
+        if refused:
+            st.caption(f"Cannot be deleted now: {refused}.")
         return
-    st.warning(f"Delete run **{summary.label or summary.run_id}** and all its files (model, metrics)? "
+    st.warning(f"Delete run **{md(summary.label or summary.run_id)}** and all its files (model, metrics)? "
                "This cannot be undone.", icon=":material/warning:")
     yes, no, _ = st.columns([1, 1, 3])
     if yes.button("Delete it", type="primary", key=KEYS.DELETE_YES):
         st.session_state[KEYS.CONFIRM_DELETE] = None
-        try:
+        try:  # (asked again by the store: it refuses an active run, whatever the page saw)
             runs.store().delete(summary.run_id)
         except ConvLabError as error:
             show_error(error)
@@ -92,7 +101,7 @@ def compare(summaries: list[RunSummary]) -> None:
     st.caption("Solid: training; dotted: validation. One colour per run.")
     scores = st.columns(len(usable))
     for column, label, summary in zip(scores, labels, usable):
-        column.metric(label[:40], "—" if summary.test_accuracy is None else f"{summary.test_accuracy:.2%}",
+        column.metric(md(label[:40]), "—" if summary.test_accuracy is None else f"{summary.test_accuracy:.2%}",
                       help="test accuracy (accuracy_score on the test set)")
     differences = spec_differences([store.spec(s.run_id) for s in usable])
     if differences:
@@ -115,19 +124,51 @@ def upload_model() -> None:
             st.info("Load the dataset it was trained for on **Data** first: the model must fit its images.")
             return
         st.caption(f"A Keras 3 `.keras` file taking {'x'.join(map(str, dataset.input_shape))} images and predicting "
-                   f"{dataset.num_classes} classes (the current dataset, {dataset.name}); at most "
-                   f"{st.get_option('server.maxUploadSize')} MB. "
-                   "It is loaded in safe mode: nothing in the file runs, and Lambda layers are refused.")
+                   f"{dataset.num_classes} classes (the current dataset, {md(dataset.name)}); at most "
+                   f"{st.get_option('server.maxUploadSize')} MB. It is checked here without being loaded (its layers, "
+                   "its size against the same limits as a model built on **Architecture**, its fit with the dataset), "
+                   "then a training process loads it in Keras' safe mode (nothing in the file runs; Lambda layers are "
+                   "refused) and scores it on the test set.")
         upload = st.file_uploader("Model file", type=["keras"], key=KEYS.MODEL_UPLOAD)
         if upload is None or st.session_state.get(KEYS.MODEL_UPLOAD_ID) == upload.file_id:
             return
         st.session_state[KEYS.MODEL_UPLOAD_ID] = upload.file_id
-        with st.spinner(f"Checking {upload.name} and scoring it on {len(dataset.x_test):,} test images…"):
-            try:
-                run_id = import_model(runs.store(), upload.getvalue(), upload.name, dataset)
-            except ConvLabError as error:
-                show_error(error, "Refused: ")
-                return
+        try:
+            run_id = submit_upload(runs.job_manager(), runs.store(), upload.getvalue(), upload.name, dataset,
+                                   owner=state.owner(), made_by=runs.workspace())
+        except ConvLabError as error:
+            show_error(error, "Refused: ")
+            return
         runs.set_current_run(run_id)
-        st.success(f"{upload.name} is now run `{run_id}` and the current model: open **Evaluation** or "
-                   "**Draw & classify**.", icon=":material/check_circle:")
+        st.session_state[state.RUN_PHASE] = runs.queued_phase(run_id)
+        st.success(f"{md(upload.name)} passed the checks and is now run `{run_id}`: a training process loads and "
+                   "scores it (follow it on **Training**), then **Evaluation** and **Draw & classify** work on it.",
+                   icon=":material/check_circle:")
+        st.page_link("pages/training.py", label="Follow it on Training", icon=":material/arrow_forward:")
+
+
+def store_usage() -> None:
+    """What the run store holds, against the uploads' quota; this browser's unused uploads can be deleted."""
+    from core.runs.uploads import upload_quota
+
+    store = runs.store()
+    usage = store.usage()
+    quota = upload_quota()
+    with st.expander(f"What the store holds: {usage.runs:,} runs ({format_bytes(usage.run_bytes)}), uploads "
+                     f"{format_bytes(usage.upload_bytes)} of {format_bytes(quota)}", icon=":material/storage:"):
+        st.progress(min(1.0, usage.upload_bytes / quota))
+        st.caption("Uploaded datasets and model files count against the store's quota; an upload past it is refused "
+                   "before anything is written. Each uploaded dataset is kept once, however many runs use it.")
+        if usage.uploads:
+            st.dataframe(pd.DataFrame([{
+                "file": upload.name, "size": format_bytes(upload.size),
+                "runs made on it": len(usage.upload_users.get(upload.digest, [])),
+                "uploaded here": runs.workspace() in upload.uploaded_by,
+            } for upload in usage.uploads]), hide_index=True)
+        mine = usage.unused(runs.workspace())
+        if mine and st.button(f"Delete my {len(mine)} unused upload{'s' if len(mine) != 1 else ''} "
+                              f"({format_bytes(sum(u.size for u in mine))})", key=KEYS.CLEAN_UPLOADS,
+                              icon=":material/delete_sweep:", help="Uploads this browser made that no run uses."):
+            for upload in mine:
+                store.uploads.remove(upload.digest, upload.suffix)
+            st.rerun()

@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import streamlit as st
 
@@ -23,10 +23,11 @@ from core.model.architecture import layer_table
 from core.runs.details import run_details
 from core.runs.spec import RunSpec
 from core.runs.status import RunState
-from core.runs.store import RunSnapshot, RunStore, default_root
+from core.runs.store import RunSnapshot, RunStore, RunSummary, default_root
 from core.training.loop import check_trainable
 from ui import state
 from ui.state import Phase
+from ui.widgets import md
 
 if TYPE_CHECKING:
     import keras
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from core.evaluation.inference import Predictor
     from core.evaluation.metrics import Evaluation
 
+T = TypeVar("T")
 RUN_PARAM = "run"
 WORKSPACE_PARAM = "ws"
 WORKSPACES_ENV = "CONVLAB_WORKSPACES"  # "shared" (default): one store for everyone; "per-browser": one each
@@ -65,7 +67,11 @@ class SessionLease:
 
 
 def _release(lease: SessionLease) -> None:
+    """The session has ended (its tab closed, or its connection dropped): its queue places and memory go."""
+    from ui.loading import release_session
+
     lease.manager.release_owner(lease.owner)
+    release_session(lease.owner)
 
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
@@ -89,17 +95,24 @@ def per_browser_workspaces() -> bool:
     return os.environ.get(WORKSPACES_ENV, "shared") == "per-browser"
 
 
+def workspace() -> str:
+    """This browser's workspace key, kept in its URL (?ws=): the runs it makes are its own.
+
+    With CONVLAB_WORKSPACES=per-browser it also names the browser's own run store; on the shared store
+    it marks the runs it makes, which only it may label or delete.
+    """
+    key = st.query_params.get(WORKSPACE_PARAM, "")
+    if not _WORKSPACE.fullmatch(key):  # from the URL: only a key of ours ever becomes a path or an owner
+        key = st.session_state.get(state.WORKSPACE) or secrets.token_hex(8)
+        st.query_params[WORKSPACE_PARAM] = key
+    st.session_state[state.WORKSPACE] = key
+    return key
+
+
 def store() -> RunStore:
-    """This session's run store: the shared one, or this browser's own workspace (kept in the URL)."""
-    root = default_root()
-    if not per_browser_workspaces():
-        return RunStore(root)
-    workspace = st.query_params.get(WORKSPACE_PARAM, "")
-    if not _WORKSPACE.fullmatch(workspace):  # from the URL: only an id of ours ever becomes a path
-        workspace = st.session_state.get(state.WORKSPACE) or secrets.token_hex(8)
-        st.query_params[WORKSPACE_PARAM] = workspace
-    st.session_state[state.WORKSPACE] = workspace
-    return RunStore(root / "workspaces" / workspace)
+    """This session's run store: the shared one, or this browser's own workspace."""
+    key, root = workspace(), default_root()
+    return RunStore(root / "workspaces" / key) if per_browser_workspaces() else RunStore(root)
 
 
 # --- the current run ----------------------------------------------------------------------------------
@@ -111,16 +124,23 @@ def reader_for(run_id: str):
 
 
 def snapshot() -> RunSnapshot | None:
-    """The session's current run as it is now, or None (no run, or it was deleted)."""
+    """The session's current run as it is now, or None (no run, or it vanished: `vanished()` then says which)."""
     run_id = state.current_run_id()
     if run_id is None:
         return None
     try:
+        if not store().exists(run_id):  # its folder is gone (deleted on disk): its last rows mean nothing now
+            raise RunError(f"run {run_id} no longer exists")
         return reader_for(run_id).snapshot()
     except RunError:
-        st.session_state[state.CURRENT_RUN] = None
-        state.forget_run_caches()
+        set_current_run(None)
+        st.session_state[state.VANISHED_RUN] = run_id
         return None
+
+
+def vanished() -> str | None:
+    """The id of the session's current run if it vanished from the store (deleted on disk), to say so."""
+    return st.session_state.get(state.VANISHED_RUN)
 
 
 def queue_position(run_id: str) -> int | None:
@@ -133,7 +153,8 @@ def set_current_run(run_id: str | None) -> None:
         state.forget_run_caches()
     st.session_state[state.CURRENT_RUN] = run_id
     if run_id is not None:
-        job_manager().claim(run_id, state.owner())
+        st.session_state[state.VANISHED_RUN] = None
+    job_manager().claim(run_id, state.owner())
 
 
 def attach_from_url() -> None:
@@ -145,16 +166,16 @@ def attach_from_url() -> None:
     if wanted == state.current_run_id():
         return
     if not store().exists(wanted):
-        st.toast(f"There is no run {wanted[:40]} here (it may have been deleted).", icon=":material/warning:")
+        st.toast(f"There is no run {md(wanted[:40])} here (it may have been deleted).", icon=":material/warning:")
         return
     try:
         store().spec(wanted)
     except RunError as error:  # a damaged run: say so rather than show nothing
-        st.toast(f"Run {wanted} cannot be opened: {error}", icon=":material/warning:")
+        st.toast(f"Run {md(wanted)} cannot be opened: {md(error)}", icon=":material/warning:")
         return
     problem = use_run(wanted)
     if problem:
-        st.toast(problem, icon=":material/warning:")
+        st.toast(md(problem), icon=":material/warning:")
     apply_run_settings(wanted)
 
 
@@ -178,7 +199,7 @@ def use_run(run_id: str) -> str | None:
     set_current_run(run_id)
     try:
         spec = store().spec(run_id)
-        state.set_dataset(dataset_of(spec))
+        state.set_dataset(dataset_of(spec), str(store().root))
     except ConvLabError as error:
         return f"Its dataset could not be loaded again: {error}"
     st.session_state[state.DATASET_CHOICE] = data_page_choice(spec.dataset)
@@ -243,7 +264,8 @@ def start_training() -> None:
         return
     spec = RunSpec(dataset.ref, built.arch, config, label=default_label(built.arch.name, config), origin="dashboard")
     try:
-        run_id = job_manager().submit(store(), spec, run_details(dataset, params), owner=state.owner())
+        run_id = job_manager().submit(store(), spec, run_details(dataset, params), owner=state.owner(),
+                                      made_by=workspace())
     except (ConvLabError, OSError) as error:
         st.session_state[state.START_ERROR] = f"Could not create the run: {error}"
         return
@@ -300,23 +322,55 @@ def usable_run_or_say(nothing_yet: str) -> UsableRun | None:
     """The current usable run; else None, with why shown: its dataset's problem, or `nothing_yet`."""
     run, problem = usable_run()
     if problem:
-        st.error(problem, icon=":material/error:")
+        st.error(md(problem), icon=":material/error:")
+    elif run is None and vanished():
+        say_vanished()
     elif run is None:
         st.info(nothing_yet, icon=":material/info:")
     return run
 
 
+def say_vanished() -> None:
+    """The page's message when the session's run was deleted under it."""
+    st.warning(f"Run `{vanished()}` no longer exists: it was deleted from the run store. Pick another run on "
+               "**Runs**, or train one.", icon=":material/delete:")
+
+
+def deletion_refused(summary: RunSummary) -> str:
+    """Why this browser may not delete `summary`'s run now, or "" when it may."""
+    if not summary.editable_by(workspace()):
+        return "it was made in another browser: only its maker may delete it"
+    return job_manager().in_use(summary.run_id, state.owner())
+
+
+def shared_for_run(what: str, run: UsableRun, make: Callable[[], T], estimate: int = 0,
+                   size: Callable[[T], int] = lambda value: 0) -> T:
+    """`make()` for the run's saved model, once per server (every session showing the run shares it).
+
+    Kept in the server's memory under the model file and its time, held by this session, and counted
+    against the memory budget (`estimate` before, `size` after).
+    """
+    from ui.loading import server_memory
+
+    path = store().model_path(run.run_id)
+    key = (what, str(path.resolve()), path.stat().st_mtime_ns)
+    return server_memory().get(key, state.owner(), make, estimate=estimate, size=size,
+                               what=f"the model of run {run.run_id}")
+
+
 def model_for(run: UsableRun) -> "keras.Model":
-    """The run's saved model, loaded once per session in safe mode."""
+    """The run's saved model, loaded once per server in safe mode."""
     from core.model.files import load_model_file
 
-    return state.per_run(state.RunCache.MODEL, run.run_id, lambda: load_model_file(store().model_path(run.run_id)))
+    path = store().model_path(run.run_id)
+    return shared_for_run("model", run, lambda: load_model_file(path), estimate=2 * path.stat().st_size,
+                          size=lambda model: 4 * int(model.count_params()))
 
 
 def predictor_for(run: UsableRun) -> "Predictor":
     from core.evaluation.inference import Predictor
 
-    return state.per_run(state.RunCache.PREDICTOR, run.run_id, lambda: Predictor(model_for(run)))
+    return shared_for_run("predictor", run, lambda: Predictor(model_for(run)))
 
 
 def evaluation_for(run: UsableRun) -> "Evaluation":
@@ -327,7 +381,7 @@ def evaluation_for(run: UsableRun) -> "Evaluation":
         probabilities = store().test_probabilities(run.run_id)
         data = run.dataset
         if probabilities is None or probabilities.shape != (len(data.y_test), data.num_classes):
-            from core.engine.execute import evaluate_into
+            from core.engine.scoring import evaluate_into
 
             evaluate_into(store(), run.run_id, model_for(run), data)
             probabilities = store().test_probabilities(run.run_id)

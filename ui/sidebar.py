@@ -15,7 +15,7 @@ from core.runs.store import RunSnapshot
 from ui import runs, state
 from ui.errors import LOG, guarded
 from ui.state import Phase
-from ui.widgets import progress_bar
+from ui.widgets import md, progress_bar
 
 # How often a poller refreshes, by the run's phase (see `runs.phase`). Each refresh costs the browser 20-50 ms
 # of CPU (Streamlit's frontend handling the fragment's rerun, whatever it draws): a queued Training page
@@ -68,14 +68,14 @@ def status_body(current: RunSnapshot | None) -> None:
     if dataset is None:
         st.caption("No dataset loaded yet: open **Data**.")
     else:
-        st.caption(dataset.summary_line())
+        st.caption(md(dataset.summary_line()))
 
     built = state.built()
     st.markdown("**2 · Model**")
     if built is None:
         st.caption("Not built yet: open **Architecture**.")
     else:
-        st.caption(f"{built.arch.name} · {built.params:,} parameters")
+        st.caption(f"{md(built.arch.name)} · {built.params:,} parameters")
 
     st.markdown("**3 · Training**")
     if current is None:
@@ -95,7 +95,7 @@ def status_body(current: RunSnapshot | None) -> None:
 
     if current is not None:
         st.markdown("**Current run**")
-        st.caption(f"{current.label or current.run_id} (`{current.run_id}`)")
+        st.caption(f"{md(current.label or current.run_id)} (`{current.run_id}`)")
     st.page_link("pages/runs.py", label="All runs", icon=":material/history:")
 
 

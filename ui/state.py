@@ -27,7 +27,7 @@ from core.training.config import TRAINING_PRESETS, TrainingConfig
 if TYPE_CHECKING:
     from core.data.dataset import Dataset
 
-DATASET = "dataset"                # core.data.dataset.Dataset in use, or None
+DATASET = "dataset"                # the dataset in use (a ui.loading.DatasetHandle, or a Dataset without one), or None
 DATASET_CHOICE = "dataset_choice"  # registry key, CHOICE_NPZ or CHOICE_IMAGES
 CHOICE_NPZ, CHOICE_IMAGES = "upload", "images"  # the Data page's two upload choices
 ARCHITECTURE = "architecture"      # Architecture being edited on the Architecture page
@@ -36,6 +36,7 @@ TRAIN_CONFIG = "train_config"      # TrainingConfig being edited on the Training
 OWNER = "owner"                    # this browser session's id, for the job manager's queue
 CURRENT_RUN = "current_run"        # id of the run this session shows, or None
 URL_RUN = "url_run"                # the ?run= value last read from or written to the URL
+VANISHED_RUN = "vanished_run"      # the current run's id when it was deleted under this session, to say so
 RUN_PHASE = "run_phase"            # a Phase: pollers rerun the page when it changes
 WORKSPACE = "workspace"            # this browser's workspace id (CONVLAB_WORKSPACES=per-browser), also in the URL
 START_ERROR = "train_start_error"  # why Start refused, shown under the button
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     TRAIN_CONFIG: TRAINING_PRESETS["lab"],
     CURRENT_RUN: None,
     URL_RUN: None,
+    VANISHED_RUN: None,
     RUN_PHASE: None,  # Phase.ENDED, set in init_state (Phase is defined below)
     START_ERROR: None,
     PER_RUN: None,
@@ -58,7 +60,7 @@ DEFAULTS: dict[str, Any] = {
 class RunCache:
     """What a session keeps of its current run (in PER_RUN), dropped when it shows another run."""
 
-    READER, MODEL, PREDICTOR, EVALUATION = "reader", "model", "predictor", "evaluation"
+    READER, EVALUATION = "reader", "evaluation"
 
 
 class Phase(str, Enum):
@@ -156,10 +158,11 @@ class InsidePage:
     PROJECTION, TSNE_START, EMBEDDING = "inside_projection", "inside_tsne_start", "inside_embedding_{}"
     POLLING = "inside_polling"  # the embedding part polls while a projection runs
     # (per run, in PER_RUN)
-    EXPLAINER, CONFUSION_OVER_EPOCHS, PROJECTIONS = "inside_explainer", "inside_confusion", "inside_projections"
+    CONFUSION_OVER_EPOCHS, PROJECTIONS = "inside_confusion", "inside_projections"
 
 
 class RunsPage:
+    WHOSE = "runs_whose"  # "mine" or "everyone's" on a shared store
     DATASETS = "runs_datasets"
     TABLE = "runs_table"
     USE, APPLY = "runs_use", "runs_apply"
@@ -169,6 +172,7 @@ class RunsPage:
     COMPARE = "runs_compare"
     MODEL_UPLOAD = "runs_model_upload"
     MODEL_UPLOAD_ID = "runs_model_upload_id"  # file id of the last checked model upload (each is checked once)
+    CLEAN_UPLOADS = "runs_clean_uploads"
 
 
 # --- what a session holds ---------------------------------------------------------------------------------
@@ -211,11 +215,17 @@ def keep_widget_values(*keys: str) -> None:
 
 
 def dataset() -> "Dataset | None":
-    return st.session_state.get(DATASET)
+    """The session's dataset, from the server's memory (the session keeps only a handle to it)."""
+    from ui.loading import resolve
+
+    return resolve(st.session_state.get(DATASET))
 
 
-def set_dataset(value: "Dataset") -> None:
-    st.session_state[DATASET] = value
+def set_dataset(value: "Dataset", store_root: str = "") -> None:
+    """Make `value` the session's dataset; the session keeps a handle, the server the arrays."""
+    from ui.loading import handle_of
+
+    st.session_state[DATASET] = handle_of(value, store_root)
 
 
 def built() -> BuiltArchitecture | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from typing import Sequence
 
 import numpy as np
@@ -77,9 +78,31 @@ def progress_bar(fraction: float, text: str) -> None:
         f'<div style="width:{percent:.1f}%;height:100%;border-radius:4px;background:#ff4b4b"></div></div></div>')
 
 
+_MARKDOWN_ACTIVE = re.compile(r"([\\`\[\]<>$@])|(?<=[A-Za-z]):(?=//)|(?<=\bwww)\.", re.IGNORECASE)
+
+
+def md(text: object) -> str:
+    """`text` from a user, a URL or a file, made inert inside Markdown: no link, image, HTML or LaTeX.
+
+    Streamlit renders Markdown (and LaTeX between $ signs) in every message, caption and toast. A backslash
+    (a CommonMark escape) goes before what could start a link or an image ([ ]), an HTML tag (< >), LaTeX ($),
+    code (`), an e-mail address (@) or a bare web address (http://, www.), and newlines become spaces, so
+    the text shows as it is and nothing in it can make the visitor's browser fetch or open anything.
+    """
+    return _MARKDOWN_ACTIVE.sub(lambda match: "\\" + match.group(0), str(text)).replace("\n", " ")
+
+
+def code(text: object) -> str:
+    """`text` as an inline code span that no backtick inside it can close early (so nothing in it renders)."""
+    text = str(text).replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""  # (CommonMark strips one space each side)
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def show_error(error: ConvLabError | Exception, prefix: str = "") -> None:
-    """A user-facing error: the message, never a traceback."""
-    st.error(f"{prefix}{error}", icon=":material/error:")
+    """A user-facing error: the message (which may quote a file's name or contents) made literal, never a traceback."""
+    st.error(f"{prefix}{md(error)}", icon=":material/error:")
 
 
 def duration(seconds: float | None) -> str:

@@ -82,7 +82,7 @@ class DatasetRef:
         return cls.of(data["kind"], data["name"], data.get("options", {}))
 
     def describe(self) -> str:
-        """A few words: 'mnist', 'file /data/x.npz', 'upload mine.npz'."""
+        """A few words, never a path of the server: 'mnist', 'file x.npz', 'upload mine.npz'."""
         if self.kind == "builtin":
             return self.name
         options = self.option_dict
@@ -93,7 +93,7 @@ class DatasetRef:
             size, colour = options.get("image_size", "?"), options.get("color_mode", "?")
             invert = f", invert {options['invert']}" if options.get("invert", "never") != "never" else ""
             return f"images {where} ({size}px {colour}{invert})"
-        return f"{self.kind} {self.name}"
+        return f"{self.kind} {self.name.replace(chr(92), '/').rstrip('/').rsplit('/', 1)[-1]}"
 
 
 @dataclass(frozen=True)
@@ -220,11 +220,38 @@ def check_arrays(
                     f"{origin}: '{y_key}' has label {labels.max():g}, which implies {num_classes:,} classes "
                     f"(at most {limits.MAX_CLASSES:,} are supported); labels must be 0..K-1."
                 )
+            counts = np.bincount(labels.astype(np.int64), minlength=num_classes)
+            missing = np.flatnonzero(counts == 0)
+            if len(missing):
+                top = int(labels.max())
+                raise DataError(
+                    f"{origin}: '{y_key}' has labels up to {top}, so {num_classes:,} classes, but "
+                    f"{_ranges(missing)} {'has' if len(missing) == 1 else 'have'} no training image (label {top} "
+                    f"appears {_times(int(counts[top]))}). Labels must be 0..K-1 "
+                    "with every class present: a stray label widens the output layer to classes that do not exist."
+                )
         elif labels.max() >= num_classes:
             raise DataError(
                 f"{origin}: '{y_key}' has label {labels.max():g}, out of range for {num_classes} classes "
                 f"(0..{num_classes - 1})."
             )
+
+
+def _times(count: int) -> str:
+    return {1: "once", 2: "twice"}.get(count, f"{count:,} times")
+
+
+def _ranges(values: np.ndarray, most: int = 4) -> str:
+    """'class 3', 'classes 10..998', 'classes 2, 5..7 and 9' (the first few runs of consecutive values)."""
+    runs: list[tuple[int, int]] = []
+    for value in (int(v) for v in values):
+        if runs and value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    parts = [str(a) if a == b else f"{a}..{b}" for a, b in runs[:most]] + (["..."] if len(runs) > most else [])
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"class {listed}" if len(values) == 1 else f"classes {listed}"
 
 
 def _image_size(images: np.ndarray) -> str:

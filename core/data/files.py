@@ -59,6 +59,9 @@ class _NpyHeader:
         return math.prod(self.shape) * self.dtype.itemsize
 
 
+Declared = dict[str, tuple[tuple[int, ...], int]]  # x_train, ...: (shape, bytes per value), as the headers say
+
+
 def load_npz(source: str | Path | bytes | BinaryIO, name: str | None = None) -> RawArrays:
     """Read x_train, y_train, x_test, y_test from a Keras-layout `.npz` (pickle refused).
 
@@ -66,6 +69,15 @@ def load_npz(source: str | Path | bytes | BinaryIO, name: str | None = None) -> 
     decompressed, and no member is read beyond what its header declares: a small file that
     promises a huge array is refused without allocating it.
     """
+    return _read_npz(source, name, data=True)  # type: ignore[return-value]
+
+
+def declared_npz(source: str | Path | bytes | BinaryIO, name: str | None = None) -> Declared:
+    """What a Keras-layout `.npz`'s four arrays declare, checked as `load_npz` checks them; no data is read."""
+    return _read_npz(source, name, data=False)  # type: ignore[return-value]
+
+
+def _read_npz(source: str | Path | bytes | BinaryIO, name: str | None, data: bool) -> RawArrays | Declared:
     label = name or (Path(source).name if isinstance(source, (str, Path)) else "uploaded file")
     try:
         with _binary_stream(source) as stream:
@@ -74,9 +86,11 @@ def load_npz(source: str | Path | bytes | BinaryIO, name: str | None = None) -> 
             with open_zip(stream, label, limits.NPZ_ARCHIVE) as archive:
                 members = _npz_members(archive, label)
                 headers = {key: _read_npy_header(archive, key, info, label) for key, info in members.items()}
-                limits.check_declared_dataset(
-                    label, {key: (h.shape, h.dtype.itemsize) for key, h in headers.items()})
+                declared = {key: (h.shape, h.dtype.itemsize) for key, h in headers.items()}
+                limits.check_declared_dataset(label, declared)
                 check_expansion(archive.infolist(), label, limits.NPZ_ARCHIVE)
+                if not data:
+                    return declared
                 return tuple(_read_npy_data(archive, members[key], headers[key], label)  # type: ignore[return-value]
                              for key in NPZ_KEYS)
     except DataError:
@@ -266,13 +280,20 @@ def find_idx_files(folder: str | Path) -> dict[str, Path]:
 def load_idx_folder(folder: str | Path) -> RawArrays:
     """Read the four IDX files of an MNIST-format folder (all four headers are checked first)."""
     files = find_idx_files(folder)
+    declared_idx(folder)
+    return tuple(read_idx(files[key]) for key in NPZ_KEYS)  # type: ignore[return-value]
+
+
+def declared_idx(folder: str | Path) -> Declared:
+    """What the four IDX files of an MNIST-format folder declare, checked; no data is read."""
+    files = find_idx_files(folder)
     declared = {}
     for key in NPZ_KEYS:
         with _idx_stream(files[key], files[key].name) as stream:
             dtype, dims = _read_idx_header(stream, files[key].name)
-        declared[key] = (dims, dtype.itemsize)
+        declared[key] = (tuple(dims), dtype.itemsize)
     limits.check_declared_dataset(str(folder), declared)
-    return tuple(read_idx(files[key]) for key in NPZ_KEYS)  # type: ignore[return-value]
+    return declared
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -7,6 +7,7 @@ never silent: the returned Dataset's `source` says what was loaded and why.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -48,7 +49,8 @@ CIFAR10_NAMES = (
 
 FULL_MNIST_HINT = (
     "To use full MNIST (60,000 training digits), connect to the internet and reload, "
-    "or copy Keras' mnist.npz into {cache} (or upload it on the Data page)."
+    "or whoever runs the server can copy Keras' mnist.npz into Keras' dataset cache (~/.keras/datasets, or "
+    "$KERAS_HOME/datasets); you can also upload it on the Data page."
 )
 
 
@@ -62,7 +64,7 @@ def load_mnist_10k(reason: str = "") -> Dataset:
         source=("Offline MNIST shipped with ConvLab: the first 10,000 official training digits and the official "
                 f"10,000 test digits (MNIST by LeCun, Cortes and Burges, CC BY-SA 3.0).{why}"),
         origin="ConvLab's offline MNIST", class_names=DIGIT_NAMES, is_sample=True, handwritten_digits=True,
-        notes=(FULL_MNIST_HINT.format(cache=keras_cache_dir()),), ref=DatasetRef.of("builtin", "mnist-10k"),
+        notes=(FULL_MNIST_HINT,), ref=DatasetRef.of("builtin", "mnist-10k"),
     )
 
 
@@ -75,7 +77,7 @@ def load_mnist(allow_download: bool = True) -> Dataset:
         return load_mnist_10k(reason=str(exc))
     return make_dataset(
         "mnist", *load_npz(path),
-        source=f"Full MNIST (60,000 train / 10,000 test) from Keras' mnist.npz at {path}.",
+        source="Full MNIST (60,000 train / 10,000 test) from Keras' mnist.npz, in Keras' dataset cache.",
         origin=str(path), class_names=DIGIT_NAMES, handwritten_digits=True, ref=DatasetRef.of("builtin", "mnist"),
     )
 
@@ -85,7 +87,8 @@ def load_fashion_mnist(allow_download: bool = True, debian_dir: Path = DEBIAN_FA
     if debian_dir.is_dir():
         return make_dataset(
             "fashion-mnist", *load_idx_folder(debian_dir),
-            source=f"Full Fashion-MNIST (60,000 train / 10,000 test) from the IDX files in {debian_dir}.",
+            source="Full Fashion-MNIST (60,000 train / 10,000 test) from the IDX files of Debian's "
+                   "dataset-fashion-mnist package.",
             origin=str(debian_dir), class_names=FASHION_NAMES, ref=DatasetRef.of("builtin", "fashion-mnist"),
         )
     if not allow_download:
@@ -104,7 +107,7 @@ def load_fashion_mnist(allow_download: bool = True, debian_dir: Path = DEBIAN_FA
         ) from None
     return make_dataset(
         "fashion-mnist", *load_idx_folder(folder),
-        source=f"Full Fashion-MNIST downloaded by Keras' URLs into {folder}.",
+        source="Full Fashion-MNIST downloaded from Keras' URLs into Keras' dataset cache.",
         origin=str(folder), class_names=FASHION_NAMES, ref=DatasetRef.of("builtin", "fashion-mnist"),
     )
 
@@ -118,7 +121,8 @@ def load_cifar10(allow_download: bool = True) -> Dataset:
         raise DataError(f"CIFAR-10 is unavailable: {exc}. It needs the network once (163 MB).") from None
     return make_dataset(
         "cifar10", *load_cifar10_archive(path),
-        source=f"CIFAR-10 (50,000 train / 10,000 test, 32x32 colour) from {path} (SHA-256 checked).",
+        source="CIFAR-10 (50,000 train / 10,000 test, 32x32 colour) from the official archive in Keras' dataset "
+               "cache (SHA-256 checked).",
         origin=str(path), class_names=CIFAR10_NAMES, ref=DatasetRef.of("builtin", "cifar10"),
     )
 
@@ -233,7 +237,8 @@ def _load_arrays_file(path: Path, ref: DatasetRef) -> Dataset:
         kind = "the .npz file"
     else:
         raise DataError(f"{path}: no such file or folder.")
-    return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path}.", str(path), ref=ref)
+    return dataset_from_arrays(path.name or str(path), arrays, f"Local data: {kind} {path.name or path}.",
+                               path.name or str(path), ref=ref)
 
 
 def load_images(ref: DatasetRef,
@@ -301,3 +306,52 @@ def load_ref(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None,
                             "run store (it was deleted); upload it again.")
         return load_stored_npz(path, str(options.get("file_name", "upload.npz")), ref)
     raise DataError(f"datasets of kind '{ref.kind}' cannot be loaded here.")
+
+
+# Values a built-in dataset's images hold (train and test together), for estimating memory before a load.
+BUILTIN_IMAGE_VALUES = {"mnist": 70_000 * 784, "mnist-10k": 20_000 * 784, "fashion-mnist": 70_000 * 784,
+                        "cifar10": 60_000 * 3072, "digits-8x8": 1_797 * 64}
+BUILTIN_IMAGES = {"mnist": 70_000, "mnist-10k": 20_000, "fashion-mnist": 70_000, "cifar10": 60_000,
+                  "digits-8x8": 1_797}
+
+
+def loaded_bytes(image_values: int, images: int) -> int:
+    """Memory a loaded dataset takes: its images as float32 and its labels as int64."""
+    return image_values * 4 + images * 8
+
+
+def estimate_bytes(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None) -> int:
+    """What loading `ref` will take in memory, from its headers or listing (nothing is decoded); 0 if unknown.
+
+    Raises DataError where the headers themselves are refused (the load would be too).
+    """
+    from core.data.files import declared_idx, declared_npz
+
+    if ref.kind == "builtin":
+        return loaded_bytes(BUILTIN_IMAGE_VALUES.get(ref.name, 0), BUILTIN_IMAGES.get(ref.name, 0))
+    if ref.kind == "images":
+        from core.data.folders import describe_folder
+        from core.data.pictures import ImageFolderOptions
+
+        location = ref.option_dict
+        path = (stored(ref.name, str(location.get("suffix", ".zip"))) if location.get("stored") and stored
+                else Path(ref.name))
+        options = ImageFolderOptions.from_dict({k: v for k, v in location.items()
+                                                if k not in ("stored", "file_name", "suffix")})
+        if not path.exists():
+            return 0
+        files = describe_folder(path).image_files
+        return loaded_bytes(files * options.image_size ** 2 * options.channels, files)
+    path = stored(ref.name, str(ref.option_dict.get("suffix", ".npz"))) if ref.kind == "stored" and stored \
+        else Path(ref.name)
+    if not path.exists():
+        return 0
+    declared = declared_idx(path) if path.is_dir() else declared_npz(path)
+    return declared_bytes(declared)
+
+
+def declared_bytes(declared: dict[str, tuple[tuple[int, ...], int]]) -> int:
+    """Memory the four arrays a file declares will take once loaded (float32 images, int64 labels)."""
+    values = sum(math.prod(shape) for key, (shape, _) in declared.items() if key.startswith("x"))
+    images = sum(shape[0] for key, (shape, _) in declared.items() if key.startswith("y") and shape)
+    return loaded_bytes(values, images)

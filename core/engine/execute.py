@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from enum import Enum
 from typing import Callable
 
+from core.engine.scoring import evaluate_into
+from core.engine.upload import score_upload
 from core.errors import ConvLabError, RunError
 from core.runs.spec import RunSpec
 from core.runs.status import RunState
@@ -61,10 +62,13 @@ def execute(store: RunStore, run_id: str, stop: StopFlag | None = None, allow_do
     writer.begin("Loading the data…")
     try:
         spec = store.spec(run_id)
-        if spec.architecture is None or spec.training is None:
-            raise RunError(f"run {run_id} has no architecture and training settings to train.")
         from core.data.registry import load_ref
 
+        if spec.origin == "upload":
+            dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=allow_download)
+            return score_upload(store, run_id, writer, dataset)
+        if spec.architecture is None or spec.training is None:
+            raise RunError(f"run {run_id} has no architecture and training settings to train.")
         dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=allow_download)
         writer.update(message="Building the model…")
         result = _train(spec, dataset, writer, stop, on_epoch)
@@ -146,14 +150,3 @@ class _EpochEcho:
 def save_model(store: RunStore, run_id: str, model) -> None:
     """Write the run's model.keras atomically."""
     store.save_model(run_id, model.save)
-
-
-def evaluate_into(store: RunStore, run_id: str, model, dataset) -> dict:
-    """Score `model` on the dataset's test images and keep the metrics and probabilities in the run."""
-    from core.evaluation.metrics import evaluate
-
-    result = evaluate(model, dataset.x_test, dataset.y_test, dataset.class_names)
-    metrics = {"accuracy": result.accuracy, "loss": result.loss, "images": int(len(result.y_true)),
-               "evaluated": time.time()}
-    store.write_test(run_id, metrics, result.probabilities)
-    return metrics

@@ -77,15 +77,25 @@ class JobManager:
         """
         self.executor.warm_up()
 
-    def submit(self, store: RunStore, spec: RunSpec, details: dict | None = None, owner: str | None = None) -> str:
-        """Create a queued run for `spec` and queue it; returns its id."""
+    def submit(self, store: RunStore, spec: RunSpec, details: dict | None = None, owner: str | None = None,
+               made_by: str = "") -> str:
+        """Create a queued run for `spec` and queue it; returns its id.
+
+        `owner` is the browser session that waits for it (its queued run is cancelled when it goes),
+        `made_by` the browser's workspace key recorded as the run's maker.
+        """
         self.adopt(store)
         run_id = store.create(spec, details, owner=Owner.this_process(), state=RunState.QUEUED,
-                              message="Waiting for a free training slot.")
+                              message="Waiting for a free training slot.", made_by=made_by)
+        self.enqueue(store, run_id, owner)
+        return run_id
+
+    def enqueue(self, store: RunStore, run_id: str, owner: str | None = None) -> None:
+        """Queue a run already created in `store` (queued, owned by this process)."""
+        self.adopt(store)
         with self._cond:
             self._queue.add(Job(run_id, store, owner))
             self._cond.notify_all()
-        return run_id
 
     def position(self, run_id: str) -> int | None:
         """1 for the next run to start, 2 for the one after…; None when not queued."""
@@ -143,11 +153,22 @@ class JobManager:
             self._sessions.hold(owner)
             self._queue.hold(owner)
 
-    def claim(self, run_id: str, owner: str) -> None:
-        """A session shows this run (a reload, a shared link): it is wanted again."""
+    def claim(self, run_id: str | None, owner: str) -> None:
+        """Session `owner` shows this run (None: no run): a queued or running one is wanted by it again."""
         with self._cond:
-            if not self._queue.claim(run_id, owner) and run_id in self._running:
+            self._sessions.show(owner, run_id)
+            if run_id is not None and not self._queue.claim(run_id, owner) and run_id in self._running:
                 self._running[run_id].owner = owner
+
+    def in_use(self, run_id: str, owner: str) -> str:
+        """Why `run_id` may not be deleted by session `owner` now ("" when it may): queued, training, or shown."""
+        with self._cond:
+            if self._queue.find(run_id) is not None or run_id in self._running:
+                return "it is queued or training: stop or cancel it first"
+            others = self._sessions.shown_by_others(run_id, owner)
+        if others:
+            return f"{'another browser tab shows' if others == 1 else f'{others} other browser tabs show'} it"
+        return ""
 
     def queued(self) -> list[str]:
         with self._cond:

@@ -1,110 +1,143 @@
-"""Keras model files: load a run's model, and check a model file a user uploads.
+"""Keras model files: load a run's model, and check a model file a user uploads before anything loads it.
 
-Models are only ever loaded with Keras' safe mode: nothing in a file is
-executed. A `Lambda` layer (arbitrary Python in the file) is refused with a
-message saying why, before Keras is even asked.
+`inspect_model_file` runs in plain Python (no TensorFlow) where the file
+arrives: the zip is read with the one zip reader under the budget of a model
+file (`core.limits.MODEL_ARCHIVE`: only a .keras file's three members, their
+unpacked size bounded), config.json is parsed within its own bound, a layer
+holding code (`Lambda`) or coming from outside Keras is refused by name, and
+the model is sized from its config (`core.model.inspect`) against the same
+limits as an architecture built with the sliders, and matched with the
+dataset's images and classes. Only then is the file kept; Keras loads it in
+a training process (`load_checked_model`), in safe mode: nothing in a file
+is executed.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from core.errors import ModelFileError
+from core import limits
+from core.data.archives import check_expansion, open_zip
+from core.errors import DataError, ModelFileError
+from core.limits import format_bytes
+from core.model.inspect import ModelSummary, inspect_config
 
 if TYPE_CHECKING:
     import keras
 
-MAX_MODEL_BYTES = 200 * 1024 * 1024
 _UNSAFE_CLASSES = ("Lambda", "TFOpLambda")
 
 
 def load_model_file(path: str | Path) -> "keras.Model":
-    """A `.keras` file written by ConvLab (or checked by `check_model_file`), in safe mode, not compiled."""
+    """A `.keras` file written by ConvLab (or checked by `inspect_model_file`), in safe mode, not compiled."""
     import keras
 
     return keras.models.load_model(path, safe_mode=True, compile=False)
 
 
-def _layer_classes(config: object) -> list[str]:
-    """Every `class_name` in a Keras config tree."""
-    found: list[str] = []
-    if isinstance(config, dict):
-        if isinstance(config.get("class_name"), str):
-            found.append(config["class_name"])
-        for value in config.values():
-            found.extend(_layer_classes(value))
-    elif isinstance(config, list):
-        for value in config:
-            found.extend(_layer_classes(value))
-    return found
-
-
-def check_model_file(data: bytes, name: str, input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
-    """Load an uploaded `.keras` file safely and check it fits the dataset; raises ModelFileError saying why not."""
-    if len(data) > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{name} is {len(data) / 2**20:,.0f} MB; model files of at most "
-                             f"{MAX_MODEL_BYTES // 2**20} MB are accepted.")
+def inspect_model_file(data: bytes, name: str, input_shape: tuple[int, ...], num_classes: int) -> ModelSummary:
+    """Check an uploaded `.keras` file without loading it: raises ModelFileError (or ArchitectureError) saying why not."""
+    if len(data) > limits.MAX_MODEL_FILE_BYTES:
+        raise ModelFileError(f"{name} is {format_bytes(len(data))}; model files of at most "
+                             f"{format_bytes(limits.MAX_MODEL_FILE_BYTES)} are accepted.")
     if not data.startswith(b"PK\x03\x04"):
         raise ModelFileError(f"{name} is not a Keras model file: a .keras file is a zip archive "
                              "(saved by model.save('name.keras')); legacy .h5 and SavedModel folders are not accepted.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            missing = [part for part in ("config.json", "model.weights.h5") if part not in names]
-            if missing:
-                raise ModelFileError(f"{name} is a zip archive but not a Keras model: it lacks "
-                                     f"{' and '.join(missing)}.")
-            info = archive.getinfo("config.json")
-            if info.file_size > 20 * 1024 * 1024:
-                raise ModelFileError(f"{name}: its config.json is implausibly large ({info.file_size:,} bytes).")
-            config = json.loads(archive.read("config.json"))
-    except ModelFileError:
-        raise
-    except zipfile.BadZipFile as exc:
-        raise ModelFileError(f"{name} is not a readable zip archive ({exc}).") from None
-    except ValueError as exc:
-        raise ModelFileError(f"{name}: its config.json is not valid JSON ({exc}).") from None
-    unsafe = sorted(set(_layer_classes(config)) & set(_UNSAFE_CLASSES))
+    config = _read_config(data, name)
+    unsafe = sorted(set(_classes(config)) & set(_UNSAFE_CLASSES))
     if unsafe:
         raise ModelFileError(f"{name} contains a {unsafe[0]} layer, which holds Python code that would run when "
                              "the model is loaded; ConvLab loads models in Keras' safe mode and refuses it. "
                              "Rebuild the model with standard layers only.")
-    model = _load_bytes(data, name)
-    _check_fits(model, name, input_shape, num_classes)
-    return model
-
-
-def _load_bytes(data: bytes, name: str) -> "keras.Model":
-    with tempfile.TemporaryDirectory(prefix="convlab-upload-") as folder:
-        path = Path(folder) / "uploaded.keras"  # never the uploaded name: it is not a path we trust
-        path.write_bytes(data)
-        try:
-            return load_model_file(path)
-        except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; each becomes one message
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "safe_mode" in text or "Lambda" in text:
-                raise ModelFileError(f"{name} needs unsafe deserialisation (it holds code), which ConvLab "
-                                     "refuses.") from None
-            raise ModelFileError(f"{name} could not be loaded as a Keras model: {text[:300]}") from None
-
-
-def _check_fits(model: "keras.Model", name: str, input_shape: tuple[int, ...], num_classes: int) -> None:
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) != 1:
-        raise ModelFileError(f"{name} has {len(inputs)} inputs; ConvLab needs a model with one image input.")
-    model_input = tuple(model.inputs[0].shape[1:])
-    if len(model_input) != 3 or any(d is not None and d != want for d, want in zip(model_input, input_shape)):
-        shown = "x".join("?" if d is None else str(d) for d in model_input)
-        raise ModelFileError(f"{name} takes inputs of shape {shown}, but the current dataset's images are "
-                             f"{'x'.join(map(str, input_shape))}.")
-    outputs = getattr(model, "outputs", None) or []
-    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+    foreign = sorted({module for module in _modules(config) if module.split(".")[0] != "keras"})
+    if foreign:
+        raise ModelFileError(f"{name} uses objects from {foreign[0]!r}, outside Keras: ConvLab loads only models made "
+                             "of Keras' own layers.")
+    summary = inspect_config(config, name)
+    if summary.input_shape != tuple(input_shape):
+        raise ModelFileError(f"{name} takes inputs of shape {'x'.join(map(str, summary.input_shape))}, but the "
+                             f"current dataset's images are {'x'.join(map(str, input_shape))}.")
+    if len(summary.output_shape) != 1:
         raise ModelFileError(f"{name} must have one output of class scores, shape (batch, classes).")
-    if outputs[0].shape[-1] != num_classes:
-        raise ModelFileError(f"{name} predicts {outputs[0].shape[-1]} classes, but the current dataset has "
+    if summary.output_shape[0] != num_classes:
+        raise ModelFileError(f"{name} predicts {summary.output_shape[0]} classes, but the current dataset has "
                              f"{num_classes}.")
+    return summary
+
+
+def _read_config(data: bytes, name: str) -> Any:
+    try:
+        with open_zip(io.BytesIO(data), name, limits.MODEL_ARCHIVE) as archive:
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            missing = [part for part in ("config.json", "model.weights.h5") if part not in names]
+            if missing:
+                raise ModelFileError(f"{name} is a zip archive but not a Keras model: it lacks "
+                                     f"{' and '.join(missing)}.")
+            extra = [member for member in names if member not in limits.MODEL_MEMBERS]
+            if extra:
+                raise ModelFileError(f"{name} holds {extra[0]!r}, which is not part of a Keras model file (it holds "
+                                     f"only {', '.join(limits.MODEL_MEMBERS)}).")
+            check_expansion(infos, name, limits.MODEL_ARCHIVE)
+            info = archive.getinfo("config.json")
+            if info.file_size > limits.MAX_MODEL_CONFIG_BYTES:
+                raise ModelFileError(f"{name}: its config.json is implausibly large ({format_bytes(info.file_size)}; "
+                                     f"at most {format_bytes(limits.MAX_MODEL_CONFIG_BYTES)}).")
+            with archive.open(info) as member:
+                return json.loads(member.read(limits.MAX_MODEL_CONFIG_BYTES + 1))
+    except ModelFileError:
+        raise
+    except DataError as error:  # the zip reader's refusals
+        raise ModelFileError(str(error)) from None
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise ModelFileError(f"{name} is not a readable zip archive ({exc}).") from None
+    except (ValueError, RecursionError) as exc:
+        raise ModelFileError(f"{name}: its config.json is not valid JSON ({type(exc).__name__}).") from None
+
+
+def _walk(config: object):
+    stack = [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            yield value
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+
+
+def _classes(config: object) -> list[str]:
+    """Every `class_name` in a Keras config tree."""
+    return [node["class_name"] for node in _walk(config) if isinstance(node.get("class_name"), str)]
+
+
+def _modules(config: object) -> list[str]:
+    """Every `module` a Keras config tree names (where its objects would be imported from)."""
+    return [node["module"] for node in _walk(config)
+            if isinstance(node.get("module"), str) and isinstance(node.get("class_name"), str)]
+
+
+def load_checked_model(path: str | Path, name: str, input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
+    """Load a model file `inspect_model_file` passed, in safe mode, and check again that it fits the dataset.
+
+    For a training process: Keras builds every layer here. Raises ModelFileError saying why it failed.
+    """
+    try:
+        model = load_model_file(path)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; each becomes one message in ConvLab's words
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "safe_mode" in text or "Lambda" in text:
+            raise ModelFileError(f"{name} needs unsafe deserialisation (it holds code), which ConvLab refuses.") \
+                from None
+        raise ModelFileError(f"Keras could not load {name}: its layers or weights do not match each other, or the "
+                             f"file was saved by a Keras ConvLab does not read ({text[:200]}).") from None
+    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+    if (len(inputs) != 1 or tuple(inputs[0].shape[1:]) != tuple(input_shape) or len(outputs) != 1
+            or tuple(outputs[0].shape[1:]) != (num_classes,)):
+        raise ModelFileError(f"{name} as Keras loads it does not take {'x'.join(map(str, input_shape))} images to "
+                             f"{num_classes} class scores.")
+    return model

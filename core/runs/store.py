@@ -33,7 +33,6 @@ import secrets
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
-from hashlib import sha256
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -45,6 +44,7 @@ from core.model.architecture import architecture_summary
 from core.runs.logs import BATCH_FIELDS, EPOCH_FIELDS, CsvLog, csv_line
 from core.runs.spec import RunSpec, library_versions
 from core.runs.status import Owner, RunState, RunStatus, effective_status
+from core.runs.uploads import Upload, UploadStore
 from core.training.progress import history as history_of
 
 SCHEMA = 1
@@ -110,6 +110,11 @@ class RunSummary:
     training_s: float | None = None
     origin: str = ""
     has_model: bool = False
+    made_by: str = ""  # the workspace key of the browser that made it; "" for the CLI and scripts
+
+    def editable_by(self, workspace: str) -> bool:
+        """May the browser with this workspace key label or delete it? Its maker, or anyone for a CLI run."""
+        return not self.made_by or self.made_by == workspace
 
     def as_record(self) -> dict[str, Any]:
         return asdict(self) | {"state": self.state.value}
@@ -154,8 +159,12 @@ class RunStore:
 
     # --- creating ---
     def create(self, spec: RunSpec, details: Mapping[str, Any] | None = None, owner: Owner | None = None,
-               state: RunState = RunState.QUEUED, message: str = "") -> str:
-        """A new run folder with `spec` (and `details`: data source, params, ...) and a first status."""
+               state: RunState = RunState.QUEUED, message: str = "", made_by: str = "") -> str:
+        """A new run folder with `spec` (and `details`: data source, params, ...) and a first status.
+
+        `made_by` is whose run it is: a browser's workspace key on the dashboard ("" for the CLI and
+        scripts, whose runs belong to whoever runs the server). Only they may label or delete it.
+        """
         now = time.time()
         for _ in range(5):
             run_id = new_run_id(now)
@@ -166,9 +175,10 @@ class RunStore:
             except FileExistsError:
                 continue
         else:
-            raise RunError(f"could not create a new run folder under {self.root}.")
+            raise RunError("could not create a new run folder in the run store.")
         atomic.write_json(folder / SPEC, {"schema": SCHEMA, "spec": spec.to_dict(), "created": now,
-                                          "versions": library_versions(), "details": dict(details or {})})
+                                          "made_by": made_by, "versions": library_versions(),
+                                          "details": dict(details or {})})
         self.write_status(run_id, RunStatus(state=state, message=message, created=now,
                                             owner=owner or Owner.this_process(), heartbeat=now))
         return run_id
@@ -310,6 +320,7 @@ class RunStore:
             best_val_accuracy=max(val) if val else None,
             test_accuracy=None if test is None else float(test["accuracy"]),
             training_s=status.training_s, origin=spec.origin, has_model=self.has_model(run_id),
+            made_by=str(spec_file.get("made_by") or ""),
         )
 
     def list(self) -> list[RunSummary]:
@@ -385,21 +396,82 @@ class RunStore:
         os.replace(folder, trash)  # gone from listings at once, even if removing the files takes a while
         shutil.rmtree(trash, ignore_errors=True)
 
-    # --- uploaded datasets ---
-    def store_dataset_file(self, data: bytes, file_name: str, suffix: str) -> tuple[str, Path]:
-        """Keep an uploaded dataset file by its content hash; returns (sha256, path)."""
-        digest = sha256(data).hexdigest()
-        folder = self.root / DATASETS
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{digest}{suffix}"
-        if not path.exists():
-            atomic.write_bytes(path, data)
-        return digest, path
+    # --- uploads (datasets by content hash, and uploaded model files), under one quota ---
+    @property
+    def uploads(self) -> UploadStore:
+        return UploadStore(self.root / DATASETS)
+
+    def store_dataset_file(self, data: bytes, file_name: str, suffix: str, uploaded_by: str = "") -> tuple[str, Path]:
+        """Keep a checked upload by its content hash, within the uploads' quota (DataError); returns (sha256, path)."""
+        return self.uploads.keep(data, file_name, suffix, uploaded_by, others=self.uploaded_model_bytes())
+
+    def check_upload_room(self, size: int) -> None:
+        """Refuse (DataError) an upload of `size` bytes that would take the store past its uploads' quota."""
+        self.uploads.check_room(size, others=self.uploaded_model_bytes())
 
     def stored_dataset_path(self, digest: str, suffix: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{64}", digest or ""):
-            raise RunError(f"'{str(digest)[:70]}' is not the SHA-256 of a stored dataset.")
-        return self.root / DATASETS / f"{digest}{suffix}"
+        return self.uploads.path(digest, suffix)
+
+    def uploaded_model_bytes(self) -> int:
+        """What the model files of uploaded-model runs take."""
+        total = 0
+        for run_id in self.run_ids():
+            try:
+                if self.spec(run_id).origin == "upload":
+                    total += self.model_path(run_id).stat().st_size
+            except (RunError, OSError):
+                continue
+        return total
+
+    def upload_users(self) -> dict[str, list[str]]:
+        """For each uploaded dataset's SHA-256, the runs made on it."""
+        users: dict[str, list[str]] = {}
+        for run_id in self.run_ids():
+            try:
+                ref = self.spec(run_id).dataset
+            except RunError:
+                continue
+            if ref.kind == "stored" or ref.kind == "images" and ref.option_dict.get("stored"):
+                users.setdefault(ref.name, []).append(run_id)
+        return users
+
+    def usage(self) -> "StoreUsage":
+        """What the store holds, in files and bytes."""
+        run_bytes = sum(_folder_bytes(self.root / run_id) for run_id in self.run_ids())
+        uploads = self.uploads.listing()
+        return StoreUsage(len(self.run_ids()), run_bytes, uploads, self.upload_users(), self.uploaded_model_bytes())
+
+
+@dataclass(frozen=True)
+class StoreUsage:
+    """What a run store holds: its runs (all their files) and its uploads, against the uploads' quota."""
+
+    runs: int
+    run_bytes: int  # every file of every run, uploaded model files included
+    uploads: list[Upload]
+    upload_users: dict[str, list[str]]  # SHA-256 -> the runs made on it
+    uploaded_model_bytes: int
+
+    @property
+    def upload_bytes(self) -> int:
+        """What counts against the quota: uploaded datasets and uploaded model files."""
+        return sum(upload.size for upload in self.uploads) + self.uploaded_model_bytes
+
+    def unused(self, workspace: str | None = None) -> list[Upload]:
+        """Uploads no run uses (those uploaded by `workspace` only, when given)."""
+        return [upload for upload in self.uploads if upload.digest not in self.upload_users
+                and (workspace is None or workspace in upload.uploaded_by)]
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for base, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                continue
+    return total
 
 
 class RunReader:
