@@ -1,4 +1,4 @@
-"""Data augmentation (core.augment): settings, Keras layers active only in training, samples."""
+"""Data augmentation (core.model.augment): settings, Keras layers active only in training, samples."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """core.limits: the size limits on architectures, the training-memory estimate, and byte formatting.
 
-The limits on dataset files and pictures are exercised with hostile files in test_hostile_files.py.
+The limits on dataset files, zips and pictures are exercised with hostile files in data/test_files.py,
+data/test_archives.py and data/test_pictures.py.
 """
 
 from __future__ import annotations

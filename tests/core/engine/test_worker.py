@@ -1,4 +1,4 @@
-"""The worker's inbox and when it retires (pure Python: the process is tested in test_engine.py)."""
+"""The worker's inbox and when it retires (pure Python: the process itself is tested in test_local.py and test_jobs.py)."""
 
 from __future__ import annotations
 
