@@ -1,4 +1,4 @@
-"""Stage 2: presets, the layer table against Keras, refused architectures, seeding, (de)serialisation."""
+"""Stage 2's architecture as plain data: presets, the layer table against Keras, refused architectures, (de)serialisation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from core.errors import ArchitectureError
@@ -27,6 +26,7 @@ from core.model.build import build_model
 from tests.conftest import ROOT
 
 MNIST_SHAPE = (28, 28, 1)
+
 
 # --- the presets -------------------------------------------------------------------------
 
@@ -72,6 +72,7 @@ def test_layer_table_does_not_import_keras():
 
 
 # --- layer_table equals what Keras builds ---------------------------------------------------
+
 
 CASES = {
     "lab": (PRESETS["lab"], MNIST_SHAPE, 10),
@@ -204,42 +205,14 @@ def test_impossible_architecture_is_refused_with_its_reason(arch, input_shape, n
         build_model(arch, input_shape, num_classes)
 
 
-def test_architecture_error_is_a_value_error():
-    assert issubclass(ArchitectureError, ValueError)
-
-
 def test_deepest_fitting_stack_is_accepted():
     # 28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1: three blocks fit, the fourth (above) does not.
     table = layer_table(arch_of(*blocks(3)), MNIST_SHAPE, 10)
     assert table.rows[-3].output_shape == (32,)  # flatten of 1x1x32
 
 
-# --- seeding ------------------------------------------------------------------------------
-
-
-def test_build_model_is_seeded_without_touching_global_state():
-    arch = PRESETS["keras-example"]
-    before = np.random.get_state()[1].copy()
-    first = build_model(arch, MNIST_SHAPE, 10, seed=3).get_weights()
-    again = build_model(arch, MNIST_SHAPE, 10, seed=3).get_weights()
-    other = build_model(arch, MNIST_SHAPE, 10, seed=4).get_weights()
-    assert np.array_equal(np.random.get_state()[1], before)
-    assert len(first) == len(again) == len(other)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again))
-    kernels = [i for i, w in enumerate(first) if w.ndim > 1]
-    assert kernels and all(not np.array_equal(first[i], other[i]) for i in kernels)
-
-
-def test_same_seed_gives_same_predictions_including_dropout_layers():
-    arch = Architecture(conv_blocks=(ConvBlock(filters=4, dropout=0.5),), dense_layers=(DenseLayer(8, dropout=0.5),))
-    x = np.random.default_rng(0).random((3, 12, 12, 1), dtype=np.float32)
-    a = np.asarray(build_model(arch, (12, 12, 1), 4, seed=1)(x, training=True))
-    b = np.asarray(build_model(arch, (12, 12, 1), 4, seed=1)(x, training=True))
-    assert np.array_equal(a, b)
-    assert np.allclose(a.sum(axis=1), 1.0, atol=1e-5)
-
-
 # --- to/from dict ------------------------------------------------------------------------------
+
 
 ROUND_TRIP = [*PRESETS.values(), CASES["colour, same padding, average pooling, no dense"][0],
               CASES["odd sizes, no pooling, two dense with dropout"][0], CASES["augmentation first, colour"][0]]
