@@ -10,9 +10,6 @@ from core.model.build import build_model
 MNIST_SHAPE = (28, 28, 1)
 
 
-# --- seeding ------------------------------------------------------------------------------
-
-
 def test_build_model_is_seeded_without_touching_global_state():
     arch = PRESETS["keras-example"]
     before = np.random.get_state()[1].copy()
