@@ -1,27 +1,16 @@
-"""The plotly figures: right traces, cheap redraws, no failure on empty or partial data."""
+"""The training figures: curves live and compared, thinned long histories, no failure on empty or partial data."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from core.figures import base, data, evaluation, training
+from core.figures import training
+from tests.core.figures.conftest import is_a_valid_plotly_figure, traces
 
 
 def batch_rows(epochs: int, per_epoch: int) -> list[dict]:
     return [{"step": (e - 1) * per_epoch + b, "epoch": e, "batch": b, "loss": 1.0 / b, "accuracy": 1 - 1.0 / b}
             for e in range(1, epochs + 1) for b in range(1, per_epoch + 1)]
-
-
-def traces(fig) -> list[dict]:
-    """The curves are plain figure dicts (FigureSpec): read them as plotly.js will."""
-    return fig.to_dict()["data"]
-
-
-def is_a_valid_plotly_figure(fig) -> bool:
-    import plotly.graph_objects as go
-
-    go.Figure(fig.to_dict())  # plotly's full validation raises on anything plotly.js would not draw
-    return True
 
 
 def test_training_curves_before_the_first_batch():
@@ -103,39 +92,3 @@ def test_compare_curves_overlay_runs_in_one_colour_each():
     assert colours["lab · training"] == colours["lab · validation"] != colours["fast · training"]
     assert {t["line"]["dash"] for t in traces(fig) if t["name"].endswith("validation")} == {"dot"}
     assert is_a_valid_plotly_figure(fig)
-
-
-def test_confusion_heatmap_has_a_clickable_marker_per_cell():
-    matrix = np.array([[5, 1], [0, 4]])
-    fig = evaluation.confusion_heatmap(matrix, ("cat", "dog"), normalized=False)
-    heatmap, markers = fig.data
-    assert heatmap.type == "heatmap" and list(heatmap.text.ravel()) == ["5", "1", "0", "4"]
-    assert markers.type == "scatter" and len(markers.x) == 4
-    assert (markers.x[1], markers.y[1]) == ("dog", "cat")  # row 0 = true cat, column 1 = predicted dog
-    assert fig.layout.clickmode == "event+select"
-
-
-def test_normalised_confusion_shows_fractions():
-    fig = evaluation.confusion_heatmap(np.array([[0.75, 0.25], [0.0, 1.0]]), ("a", "b"), normalized=True)
-    assert list(fig.data[0].text.ravel()) == ["0.75", "0.25", "0.00", "1.00"]
-
-
-def test_probability_bars_highlight_the_top_class_and_escape_names():
-    block = evaluation.probability_bars(np.array([0.1, 0.7, 0.2]), ("a", "<b>", "c"))
-    rows = block.split('<div style="display:flex')[1:]
-    assert len(rows) == 3 and "<b>" not in block and "&lt;b&gt;" in block
-    assert [base.VAL_COLOUR in row for row in rows] == [False, True, False]
-    assert ["width:10.0%" in rows[0], "width:70.0%" in rows[1], "width:20.0%" in rows[2]] == [True] * 3
-    assert [f">{text}</span></div>" in row for row, text in zip(rows, ["10%", "70%", "20%"])] == [True] * 3
-
-
-def test_confidence_histogram_counts_right_and_wrong():
-    fig = evaluation.confidence_histogram(np.array([0.9, 0.8, 0.4]), np.array([True, True, False]))
-    assert [t.name for t in fig.data] == ["correct (2)", "wrong (1)"]
-
-
-def test_data_figures():
-    fig = data.class_counts(np.array([3, 4]), np.array([1, 2]), ("a", "b"))
-    assert [list(t["y"]) for t in traces(fig)] == [[3, 4], [1, 2]] and is_a_valid_plotly_figure(fig)
-    hist = data.pixel_histogram(np.histogram(np.linspace(0, 1, 1000), bins=50, range=(0, 1))[0])
-    assert int(sum(traces(hist)[0]["y"])) == 1000 and is_a_valid_plotly_figure(hist)
