@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from core.evaluation.metrics import Evaluation, evaluate
+from core.evaluation.metrics import Evaluation, confusion_counts, evaluate
 from core.model.architecture import Architecture, ConvBlock, DenseLayer
 from core.runs.status import RunState
 from core.training.config import TrainingConfig
@@ -123,6 +123,21 @@ def test_cell_finds_the_images_of_a_confusion_cell(ev):
     matrix = ev.confusion()
     assert all(len(ev.cell(t, p)) == matrix[t, p] for t in range(4) for p in range(4))
 
+
+def test_confusion_counts_take_a_predict_function_in_batches():
+    x = np.zeros((5, 2, 2, 1), dtype=np.float32)
+    y = np.array([0, 1, 2, 2, 1])
+    predicted = np.array([0, 2, 2, 1, 1])
+    calls = []
+
+    def predict(batch):
+        calls.append(len(batch))
+        start = sum(calls[:-1])
+        return np.eye(3)[predicted[start:start + len(batch)]]
+
+    matrix = confusion_counts(predict, x, y, 3, batch_size=2)
+    assert calls == [2, 2, 1]
+    np.testing.assert_array_equal(matrix, [[1, 0, 0], [0, 1, 1], [0, 1, 1]])
 
 # --- on a trained model ------------------------------------------------------------------------
 

@@ -1,71 +1,16 @@
-"""Looking inside the network: traces, conv arithmetic, attributions, embeddings, confusion over epochs."""
+"""Inside the network: one forward pass traced, the arithmetic of one convolution, uploaded models, weights, attributions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.data.splits import fixed_subset
-from core.evaluation.metrics import confusion_counts
-from core.explain.confusion import CellChange, ConfusionOverEpochs
-from core.explain.glossary import EXPLANATIONS
-from core.explain.images import overlay
 from core.explain.network import SCORE_LOGIT, Explainer, NetworkTrace
-from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer, layer_table
-from core.model.build import build_model
+from core.model.architecture import layer_table
+from tests.core.conftest import CASES, _image
 
-SAME_NO_POOL = Architecture(
-    conv_blocks=(ConvBlock(filters=4, kernel_size=3, pooling="none", padding="same"),
-                 ConvBlock(filters=6, kernel_size=3, pooling="none", padding="same", activation="tanh"),
-                 ConvBlock(filters=5, kernel_size=5, pooling="none", padding="same", dropout=0.3)),
-    dense_layers=(DenseLayer(units=12),),
-    name="same_no_pool",
-)
-COLOUR = Architecture(conv_blocks=(ConvBlock(filters=8, kernel_size=3, batch_norm=True, pooling="average"),),
-                      dense_layers=(DenseLayer(units=16, dropout=0.2),), name="colour")
 STAGE_KINDS = {"Conv2D": "conv", "BatchNormalization": "batch norm", "Activation": "activation",
                "MaxPooling2D": "pooling", "AveragePooling2D": "pooling"}
-
-CASES = {
-    "lab": (PRESETS["lab"], (28, 28, 1), 10),
-    "fast": (PRESETS["fast"], (28, 28, 1), 10),
-    "same-no-pool": (SAME_NO_POOL, (12, 12, 1), 4),
-    "colour": (COLOUR, (32, 32, 3), 10),
-    "no-dense": (PRESETS["keras-example"], (28, 28, 1), 10),
-}
-
-
-def _image(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).random(shape).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def explainers():
-    """One (model, Explainer) per architecture, built once for the module."""
-    out = {}
-    for key, (arch, shape, classes) in CASES.items():
-        model = build_model(arch, shape, classes, seed=1)
-        out[key] = (model, Explainer(model), shape, classes)
-    return out
-
-
-@pytest.fixture(scope="module")
-def trained(bars):
-    """A small CNN trained 2 epochs on the bars data, with a confusion matrix recorded after each epoch."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    arch = Architecture(conv_blocks=(ConvBlock(filters=8, kernel_size=3),), dense_layers=(DenseLayer(units=16),))
-    model = build_model(arch, bars.input_shape, bars.num_classes, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    from core.training.callbacks import ConfusionRecorder
-
-    subset = fixed_subset(len(bars.x_test), 60, seed=3)
-    recorded = []
-    record = ConfusionRecorder(bars.x_test[subset], bars.y_test[subset], bars.num_classes, recorded.append)
-    model.fit(bars.x_train, bars.y_train, epochs=2, batch_size=16, verbose=0, callbacks=[record])
-    matrices = [np.asarray(entry["matrix"], dtype=np.int64) for entry in recorded[-1]]
-    return model, Explainer(model), matrices, subset
 
 
 # --- structure and one forward pass -----------------------------------------------------------------
@@ -328,134 +273,3 @@ def test_a_class_index_out_of_range_is_refused(explainers):
     _, explainer, shape, _ = explainers["lab"]
     with pytest.raises(ValueError, match=r"class_index == 10, must be None or an integer in 0..9"):
         explainer.saliency(_image(shape), class_index=10)
-
-
-# --- embedding --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("method", ["pca", "tsne"])
-def test_embedding_keeps_the_indices_of_the_images_it_used(trained, bars, method):
-    _, explainer, _, _ = trained
-    labels = bars.y_test
-    emb = explainer.embedding(bars.x_test, labels, method=method, max_points=30, seed=4, tsne_iterations=250)
-    np.testing.assert_array_equal(emb.indices, fixed_subset(len(bars.x_test), 30, 4))
-    assert emb.points.shape == (30, 2) and emb.points.dtype == np.float32
-    np.testing.assert_array_equal(emb.labels, labels[emb.indices])
-    assert emb.feature_layer == "dense1"
-    expected = np.stack([explainer.activations(bars.x_test[i]).probabilities.argmax() for i in emb.indices[:5]])
-    np.testing.assert_array_equal(emb.predicted[:5], expected)
-    if method == "pca":
-        assert emb.explained_variance[0] >= emb.explained_variance[1] > 0
-
-
-def test_embedding_uses_every_image_below_the_limit(trained, bars):
-    _, explainer, _, _ = trained
-    emb = explainer.embedding(bars.x_test[:12], bars.y_test[:12], max_points=3000)
-    np.testing.assert_array_equal(emb.indices, np.arange(12))
-
-
-# --- confusion over epochs --------------------------------------------------------------------------
-
-
-def test_per_epoch_confusion_matrices_sum_to_the_subset_size(trained, bars):
-    _, _, matrices, subset = trained
-    assert len(matrices) == 2 and len(subset) == 60
-    for matrix in matrices:
-        assert matrix.shape == (4, 4) and matrix.dtype == np.int64
-        assert int(matrix.sum()) == 60
-        np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(bars.y_test[subset], minlength=4))
-
-
-def test_confusion_counts_take_a_predict_function_in_batches():
-    x = np.zeros((5, 2, 2, 1), dtype=np.float32)
-    y = np.array([0, 1, 2, 2, 1])
-    predicted = np.array([0, 2, 2, 1, 1])
-    calls = []
-
-    def predict(batch):
-        calls.append(len(batch))
-        start = sum(calls[:-1])
-        return np.eye(3)[predicted[start:start + len(batch)]]
-
-    matrix = confusion_counts(predict, x, y, 3, batch_size=2)
-    assert calls == [2, 2, 1]
-    np.testing.assert_array_equal(matrix, [[1, 0, 0], [0, 1, 1], [0, 1, 1]])
-
-
-def test_confusion_over_epochs_finds_the_cells_that_changed_most():
-    before = np.array([[5, 3, 0], [2, 6, 0], [0, 0, 8]])
-    after = np.array([[8, 0, 0], [1, 6, 1], [0, 1, 7]])
-    over = ConfusionOverEpochs([before, after], epochs=[0, 3])
-    np.testing.assert_array_equal(over.at(3), after)
-    assert over.changes(0, 3, top=3) == [CellChange(0, 0, 5, 8), CellChange(0, 1, 3, 0), CellChange(1, 0, 2, 1)]
-    assert over.changes(0, 3, top=10, off_diagonal_only=True) == [
-        CellChange(0, 1, 3, 0), CellChange(1, 0, 2, 1), CellChange(1, 2, 0, 1), CellChange(2, 1, 0, 1)]
-    assert over.changes(3, 3) == []
-    with pytest.raises(ValueError, match=r"epoch == 2, recorded epochs are \[0, 3\]"):
-        over.at(2)
-    with pytest.raises(ValueError, match="must all be square and of one shape"):
-        ConfusionOverEpochs([before, np.zeros((2, 2))])
-
-
-def test_fixed_subset_indices_are_sorted_distinct_and_repeatable():
-    a = fixed_subset(10_000, 1_000, seed=7)
-    assert len(a) == 1_000 == len(np.unique(a)) and np.all(np.diff(a) > 0) and a.max() < 10_000
-    np.testing.assert_array_equal(a, fixed_subset(10_000, 1_000, seed=7))
-    assert not np.array_equal(a, fixed_subset(10_000, 1_000, seed=8))
-    np.testing.assert_array_equal(fixed_subset(7, 1_000, seed=0), np.arange(7))
-    with pytest.raises(ValueError, match="size == -1, must be an integer >= 0"):
-        fixed_subset(10, -1, 0)
-
-
-# --- display helpers, figures, words ----------------------------------------------------------------
-
-
-def test_overlay_blends_the_heat_colours_where_the_map_is_high():
-    grey = np.full((4, 5, 1), 0.25, dtype=np.float32)
-    heat = np.zeros((4, 5), dtype=np.float32)
-    heat[0, 0] = 1.0
-    out = overlay(grey, heat, alpha=1.0)
-    assert out.shape == (4, 5, 3) and out.min() >= 0.0 and out.max() <= 1.0
-    np.testing.assert_allclose(out[1:, :], 0.25)  # no heat: the grey image, unchanged
-    np.testing.assert_allclose(out[0, 0], [1.0, 1.0, 1.0])  # full heat, full alpha: the scale's top (white)
-    colour = overlay(np.ones((4, 5, 3)) * [0.0, 0.5, 1.0], heat, alpha=0.0)
-    np.testing.assert_allclose(colour[2, 2], [0.0, 0.5, 1.0])
-    with pytest.raises(ValueError, match="must share height and width"):
-        overlay(grey, np.zeros((5, 4)))
-
-
-def test_figures_render_the_records(explainers, trained, bars):
-    from core.figures import explain as figs
-
-    _, explainer, shape, _ = explainers["fast"]
-    image = _image(shape)
-    trace = explainer.activations(image)
-    grid = figs.feature_maps_figure(trace, "conv2_relu", max_maps=20, columns=5)
-    assert grid.layout.title.text == "conv2_relu (Activation (relu)): 20 of 32 maps of 11x11"
-    assert grid.data[0].z.shape == (4 * 12 - 1, 5 * 12 - 1)
-    assert len(figs.network_overview_figure(trace).data) == 1 + len(trace.layers)
-    assert len(figs.filters_figure(explainer.filters()).layout.annotations) == 16
-    assert len(figs.weight_histograms_figure(explainer.weight_histograms()).data) == 4
-    a = explainer.conv_arithmetic(trace, "conv2", 1, 2, 3)
-    assert f"= {a.pre_activation:.3f}" in figs.conv_arithmetic_figure(a, channel=5).layout.title.text
-    assert len(figs.attribution_figure(image, explainer.grad_cam(image)).data) == 3
-    _, bars_explainer, matrices, _ = trained
-    over = ConfusionOverEpochs(matrices)
-    assert "after epoch 2 (60 validation images)" in figs.confusion_at_epoch_figure(
-        over, 2, bars.class_names).layout.title.text
-    np.testing.assert_array_equal(figs.confusion_change_figure(over, 1, 2, bars.class_names).data[0].z,
-                                  matrices[1] - matrices[0])
-    emb = bars_explainer.embedding(bars.x_test, bars.y_test, max_points=40)
-    scatter = figs.embedding_figure(emb, bars.class_names)
-    shown = np.concatenate([np.asarray(t.customdata)[:, 0] for t in scatter.data])
-    np.testing.assert_array_equal(np.sort(shown), emb.indices)
-    assert [t.name for t in scatter.data] == list(bars.class_names)
-
-
-def test_explanations_are_short_and_read_only():
-    assert {"convolution", "activation", "pooling", "softmax", "saliency", "grad-cam", "embedding"} <= set(EXPLANATIONS)
-    for key in EXPLANATIONS:
-        sentences = EXPLANATIONS[key].count(". ") + 1
-        assert 1 <= sentences <= 3 and EXPLANATIONS[key].endswith("."), key
-    with pytest.raises(TypeError):
-        EXPLANATIONS["convolution"] = "changed"  # type: ignore[index]
