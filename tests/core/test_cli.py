@@ -17,7 +17,7 @@ from core.cli import main
 from core.model.architecture import PRESETS
 from core.runs.status import RunState
 from core.runs.store import RunStore
-from tests.conftest import ROOT, bars_arrays
+from tests.conftest import ROOT, bars_arrays, zip_folder
 
 
 def write_bars_npz(path: Path) -> Path:
@@ -167,3 +167,30 @@ def test_module_entry_point_prints_help():
     result = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0
     assert "--dataset" in result.stdout and "keras-example" in result.stdout
+
+
+def test_cli_trains_a_zip_of_class_folders(shapes, tmp_path):
+    import contextlib
+
+    from core.cli import main
+    from core.runs.status import RunState
+    from core.runs.store import RunStore
+
+    (tmp_path / "shapes.zip").write_bytes(zip_folder(shapes, wrap="shapes"))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["--dataset", str(tmp_path / "shapes.zip"), "--image-size", "16", "--color-mode", "rgb",
+                     "--test-fraction", "0.25", "--arch", "fast", "--train", "fast", "--epochs", "1",
+                     "--runs", str(tmp_path / "runs")])
+    assert code == 0, err.getvalue()
+    printed = out.getvalue()
+    assert "[1/4] data: shapes.zip: " in printed and ", 16x16x3," in printed
+    assert "classes: circle, square, triangle" in printed and "skipped, not an image: shapes/square/notes.txt" in printed
+    store = RunStore(tmp_path / "runs")
+    (run_id,) = store.run_ids()
+    spec = store.spec(run_id)
+    assert store.summary(run_id).state is RunState.FINISHED
+    assert spec.dataset.kind == "images" and spec.dataset.option_dict["test_fraction"] == 0.25
+    with contextlib.redirect_stderr(err):
+        assert main(["--dataset", "digits-8x8", "--invert", "auto", "--runs", str(tmp_path / "runs")]) == 1
+    assert "error: --invert applies only to a folder or .zip of images, not to digits-8x8." in err.getvalue()
