@@ -14,12 +14,12 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core import limits
 from core.errors import ModelFileError
 
 if TYPE_CHECKING:
     import keras
 
-MAX_MODEL_BYTES = 200 * 1024 * 1024
 _UNSAFE_CLASSES = ("Lambda", "TFOpLambda")
 
 
@@ -46,9 +46,9 @@ def _layer_classes(config: object) -> list[str]:
 
 def check_model_file(data: bytes, name: str, input_shape: tuple[int, ...], num_classes: int) -> "keras.Model":
     """Load an uploaded `.keras` file safely and check it fits the dataset; raises ModelFileError saying why not."""
-    if len(data) > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{name} is {len(data) / 2**20:,.0f} MB; model files of at most "
-                             f"{MAX_MODEL_BYTES // 2**20} MB are accepted.")
+    if len(data) > limits.MAX_MODEL_FILE_BYTES:
+        raise ModelFileError(f"{name} is {limits.format_bytes(len(data))}; model files of at most "
+                             f"{limits.format_bytes(limits.MAX_MODEL_FILE_BYTES)} are accepted.")
     if not data.startswith(b"PK\x03\x04"):
         raise ModelFileError(f"{name} is not a Keras model file: a .keras file is a zip archive "
                              "(saved by model.save('name.keras')); legacy .h5 and SavedModel folders are not accepted.")
@@ -60,7 +60,7 @@ def check_model_file(data: bytes, name: str, input_shape: tuple[int, ...], num_c
                 raise ModelFileError(f"{name} is a zip archive but not a Keras model: it lacks "
                                      f"{' and '.join(missing)}.")
             info = archive.getinfo("config.json")
-            if info.file_size > 20 * 1024 * 1024:
+            if info.file_size > limits.MAX_MODEL_CONFIG_BYTES:
                 raise ModelFileError(f"{name}: its config.json is implausibly large ({info.file_size:,} bytes).")
             config = json.loads(archive.read("config.json"))
     except ModelFileError:
