@@ -95,3 +95,31 @@ def test_a_dataset_that_cannot_be_loaded_fails_the_run_with_the_reason(tmp_path)
     assert execute(store, run_id) is RunState.FAILED
     assert store.status(run_id).message == f"{tmp_path / 'gone.npz'}: no such file or folder."
     assert not store.has_model(run_id)
+
+
+def test_the_confusion_matrix_per_epoch_is_the_one_the_engine_computes(tmp_path, bars_file, monkeypatch):
+    """As the engine runs it: after each epoch, the fixed subset of the run's own validation images (its split,
+    its seed) is scored; the last matrix is the saved model's, and every matrix counts the whole subset."""
+    from core.data.registry import load_ref
+    from core.data.splits import fixed_subset, split_validation
+    from core.evaluation.metrics import confusion_counts
+    from core.model.files import load_model_file
+    from core.training import callbacks
+
+    monkeypatch.setattr(callbacks, "CONFUSION_SUBSET", 10)  # fewer than the 48 held out: which 10 matters
+    store = RunStore(tmp_path)
+    run_id = store.create(spec(bars_file, replace(QUICK, validation_fraction=0.2, seed=5)))
+    assert execute(store, run_id) is RunState.FINISHED
+
+    config, dataset = store.spec(run_id).training, load_ref(store.spec(run_id).dataset)
+    _, _, x_val, y_val = split_validation(dataset.x_train, dataset.y_train, config.validation_fraction, config.seed)
+    subset = fixed_subset(len(x_val), callbacks.CONFUSION_SUBSET, config.seed)
+    assert (len(x_val), len(subset)) == (48, 10)
+    model = load_model_file(store.model_path(run_id))
+    expected = confusion_counts(model.predict_on_batch, x_val[subset], y_val[subset], dataset.num_classes)
+    recorded = store.confusion(run_id)
+    assert [entry["epoch"] for entry in recorded] == [1, 2]
+    assert recorded[-1]["matrix"] == expected.tolist()
+    assert all(int(np.sum(entry["matrix"])) == len(subset) for entry in recorded)
+    np.testing.assert_array_equal(np.sum(recorded[-1]["matrix"], axis=1),
+                                  np.bincount(y_val[subset], minlength=dataset.num_classes))
