@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -10,6 +12,7 @@ from core.data.drawing import (
     FIELD,
     DrawingSteps,
     ink_from_rgba,
+    picture_input,
     preprocess_drawing,
     preprocess_ink,
     read_digit_picture,
@@ -182,3 +185,29 @@ def test_a_blank_photo_has_no_digit():
 def test_a_corrupt_digit_photo_is_refused():
     with pytest.raises(DrawingError, match="photo.jpg is not an image that can be read"):
         read_digit_picture(b"nope", name="photo.jpg")
+
+
+# --- how any picture reaches a model ------------------------------------------------------------
+
+
+def test_a_picture_reaches_a_model_the_way_its_dataset_was_made(bars, shapes):
+    from core.data.folders import load_image_folder, path_ref
+    from core.data.pictures import ImageFolderOptions, prepare_picture, read_picture
+
+    photo = encode(paper_digit())  # dark ink on light paper
+    digits = replace(bars, handwritten_digits=True)  # a digit photo: cropped and centred as a drawing
+    given = picture_input(photo, digits, name="photo.png")
+    steps = read_digit_picture(photo, name="photo.png")
+    np.testing.assert_array_equal(given.model_input, scale_drawing_to(steps, (12, 12, 1)))
+    assert given.caption == "cropped, fitted in 20x20 and centred by mass, as MNIST" and given.steps is not None
+    assert picture_input(encode(np.full((50, 50), 240, np.uint8)), digits) is None  # no ink, no digit
+
+    given = picture_input(photo, bars)  # any other picture: resized, inverted as the model expects
+    np.testing.assert_array_equal(given.model_input, read_picture(photo, (12, 12, 1)).model_input)
+    assert given.caption == "resized to 12x12, inverted" and given.steps is None
+
+    options = ImageFolderOptions(image_size=16, color_mode="rgb", invert="auto")  # your own images: as trained
+    folder = load_image_folder(shapes, options).to_dataset("shapes", ref=path_ref(shapes, options))
+    given = picture_input(photo, folder)
+    np.testing.assert_array_equal(given.model_input, prepare_picture(photo, options).model_input)
+    assert given.model_input.shape == (1, 16, 16, 3) and given.caption == "fitted into 16x16, rgb, inverted"
