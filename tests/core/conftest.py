@@ -23,8 +23,6 @@ SAME_NO_POOL = Architecture(
 )
 COLOUR = Architecture(conv_blocks=(ConvBlock(filters=8, kernel_size=3, batch_norm=True, pooling="average"),),
                       dense_layers=(DenseLayer(units=16, dropout=0.2),), name="colour")
-
-
 CASES = {
     "lab": (PRESETS["lab"], (28, 28, 1), 10),
     "fast": (PRESETS["fast"], (28, 28, 1), 10),

@@ -15,11 +15,7 @@ from core.training.config import TrainingConfig
 from tests.conftest import bars_arrays
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
-
-
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2, validation_fraction=0.1)
-
-
 LONG = replace(QUICK, batch_size=1, epochs=200)  # minutes if nobody stops it
 
 

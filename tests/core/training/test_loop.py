@@ -18,11 +18,7 @@ from core.training.loop import MAX_STEPS_PER_EXECUTION, steps_per_execution, tra
 from core.training.progress import MemorySink
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
-
-
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2, validation_fraction=0.1)
-
-
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
