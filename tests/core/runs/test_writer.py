@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from core.runs import writer as writer_module
 from core.runs.logs import CsvLog
 from core.runs.status import RunState
 from core.runs.store import BATCHES
@@ -29,3 +32,25 @@ def test_writer_streams_epochs_thins_batches_and_throttles_status(store):
     writer.end(RunState.FINISHED, "Training finished.")
     summary = store.summary(run_id)
     assert summary.state is RunState.FINISHED and summary.epochs_done == 1 and summary.best_val_accuracy is None
+
+
+def test_progress_is_written_at_most_twice_a_second_but_a_new_state_at_once(store, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(writer_module, "time", SimpleNamespace(time=lambda: now[0]))
+    run_id = store.create(LAB)
+    writer = RunWriter(store, run_id, total_steps=30 * MAX_BATCH_ROWS)  # every 30th batch is kept
+    writer.begin()
+    assert store.raw_status(run_id).state is RunState.RUNNING and store.raw_status(run_id).started == 1000.0
+    for step, at in ((1, 1000.1), (2, 1000.3), (31, 1000.55)):
+        now[0] = at
+        writer.on_batch({"step": step, "epoch": 1, "batch": step, "loss": 0.5}, Progress(epoch=1, epochs=1, batch=step))
+        written = {1000.1: 0, 1000.3: 0, 1000.55: 31}[at]  # not before half a second since the last write
+        assert store.raw_status(run_id).progress.batch == written
+    assert [row["step"] for row in CsvLog(store.path(run_id) / BATCHES).read()] == [1, 31]  # the first, then thinned
+    now[0] = 1000.6
+    writer.update(state=RunState.STOPPING, message="Stopping…")  # a state change is written at once
+    assert (store.raw_status(run_id).state, store.raw_status(run_id).heartbeat) == (RunState.STOPPING, 1000.6)
+    now[0] = 1000.7
+    writer.end(RunState.STOPPED, "Stopped by the user.")
+    status = store.raw_status(run_id)
+    assert (status.state, status.message, status.ended) == (RunState.STOPPED, "Stopped by the user.", 1000.7)
