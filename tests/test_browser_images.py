@@ -13,7 +13,7 @@ import zipfile
 import pytest
 
 from tests import browser_required
-from tests.test_images import CLASSES, encode, shape_picture
+from tests.conftest import CLASSES, encode, shape_picture
 
 pytestmark = browser_required.pytestmark()
 browser_required.playwright()

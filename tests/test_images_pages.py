@@ -18,8 +18,7 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from core.training.config import TrainingConfig
-from tests.conftest import ROOT, session_dataset
-from tests.test_images import CLASSES, encode, patch_declared_size, shape_picture
+from tests.conftest import CLASSES, ROOT, encode, patch_declared_size, session_dataset, shape_picture
 from ui import state
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")

@@ -1,4 +1,5 @@
-"""The code's layout keeps its promises: core never imports Streamlit, no import circle in core, thin pages."""
+"""The code's layout keeps its promises: core never imports Streamlit, no import circle in core, thin pages, and
+every core module has its tests at the mirrored path under tests/core/."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "core"
+CORE_TESTS = ROOT / "tests" / "core"
 MAX_PAGE_LINES = 150
 
 
@@ -82,3 +84,21 @@ def test_pages_stay_thin():
     long = {path.name: n for path in (ROOT / "pages").glob("*.py") if (n := len(path.read_text().splitlines()))
             > MAX_PAGE_LINES}
     assert long == {}, f"pages over {MAX_PAGE_LINES} lines: move their logic to core/ or ui/"
+
+
+def mirrored_test_module(module: Path) -> Path:
+    """core/data/archives.py -> tests/core/data/test_archives.py"""
+    relative = module.relative_to(CORE)
+    return CORE_TESTS / relative.parent / f"test_{relative.name}"
+
+
+def test_every_core_module_has_its_test_module_at_the_mirrored_path():
+    modules = sorted(p for p in CORE.rglob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    missing = [str(mirrored_test_module(p).relative_to(ROOT)) for p in modules if not mirrored_test_module(p).is_file()]
+    assert modules and missing == [], f"core modules without a test module at the mirrored path: {missing}"
+
+
+def test_every_test_module_under_tests_core_mirrors_a_core_module():
+    stale = [str(p.relative_to(ROOT)) for p in sorted(CORE_TESTS.rglob("test_*.py"))
+             if not (CORE / p.relative_to(CORE_TESTS).parent / p.name.removeprefix("test_")).is_file()]
+    assert stale == [], f"test modules under tests/core/ with no core module at the mirrored path: {stale}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from core import limits
-from core.errors import ModelFileError
+from core.errors import ConvLabError, ModelFileError
 
 Shape = tuple[int, ...]  # per image: no batch axis
 
@@ -50,6 +50,8 @@ def inspect_config(config: Any, name: str) -> ModelSummary:
     walker = _Walker(name)
     try:
         input_shape, output_shape = walker.model(config, None)
+    except ConvLabError:
+        raise
     except (ValueError, TypeError, KeyError, AttributeError, ZeroDivisionError) as error:
         raise ModelFileError(f"{name}: a layer in its config.json has settings ConvLab cannot read ({error}).") \
             from None

@@ -1,0 +1,65 @@
+"""The queue of runs waiting for a training slot: positions, runs still wanted, orphans and their grace period."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.engine.queue import Job, RunQueue
+from core.runs.store import RunStore
+
+
+@pytest.fixture()
+def queue(tmp_path) -> RunQueue:
+    """a, b and c queued in that order: a by the session x, b and c by the session y."""
+    store = RunStore(tmp_path)
+    queue = RunQueue()
+    for run_id, owner in (("a", "x"), ("b", "y"), ("c", "y")):
+        queue.add(Job(run_id, store, owner))
+    return queue
+
+
+def test_positions_follow_the_order_runs_were_queued_in(queue):
+    assert len(queue) == 3 and queue.run_ids() == ["a", "b", "c"]
+    assert [queue.position(run_id) for run_id in ("a", "b", "c", "z")] == [1, 2, 3, None]
+    assert queue.remove("b").run_id == "b" and queue.remove("b") is None
+    assert [queue.position(run_id) for run_id in ("a", "c")] == [1, 2]
+    assert queue.find("c").owner == "y" and queue.find("b") is None
+
+
+def test_take_next_skips_orphans_and_takes_runs_out_of_the_queue(queue):
+    queue.orphan("x", now=10.0)  # the session of a has ended
+    assert queue.any_wanted()
+    taken = queue.take_next()
+    assert taken.run_id == "b" and queue.run_ids() == ["a", "c"]
+    queue.orphan("y", now=11.0)
+    assert not queue.any_wanted() and queue.take_next() is None
+    assert queue.run_ids() == ["a", "c"]  # orphans wait for their grace period, not taken
+    queue.hold("x")  # x is back (a reconnect): its runs are wanted again
+    assert queue.find("a").orphaned_at is None and queue.take_next().run_id == "a"
+    assert queue.find("c").orphaned_at == 11.0
+
+
+def test_a_claimed_run_is_wanted_again_by_the_session_that_claims_it(queue):
+    queue.orphan("y", now=5.0)
+    assert queue.claim("c", "y-after-reload")
+    job = queue.find("c")
+    assert (job.owner, job.orphaned_at) == ("y-after-reload", None)
+    assert queue.find("b").orphaned_at == 5.0  # only the claimed run
+    assert not queue.claim("z", "y")
+    queue.orphan("y", now=6.0)  # the old session's end no longer touches the claimed run
+    assert queue.find("c").orphaned_at is None
+
+
+def test_take_expired_takes_the_orphans_past_their_grace_period(queue):
+    queue.orphan("x", now=100.0)
+    queue.orphan("y", now=105.0)
+    assert queue.take_expired(now=105.0, grace_s=5.0) == []  # exactly the grace period: not yet
+    expired = queue.take_expired(now=110.0, grace_s=7.0)
+    assert [job.run_id for job in expired] == ["a"] and queue.run_ids() == ["b", "c"]
+    assert [job.run_id for job in queue.take_expired(now=112.5, grace_s=7.0)] == ["b", "c"]
+    assert len(queue) == 0
+
+
+def test_take_all_empties_the_queue(queue):
+    assert [job.run_id for job in queue.take_all()] == ["a", "b", "c"]
+    assert len(queue) == 0 and queue.take_next() is None and not queue.any_wanted()

@@ -1,0 +1,36 @@
+"""The figures of inside the network: feature maps, filters, weights, arithmetic, attributions, confusion over epochs, embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.explain.confusion import ConfusionOverEpochs
+from tests.core.conftest import _image
+
+
+def test_figures_render_the_records(explainers, trained, bars):
+    from core.figures import explain as figs
+
+    _, explainer, shape, _ = explainers["fast"]
+    image = _image(shape)
+    trace = explainer.activations(image)
+    grid = figs.feature_maps_figure(trace, "conv2_relu", max_maps=20, columns=5)
+    assert grid.layout.title.text == "conv2_relu (Activation (relu)): 20 of 32 maps of 11x11"
+    assert grid.data[0].z.shape == (4 * 12 - 1, 5 * 12 - 1)
+    assert len(figs.network_overview_figure(trace).data) == 1 + len(trace.layers)
+    assert len(figs.filters_figure(explainer.filters()).layout.annotations) == 16
+    assert len(figs.weight_histograms_figure(explainer.weight_histograms()).data) == 4
+    a = explainer.conv_arithmetic(trace, "conv2", 1, 2, 3)
+    assert f"= {a.pre_activation:.3f}" in figs.conv_arithmetic_figure(a, channel=5).layout.title.text
+    assert len(figs.attribution_figure(image, explainer.grad_cam(image)).data) == 3
+    _, bars_explainer, matrices, _ = trained
+    over = ConfusionOverEpochs(matrices)
+    assert "after epoch 2 (60 validation images)" in figs.confusion_at_epoch_figure(
+        over, 2, bars.class_names).layout.title.text
+    np.testing.assert_array_equal(figs.confusion_change_figure(over, 1, 2, bars.class_names).data[0].z,
+                                  matrices[1] - matrices[0])
+    emb = bars_explainer.embedding(bars.x_test, bars.y_test, max_points=40)
+    scatter = figs.embedding_figure(emb, bars.class_names)
+    shown = np.concatenate([np.asarray(t.customdata)[:, 0] for t in scatter.data])
+    np.testing.assert_array_equal(np.sort(shown), emb.indices)
+    assert [t.name for t in scatter.data] == list(bars.class_names)

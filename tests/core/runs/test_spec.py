@@ -1,0 +1,35 @@
+"""A run's spec: plain data that round-trips through JSON, refused with its reason when malformed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.data.dataset import DatasetRef
+from core.errors import DataError, RunError
+from core.model.architecture import PRESETS
+from core.runs.spec import RunSpec
+from core.training.config import TRAINING_PRESETS, override
+from tests.core.runs.conftest import LAB
+
+
+def test_spec_round_trips_through_json():
+    spec = RunSpec(DatasetRef.of("images", "/data/leaves.zip", {"image_size": 64, "color_mode": "rgb"}),
+                   PRESETS["fast"], override(TRAINING_PRESETS["fast"], seed=4), label="leaves", origin="cli")
+    again = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec and again.seed == 4
+
+
+@pytest.mark.parametrize("data, message", [
+    ([], "a run spec must be a mapping, not list."),
+    ({"dataset": LAB.dataset.to_dict(), "seed": 3}, "a run spec: unknown setting(s) 'seed'; known: dataset, "),
+    ({"dataset": {"kind": "web", "name": "x", "options": {}}},
+     "dataset kind == 'web', must be one of 'builtin', 'file', "),
+    ({"dataset": "mnist"}, "a dataset reference needs a kind, a name and options"),
+    ({"dataset": LAB.dataset.to_dict(), "architecture": None, "training": {"epochs": 0}},
+     "epochs == 0, must be an integer from 1 to 500."),
+])
+def test_malformed_specs_are_refused_with_their_reason(data, message):
+    with pytest.raises((RunError, DataError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        RunSpec.from_dict(data)

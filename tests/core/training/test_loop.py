@@ -1,0 +1,182 @@
+"""Stage 3: one training in the calling thread (tiny data, one or two epochs): records, progress, seeding, stops and failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+
+from core.errors import TrainingConfigError
+from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer
+from core.model.build import build_model
+from core.runs.status import RunState
+from core.training.config import TRAINING_PRESETS, TrainingConfig, override
+from core.training.loop import MAX_STEPS_PER_EXECUTION, steps_per_execution, train
+from core.training.progress import MemorySink
+
+TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny")
+QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2, validation_fraction=0.1)
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def test_bad_setting_is_refused_before_any_model_is_built(bars):
+    with pytest.raises(TrainingConfigError, match=r"^epochs == 0"):
+        train(TINY, bars, TrainingConfig(epochs=0))
+
+
+def test_integer_learning_rate_and_momentum_are_accepted(bars):
+    # A validated config must build: Keras itself refuses int rates, so they are converted.
+    result = train(TINY, bars, TrainingConfig(learning_rate=1, momentum=0, epochs=1))
+    assert math.isclose(float(result.model.optimizer.learning_rate.numpy()), 1.0)
+
+
+# --- steps per execution ----------------------------------------------------------------------------
+
+
+def test_small_models_run_many_batches_per_call_and_heavy_ones_few():
+    lab = steps_per_execution(PRESETS["lab"], (28, 28, 1), 10, batch_size=32, steps_per_epoch=282)
+    assert 8 <= lab <= MAX_STEPS_PER_EXECUTION
+    heavy = Architecture(conv_blocks=(ConvBlock(filters=64, kernel_size=5, padding="same", pooling="none"),
+                                      ConvBlock(filters=64, kernel_size=5, padding="same")), dense_layers=())
+    assert steps_per_execution(heavy, (64, 64, 3), 10, batch_size=256, steps_per_epoch=100) == 1
+    assert steps_per_execution(PRESETS["lab"], (28, 28, 1), 10, batch_size=32, steps_per_epoch=3) == 3
+
+
+# --- a training that runs to its end ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(bars):
+    """A two-epoch training on the bars, with every reported record kept."""
+    sink = MemorySink()
+    result = train(TINY, bars, QUICK, sink=sink)
+    return result, sink
+
+
+def test_training_finishes_and_learns_the_bars(finished):
+    result, _ = finished
+    assert (result.outcome, result.message) == (RunState.FINISHED, "Training finished.")
+    assert result.epochs[-1]["accuracy"] > 0.8  # four easy classes: chance is 0.25
+    assert result.epochs[-1]["loss"] < result.epochs[0]["loss"]
+    assert result.model.name == "tiny"
+
+
+def test_epoch_records_have_every_metric(finished):
+    result, sink = finished
+    assert [row["epoch"] for row in result.epochs] == [1, 2]
+    assert sink.epochs == result.epochs
+    for row in result.epochs:
+        assert all(math.isfinite(row[key]) for key in METRICS)
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["val_accuracy"] <= 1.0
+        assert row["epoch_s"] > 0 and row["elapsed_s"] >= row["epoch_s"] and row["partial"] is False
+    assert result.epochs[1]["elapsed_s"] > result.epochs[0]["elapsed_s"]
+
+
+def test_batch_records_come_once_per_chunk_and_end_each_epoch(finished):
+    result, sink = finished
+    per_epoch = math.ceil(result.train_size / QUICK.batch_size)
+    assert (result.train_size, result.validation_size) == (216, 24)  # 240 bars, 10 % held out
+    steps = [b["step"] for b in result.batches]
+    assert steps == sorted(steps) and steps[-1] == 2 * per_epoch
+    assert {(b["epoch"], b["batch"]) for b in result.batches} >= {(1, per_epoch), (2, per_epoch)}
+    assert all(b["step"] == (b["epoch"] - 1) * per_epoch + b["batch"] for b in result.batches)
+    assert [row["step"] for row in result.epochs] == [per_epoch, 2 * per_epoch]
+    assert all(math.isfinite(b["loss"]) and 0 <= b["accuracy"] <= 1 for b in result.batches)
+    assert sink.batches == result.batches
+
+
+def test_progress_at_the_end(finished):
+    result, _ = finished
+    progress = result.progress
+    per_epoch = math.ceil(result.train_size / QUICK.batch_size)
+    assert (progress.epoch, progress.epochs, progress.batch, progress.batches_per_epoch) == (2, 2, per_epoch, per_epoch)
+    assert progress.fraction == 1.0
+    assert progress.images_per_second > 0 and progress.elapsed_s > 0
+    assert progress.eta_s == 0
+
+
+def test_history_has_keras_shape(finished):
+    result, _ = finished
+    history = result.history()
+    assert list(history) == list(METRICS)
+    assert all(len(values) == 2 and all(isinstance(v, float) for v in values) for values in history.values())
+
+
+def test_no_validation_split_gives_training_metrics_only(bars):
+    result = train(TINY, bars, dataclasses.replace(QUICK, epochs=1, validation_fraction=0.0))
+    assert result.outcome == RunState.FINISHED
+    assert result.validation_size == 0 and result.train_size == len(bars.x_train)
+    assert list(result.history()) == ["loss", "accuracy"]
+
+
+def test_the_same_seed_gives_the_same_metrics_and_another_seed_does_not(bars):
+    config = dataclasses.replace(QUICK, epochs=2, batch_size=16)
+    first, again = train(TINY, bars, config), train(TINY, bars, config)
+    other = train(TINY, bars, dataclasses.replace(config, seed=7))
+    assert first.epochs[-1]["loss"] > 0
+    assert [(r["loss"], r["val_accuracy"]) for r in first.epochs] == [(r["loss"], r["val_accuracy"]) for r in again.epochs]
+    assert all(np.array_equal(a, b) for a, b in zip(first.model.get_weights(), again.model.get_weights()))
+    assert first.epochs[0]["loss"] != other.epochs[0]["loss"]
+
+
+# --- stopping and failing ---------------------------------------------------------------------------
+
+
+def test_stop_ends_training_within_a_chunk_and_keeps_the_weights(bars):
+    config = dataclasses.replace(QUICK, batch_size=4, epochs=20)  # 54 batches x 20 epochs if never stopped
+    asked: list[int] = []
+
+    def stop_at_once() -> bool:
+        asked.append(1)
+        return True
+
+    result = train(TINY, bars, config, should_stop=stop_at_once)
+    chunk = steps_per_execution(TINY, bars.input_shape, bars.num_classes, 4, 54)
+    assert result.outcome == RunState.STOPPED and len(asked) == 1
+    assert result.message == (f"Stopped by the user in epoch 1/20, after batch {chunk}/54; "
+                               "the weights learned so far are kept.")
+    assert [b["step"] for b in result.batches] == [chunk]  # one chunk of batches, then the stop
+    assert [row["partial"] for row in result.epochs] == [True]  # the interrupted epoch says so
+    assert result.progress.fraction < 0.05
+    initial = build_model(TINY, bars.input_shape, bars.num_classes, seed=config.seed)  # the same seeded start
+    assert any(not np.array_equal(a, b) for a, b in zip(initial.get_weights(), result.model.get_weights()))
+
+
+EXPLODES = Architecture(
+    conv_blocks=(ConvBlock(filters=16, activation="elu", pooling="none"), ConvBlock(filters=16, activation="elu")),
+    dense_layers=(DenseLayer(256, activation="elu"), DenseLayer(256, activation="elu")),
+    name="explodes",
+)
+
+
+def test_exploding_loss_fails_the_training_with_advice(bars):
+    """SGD at the maximum rate on a deep ELU net overflows to NaN within the first epoch."""
+    sink = MemorySink()
+    result = train(EXPLODES, bars, TrainingConfig(learning_rate=10.0, momentum=0.9, epochs=3), sink=sink)
+    assert result.outcome == RunState.FAILED, result.message
+    assert re.match(r"^Training stopped: the loss became (nan|inf) at epoch 1, batch \d+\. "
+                    r"The learning rate is probably too high", result.message)
+    assert result.epochs == [] and result.progress.epoch <= 1
+    assert all(math.isfinite(b["loss"]) for b in result.batches)  # the bad batch is not recorded
+    assert "loss" not in result.history()
+
+
+def test_a_preset_architecture_trains_end_to_end(bars):
+    result = train(PRESETS["lab"], bars, override(TRAINING_PRESETS["lab"], epochs=1))
+    assert result.outcome == RunState.FINISHED and len(result.history()["loss"]) == 1
+    assert result.model.name == "lab_cnn"
+
+
+def test_a_training_too_large_for_the_machine_is_refused_before_anything_is_built(bars):
+    from core.errors import ArchitectureError
+    from core.training.loop import check_trainable
+
+    assert check_trainable(PRESETS["lab"], (28, 28, 1), 10, TRAINING_PRESETS["lab"]) == 542_230
+    big_batch = override(TRAINING_PRESETS["lab"], batch_size=8192)
+    with pytest.raises(ArchitectureError, match=r"needs about .* to train"):
+        check_trainable(PRESETS["lab"], (28, 28, 1), 10, big_batch)
+    with pytest.raises(TrainingConfigError, match=r"^epochs == 0"):
+        check_trainable(PRESETS["lab"], (28, 28, 1), 10, TrainingConfig(epochs=0))
