@@ -85,6 +85,13 @@ MAX_IMAGE_FILES = 20_000
 MAX_IMAGE_FILE_BYTES = 50_000_000
 # A class needs this many readable images to be learned and tested.
 MIN_IMAGES_PER_CLASS = 5
+# Pixels the images of one dataset may declare in their headers, counted as they will be decoded (a JPEG at
+# the reduced scale it is decoded at): decoding is what costs CPU, about 1 s per 100 megapixels here, so tiny
+# files that declare huge pictures are refused before any is decoded (a 2 GP budget is about 20 s of decoding).
+MAX_DECODE_PIXELS = 2_000_000_000
+# A dataset of image files is decoded in a process of its own, which is stopped after this long (or when its
+# browser session ends).
+MAX_DECODE_SECONDS = 300
 
 
 # --- pictures (Draw & classify's upload; every image file of a folder) -----------------------------

@@ -30,11 +30,13 @@ try:
     elif choice == UPLOAD:
         st.caption(npz_limits())
         upload = st.file_uploader("A .npz with x_train, y_train, x_test, y_test (as Keras' mnist.npz)", type=["npz"],
-                                  key=state.DataPage.NPZ_UPLOAD)
+                                  key=state.DataPage.upload_key("npz", st.session_state))
         # parse each uploaded file once, not on every rerun
         if upload is not None and st.session_state.get(state.DataPage.NPZ_UPLOAD_ID) != upload.file_id:
             st.session_state[state.DataPage.NPZ_UPLOAD_ID] = upload.file_id
             state.set_dataset(uploaded_dataset(upload.name, upload.getvalue(), runs.store()), str(runs.store().root))
+            state.DataPage.forget_upload(st.session_state)  # the server keeps the dataset, not the upload's bytes
+            st.rerun()
     else:
         st.caption(REGISTRY[choice].blurb)
         state.set_dataset(builtin_dataset(choice))

@@ -3,7 +3,7 @@
 import numpy as np
 import streamlit as st
 
-from core.data.drawing import DrawingSteps, picture_input, preprocess_drawing, scale_drawing_to
+from core.data.drawing import DrawingSteps, preprocess_drawing, scale_drawing_to
 from core.data.pictures import PICTURE_FORMATS
 from core.errors import ConvLabError
 from core.figures.evaluation import probability_bars
@@ -11,6 +11,7 @@ from ui import runs
 from ui.bootstrap import page_setup
 from ui.canvas import digit_canvas
 from ui.errors import guarded
+from ui.loading import picture_for_model
 from ui.runs import UsableRun
 from ui.state import DrawPage
 from ui.widgets import code, inline_image_row, md, show_error, upscale
@@ -60,7 +61,7 @@ def picture(run: UsableRun) -> None:
     if upload is None:
         return
     try:
-        given = picture_input(upload.getvalue(), data, name=upload.name)
+        given = picture_for_model(upload.getvalue(), data, upload.name)  # decoded in a process of its own
     except ConvLabError as error:  # a picture that cannot be read (DrawingError), or a damaged reference
         show_error(error)
         return

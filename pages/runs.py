@@ -11,7 +11,7 @@ from ui.state import RunsPage as KEYS
 page_setup()
 
 st.title("Runs")
-summaries = runs.store().list()
+summaries = everyone = runs.store().list()
 mine = [s for s in summaries if s.editable_by(runs.workspace())]  # (a CLI run is everyone's own)
 if runs.per_browser_workspaces():
     st.caption("Every training made in this browser's workspace is kept here: select one run to use it, label it, "
@@ -26,7 +26,10 @@ else:
     if whose != "everyone's":
         summaries = mine
 upload_model()
-if not summaries:
+if not summaries and everyone:
+    st.info(f"None of these runs are yours yet: **Everyone's** shows the {len(everyone)} made in other browsers.",
+            icon=":material/info:")
+elif not summaries:
     st.info("No runs yet: train a model on **Training** (or run `python -m core`), or upload one above.",
             icon=":material/info:")
 else:

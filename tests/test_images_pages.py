@@ -68,7 +68,7 @@ def test_upload_describe_choose_options_and_load(run_store):
     choose_images(at)
     assert "100 MB per upload" in texts(at.caption) and "at most 20,000 images" in texts(at.caption)
     zipped = shapes_zip(extra={"shapes/square/notes.txt": b"labels are folder names"})
-    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("shapes.zip", zipped, "application/zip").run()
+    at.file_uploader(key=state.DataPage.upload_key("img", at.session_state)).upload("shapes.zip", zipped, "application/zip").run()
     assert not at.exception and not at.error
     # listed at once, nothing decoded or kept yet
     assert "**shapes.zip**: 3 classes, 24 image files" in texts(at.markdown)
@@ -110,7 +110,7 @@ def test_a_hostile_zip_is_refused_and_the_previous_dataset_stays(run_store):
     previous = session_dataset(at)
     choose_images(at)
     hostile = shapes_zip(extra={"../evil.png": encode(shape_picture("circle", 0))})
-    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("evil.zip", hostile, "application/zip").run()
+    at.file_uploader(key=state.DataPage.upload_key("img", at.session_state)).upload("evil.zip", hostile, "application/zip").run()
     assert not at.exception
     assert ("Could not load this dataset: evil.zip: member '../evil.png' points outside the folder"
             in texts(at.error))
@@ -120,13 +120,13 @@ def test_a_hostile_zip_is_refused_and_the_previous_dataset_stays(run_store):
     assert not (run_store.root / "datasets").exists()
 
     # a member whose size lies passes the listing, is refused on Load, and is not kept
-    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).clear()
+    at.file_uploader(key=state.DataPage.upload_key("img", at.session_state)).clear()
     zipped = shapes_zip()
     name = "shapes/square/square_06.png"
     with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
         size = archive.getinfo(name).file_size
     damaged = patch_declared_size(zipped, name, size - 10)
-    at.file_uploader(key=state.DataPage.IMAGES_UPLOAD).upload("damaged.zip", damaged, "application/zip").run()
+    at.file_uploader(key=state.DataPage.upload_key("img", at.session_state)).upload("damaged.zip", damaged, "application/zip").run()
     assert not at.error
     at.button(key=state.DataPage.LOAD_IMAGES).click().run()
     assert not at.exception

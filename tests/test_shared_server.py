@@ -186,7 +186,7 @@ def test_a_refused_upload_is_not_kept_and_an_upload_past_the_quota_is_refused(st
     stray = npz_bytes(x_train=x, y_train=np.r_[np.arange(19) % 10, 999], x_test=x, y_test=np.arange(20) % 10)
     at = browser(page="pages/data.py")
     at.selectbox(key=state.DATASET_CHOICE).set_value(state.CHOICE_NPZ).run()
-    at.file_uploader(key=state.DataPage.NPZ_UPLOAD).upload("stray.npz", stray, "application/octet-stream").run()
+    at.file_uploader(key=state.DataPage.upload_key("npz", at.session_state)).upload("stray.npz", stray, "application/octet-stream").run()
     errors = " ".join(e.value for e in at.error)
     assert "classes 10..998 have no training image" in errors and "label 999 appears once" in errors
     assert not (store.root / "datasets").exists()  # refused: nothing kept
@@ -196,10 +196,10 @@ def test_a_refused_upload_is_not_kept_and_an_upload_past_the_quota_is_refused(st
     monkeypatch.setenv("CONVLAB_UPLOAD_QUOTA_MB", "1")
     big = npz_bytes(x_train=np.random.default_rng(0).integers(0, 255, (2000, 28, 28), dtype=np.uint8),
                     y_train=np.arange(2000) % 10, x_test=x, y_test=np.arange(20) % 10)
-    at.file_uploader(key=state.DataPage.NPZ_UPLOAD).upload("big.npz", big, "application/octet-stream").run()
+    at.file_uploader(key=state.DataPage.upload_key("npz", at.session_state)).upload("big.npz", big, "application/octet-stream").run()
     assert "would pass their quota" in " ".join(e.value for e in at.error)
     assert not (store.root / "datasets").exists()
-    at.file_uploader(key=state.DataPage.NPZ_UPLOAD).upload("good.npz", good, "application/octet-stream").run()
+    at.file_uploader(key=state.DataPage.upload_key("npz", at.session_state)).upload("good.npz", good, "application/octet-stream").run()
     assert session_dataset(at).name == "good.npz" and len(list((store.root / "datasets").glob("*.npz"))) == 1
 
 

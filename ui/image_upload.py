@@ -145,7 +145,7 @@ def show_report(report: ImageFolderReport) -> None:
 def image_upload(store: RunStore) -> None:
     """The whole panel; a refused zip raises DataError (the page shows it and keeps the previous dataset)."""
     st.caption(limits_caption())
-    upload = st.file_uploader("A .zip of class folders", type=["zip"], key=KEYS.IMAGES_UPLOAD)
+    upload = st.file_uploader("A .zip of class folders", type=["zip"], key=KEYS.upload_key("img", st.session_state))
     current: Dataset | None = state.dataset()
     if upload is not None:
         listed = _listed(upload)
@@ -157,6 +157,8 @@ def image_upload(store: RunStore) -> None:
                 dataset, report = uploaded_images(listed.name, upload.getvalue(), options, store)
             state.set_dataset(current := dataset, str(store.root))
             st.session_state[KEYS.LOADED] = (dataset.ref, report)
+            KEYS.forget_upload(st.session_state)  # the server keeps the decoded images, not the zip's bytes
+            st.rerun()
         elif current is None or current.ref != stored_ref(listed.digest, listed.name, options):
             still = f" Until then, below is the dataset in use: {current.name}." if current is not None else ""
             st.info(f"Press **Load these images** to decode them with these options.{still}", icon=":material/info:")

@@ -18,15 +18,21 @@ leaves nothing on disk.
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any, Hashable
+from pathlib import Path
+from typing import Any, Callable, Hashable
 
 import streamlit as st
 
 from core.data.dataset import Dataset, DatasetRef, dataset_from_arrays
+from core.data.decode import decode_images, decode_picture_input
+from core.data.drawing import PictureInput, PictureTarget
 from core.data.files import declared_npz, load_npz
-from core.data.folders import ImageFolderReport, describe_folder, load_image_folder, stored_ref
+from core.data.folders import ImageFolderReport, describe_folder, stored_ref
 from core.data.memory import ServerMemory
 from core.data.pictures import ImageFolderOptions
 from core.data.registry import REGISTRY, VARIANTS, declared_bytes, estimate_bytes, load_images, load_ref, loaded_bytes
@@ -122,20 +128,22 @@ def uploaded_dataset(name: str, data: bytes, store: RunStore) -> Dataset:
 
 def uploaded_images(name: str, data: bytes, options: ImageFolderOptions,
                     store: RunStore) -> tuple[Dataset, ImageFolderReport]:
-    """A zip of class folders the user uploaded, decoded with `options` once per server, then kept in the store.
-
-    A zip that cannot be decoded (DataError) is not kept.
-    """
+    """A zip of class folders the user uploaded, decoded with `options` once per server (in a process of its own),
+    then kept in the run store. A zip that cannot be decoded (DataError) is not kept."""
     digest = sha256(data).hexdigest()
     ref = stored_ref(digest, name, options)
-    if not store.stored_dataset_path(digest, ".zip").exists():
+    kept = store.stored_dataset_path(digest, ".zip")
+    if not kept.exists():
         store.check_upload_room(len(data))
     files = describe_folder(data, name=name).image_files
     estimate = loaded_bytes(files * options.image_size ** 2 * options.channels, files)
 
     def load() -> tuple[Dataset, ImageFolderReport]:
-        folder = load_image_folder(data, options, name=name)
-        return folder.to_dataset(name, ref=ref), folder.report
+        with tempfile.TemporaryDirectory(prefix="convlab-upload-") as folder:
+            path = Path(folder) / "upload.zip"  # never the uploaded name: it is not a path we trust
+            path.write_bytes(data)
+            decoded = decode_images(path, options, name, on_start=_decoding_for(_holder()))
+        return decoded.to_dataset(name, ref=ref), decoded.report
 
     dataset, report = server_memory().get(("decoded",) + tuple(_key(ref)), _holder(), load, estimate=estimate,
                                           what=name, size=lambda pair: _nbytes(pair[0]))
@@ -144,11 +152,48 @@ def uploaded_images(name: str, data: bytes, options: ImageFolderOptions,
 
 
 def image_dataset(ref: DatasetRef, store_root: str) -> tuple[Dataset, ImageFolderReport]:
-    """Images decoded with the options in `ref` (a zip kept in the store or a folder), once per server."""
+    """Images decoded with the options in `ref` (a zip kept in the store or a folder), once per server, in a
+    process of its own."""
     stored = RunStore(store_root).stored_dataset_path
-    return server_memory().get(("decoded",) + tuple(_key(ref)), _holder(), lambda: load_images(ref, stored),
+    return server_memory().get(("decoded",) + tuple(_key(ref)), _holder(),
+                               lambda: load_images(ref, stored, decode=_decoder(_holder())),
                                estimate=estimate_bytes(ref, stored), what=f"the images {ref.describe()}",
                                size=lambda pair: _nbytes(pair[0]))
+
+
+class Decodings:
+    """The decoding processes each session started, to stop them when the session ends (server-wide)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._children: dict[str, list[subprocess.Popen]] = {}
+
+    def add(self, owner: str, child: subprocess.Popen) -> None:
+        with self._lock:
+            self._children.setdefault(owner, []).append(child)
+
+    def stop(self, owner: str) -> int:
+        """Stop `owner`'s decodings still running; returns how many."""
+        with self._lock:
+            children = self._children.pop(owner, [])
+        running = [child for child in children if child.poll() is None]
+        for child in running:
+            child.kill()
+        return len(running)
+
+
+@st.cache_resource(show_spinner=False)
+def decodings() -> Decodings:
+    return Decodings()
+
+
+def _decoding_for(owner: str) -> Callable[[subprocess.Popen], None]:
+    return lambda child: decodings().add(owner, child)
+
+
+def _decoder(owner: str) -> Callable[..., Any]:
+    """`core.data.decode.decode_images`, its processes stopped when `owner`'s session ends."""
+    return lambda path, options, name: decode_images(path, options, name, on_start=_decoding_for(owner))
 
 
 def _nbytes(dataset: Any) -> int:
@@ -166,8 +211,14 @@ def _workspace() -> str:
         return ""
 
 
+def picture_for_model(data: bytes, dataset: Dataset, name: str) -> PictureInput | None:
+    """An uploaded picture as input for `dataset`'s model, decoded in a process of its own (stopped with the session)."""
+    return decode_picture_input(data, PictureTarget.of(dataset), name, on_start=_decoding_for(_holder()))
+
+
 def release_session(owner: str) -> int:
-    """A session has ended: what only it held is dropped (bytes freed)."""
+    """A session has ended: its decodings are stopped and what only it held is dropped (bytes freed)."""
+    decodings().stop(owner)
     return server_memory().release(owner)
 
 

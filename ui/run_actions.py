@@ -70,7 +70,7 @@ def delete(summary: RunSummary) -> None:
             st.session_state[KEYS.CONFIRM_DELETE] = summary.run_id
             st.rerun()
         if refused:
-            st.caption(f"Cannot be deleted now: {refused}.")
+            st.caption(f"Cannot be deleted now, as {refused}.")
         return
     st.warning(f"Delete run **{md(summary.label or summary.run_id)}** and all its files (model, metrics)? "
                "This cannot be undone.", icon=":material/warning:")
@@ -154,7 +154,8 @@ def store_usage() -> None:
     store = runs.store()
     usage = store.usage()
     quota = upload_quota()
-    with st.expander(f"What the store holds: {usage.runs:,} runs ({format_bytes(usage.run_bytes)}), uploads "
+    with st.expander(f"What the store holds: {usage.runs:,} run{'s' if usage.runs != 1 else ''} "
+                     f"({format_bytes(usage.run_bytes)}), uploads "
                      f"{format_bytes(usage.upload_bytes)} of {format_bytes(quota)}", icon=":material/storage:"):
         st.progress(min(1.0, usage.upload_bytes / quota))
         st.caption("Uploaded datasets and model files count against the store's quota; an upload past it is refused "

@@ -339,7 +339,7 @@ def say_vanished() -> None:
 def deletion_refused(summary: RunSummary) -> str:
     """Why this browser may not delete `summary`'s run now, or "" when it may."""
     if not summary.editable_by(workspace()):
-        return "it was made in another browser: only its maker may delete it"
+        return "it was made in another browser (only its maker may delete it)"
     return job_manager().in_use(summary.run_id, state.owner())
 
 

@@ -77,9 +77,18 @@ class Phase(str, Enum):
 
 class DataPage:
     SAMPLE_SEED = "data_sample_seed"  # which samples the grid shows (Reshuffle adds one)
-    NPZ_UPLOAD = "data_npz_upload"
     NPZ_UPLOAD_ID = "data_upload_id"  # file id of the last parsed .npz upload (each upload is parsed once)
-    IMAGES_UPLOAD = "data_img_upload"
+    UPLOAD_ROUND = "data_upload_round"  # a loaded upload's widget is replaced, so the server lets go of its bytes
+
+    @staticmethod
+    def upload_key(kind: str, session: Any) -> str:
+        """The key of the Data page's uploader of `kind` ("npz" or "img") now (`session`: the session state)."""
+        return f"data_{kind}_upload_{session.get(DataPage.UPLOAD_ROUND, 0) if hasattr(session, 'get') else 0}"
+
+    @staticmethod
+    def forget_upload(session: Any) -> None:
+        """After a successful load: a fresh uploader, so the upload's bytes are dropped from the server."""
+        session[DataPage.UPLOAD_ROUND] = session.get(DataPage.UPLOAD_ROUND, 0) + 1
     IMAGE_SIZE, COLOR, INVERT, TEST_FRACTION = "data_img_size", "data_img_color", "data_img_invert", "data_img_fraction"
     LOAD_IMAGES = "data_img_load"
     LISTED = "data_img_listed"  # (file_id, ListedZip or the DataError that refused it): each upload is listed once

@@ -28,13 +28,82 @@ class ArraySummary:
     maximum: float
 
     @classmethod
-    def of(cls, array: np.ndarray) -> "ArraySummary":
-        lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    def of(cls, array: "np.ndarray | ScaledImages") -> "ArraySummary":
+        if isinstance(array, ScaledImages):  # from the compact values: no float copy of the whole array
+            lo, hi = (float(array.scale(array.raw.min())), float(array.scale(array.raw.max()))) if array.size \
+                else (0.0, 0.0)
+        else:
+            lo, hi = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
         return cls(tuple(int(d) for d in array.shape), str(array.dtype), lo, hi)
 
     def describe(self) -> str:
         shape = "(" + ", ".join(str(d) for d in self.shape) + ")"
         return f"{shape} {self.dtype}, values {self.minimum:g} to {self.maximum:g}"
+
+
+class ScaledImages:
+    """A dataset's images as the network sees them (float32 in [0, 1]), kept as compactly as their source allows.
+
+    Images that arrive as whole numbers 0..255 are kept as uint8 (a quarter of float32) and scaled by the
+    lab's rule (`preprocess_images`: / 255 in float32) when read: `images[i]`, `images[mask]`,
+    `images[a:b]` and `np.asarray(images)` all give float32 in [0, 1], bit for bit what scaling them all at
+    once gives. Read-only: one copy may serve every session of a server.
+    """
+
+    def __init__(self, raw: np.ndarray) -> None:
+        raw = raw.view()
+        raw.flags.writeable = False
+        self.raw = raw  # (N, H, W, C): uint8 0..255, or float32 already in [0, 1]
+
+    @staticmethod
+    def scale(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        if values.dtype == np.uint8:
+            return values.astype(np.float32) / np.float32(255.0)
+        return values.astype(np.float32, copy=False)
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        return self.scale(self.raw[index])  # type: ignore[index]
+
+    def __setitem__(self, index: object, value: object) -> None:
+        raise ValueError("assignment destination is read-only: a dataset's images are shared and never written")
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        scaled = self.scale(self.raw)
+        return scaled if dtype is None else scaled.astype(dtype)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.raw.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.raw.ndim
+
+    @property
+    def size(self) -> int:
+        return self.raw.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32)
+
+    @property
+    def nbytes(self) -> int:
+        """What it takes in memory: its compact values."""
+        return self.raw.nbytes
+
+    def __getattr__(self, name: str) -> object:  # any other ndarray method, on the scaled values
+        if name.startswith("__") or name == "raw":
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)
+
 
 
 DATASET_KINDS = ("builtin", "file", "stored", "images")
@@ -100,14 +169,14 @@ class DatasetRef:
 class Dataset:
     """Train and test images ready for a CNN, with where they came from.
 
-    Images are float32 in [0, 1], shaped (N, H, W, C); labels are int64 in
-    0..len(class_names)-1.
+    Images read as float32 in [0, 1], shaped (N, H, W, C) (`ScaledImages` keeps them compact: uint8 where they
+    arrived as uint8); labels are int64 in 0..len(class_names)-1.
     """
 
     name: str
-    x_train: np.ndarray
+    x_train: "ScaledImages | np.ndarray"
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: "ScaledImages | np.ndarray"
     y_test: np.ndarray
     class_names: tuple[str, ...]
     source: str
@@ -133,6 +202,18 @@ class Dataset:
             f"{self.name}: {len(self.x_train):,} train / {len(self.x_test):,} test, "
             f"{h}x{w}x{c}, {kind}"
         )
+
+
+def compact_images(images: np.ndarray, *, what: str = "images") -> ScaledImages:
+    """Images as a dataset keeps them: whole numbers 0..255 as uint8, anything else scaled to float32 now."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4:
+        raise DataError(f"{what}: expected shape (N, H, W) or (N, H, W, C), got {images.shape}.")
+    if np.issubdtype(images.dtype, np.integer):  # (checked to lie in 0..255)
+        return ScaledImages(images if images.dtype == np.uint8 else images.astype(np.uint8))
+    return ScaledImages(preprocess_images(images, what=what))
 
 
 def preprocess_images(images: np.ndarray, *, what: str = "images") -> np.ndarray:
@@ -284,16 +365,15 @@ def make_dataset(
     if class_names is None:
         count = int(max(y_train.max(), y_test.max())) + 1
         class_names = tuple(str(i) for i in range(count))
-    arrays = [preprocess_images(x_train, what=f"{origin} x_train").view(), y_train.view(),
-              preprocess_images(x_test, what=f"{origin} x_test").view(), y_test.view()]
-    for array in arrays:  # one Dataset may be shared by every session of a server: nobody may write to it
+    labels = [y_train.view(), y_test.view()]
+    for array in labels:  # one Dataset may be shared by every session of a server: nobody may write to it
         array.flags.writeable = False
     return Dataset(
         name=name,
-        x_train=arrays[0],
-        y_train=arrays[1],
-        x_test=arrays[2],
-        y_test=arrays[3],
+        x_train=compact_images(x_train, what=f"{origin} x_train"),
+        y_train=labels[0],
+        x_test=compact_images(x_test, what=f"{origin} x_test"),
+        y_test=labels[1],
         class_names=tuple(class_names),
         source=source,
         is_sample=is_sample,

@@ -23,6 +23,7 @@ from scipy import ndimage
 from core.data.dataset import Dataset
 from core.data.folders import image_folder_options
 from core.data.pictures import (
+    ImageFolderOptions,
     background_level,
     decode_picture,
     luminance,
@@ -158,24 +159,49 @@ class PictureInput:
     steps: DrawingSteps | None = None  # a digit picture: each step, as for a drawing
 
 
-def picture_input(data: bytes, dataset: Dataset, name: str = "the picture") -> PictureInput | None:
+@dataclass(frozen=True)
+class PictureTarget:
+    """What decides how a picture reaches a model (plain data, so another process can do it): the image-file
+    options of a dataset made of image files, whether it holds handwritten digits, and its input shape."""
+
+    options: ImageFolderOptions | None
+    handwritten_digits: bool
+    input_shape: tuple[int, int, int]
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> "PictureTarget":
+        return cls(image_folder_options(dataset), dataset.handwritten_digits, dataset.input_shape)
+
+    def to_dict(self) -> dict:
+        return {"options": None if self.options is None else self.options.to_dict(),
+                "handwritten_digits": self.handwritten_digits, "input_shape": list(self.input_shape)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PictureTarget":
+        options = data.get("options")
+        return cls(None if options is None else ImageFolderOptions.from_dict(options),
+                   bool(data.get("handwritten_digits")), tuple(int(d) for d in data["input_shape"]))  # type: ignore[arg-type]
+
+
+def picture_input(data: bytes, dataset: "Dataset | PictureTarget", name: str = "the picture") -> PictureInput | None:
     """`data` (an image file) as input for a model trained on `dataset`; None for a digit picture with no ink.
 
     Raises DrawingError (`core.data.pictures.Unreadable`) when the file cannot be read.
     """
-    options = image_folder_options(dataset)
+    target = dataset if isinstance(dataset, PictureTarget) else PictureTarget.of(dataset)
+    options = target.options
     if options is not None:  # your own images: exactly the preprocessing the training images had
         prepared = prepare_picture(data, options, name=name)
         caption = (f"fitted into {options.image_size}x{options.image_size}, {options.color_mode}"
                    + (", inverted" if prepared.inverted else ""))
         return PictureInput(prepared.model_input, prepared.original, prepared.model_input[0], caption)
-    if dataset.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
+    if target.handwritten_digits:  # a photo of a digit gets the same crop-and-centre as a drawing
         steps = read_digit_picture(data, name=name)
         if steps is None:
             return None
-        return PictureInput(scale_drawing_to(steps, dataset.input_shape), None, steps.centered,
+        return PictureInput(scale_drawing_to(steps, target.input_shape), None, steps.centered,
                             "cropped, fitted in 20x20 and centred by mass, as MNIST", steps)
-    seen = read_picture(data, dataset.input_shape, name=name)
-    h, w, _ = dataset.input_shape
+    seen = read_picture(data, target.input_shape, name=name)
+    h, w, _ = target.input_shape
     return PictureInput(seen.model_input, seen.original, seen.resized,
                         f"resized to {h}x{w}" + (", inverted" if seen.inverted else ""))

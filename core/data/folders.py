@@ -43,7 +43,15 @@ import numpy as np
 from core import limits
 from core.data.archives import check_expansion, open_zip, read_member
 from core.data.dataset import Dataset, DatasetRef, make_dataset
-from core.data.pictures import NOT_AN_IMAGE, TOO_LARGE, UNREADABLE, ImageFolderOptions, Unreadable, prepare_picture
+from core.data.pictures import (
+    NOT_AN_IMAGE,
+    TOO_LARGE,
+    UNREADABLE,
+    ImageFolderOptions,
+    Unreadable,
+    decode_pixels,
+    prepare_picture,
+)
 from core.data.splits import split_stratified
 from core.errors import DataError
 from core.limits import format_bytes
@@ -443,6 +451,7 @@ def load_image_folder(
     with _open_source(source, name) as opened:
         plan = _plan(opened)
         _check_size(plan, options)
+        _check_pixels(plan, options)
         skipped = list(plan.skipped)
         train = _decode_all(plan, plan.train, options, skipped)
         test = None if plan.test is None else _decode_all(plan, plan.test, options, skipped)
@@ -514,6 +523,22 @@ def _check_size(plan: _Plan, options: ImageFolderOptions) -> None:
             f"{plan.label}: {count:,} images at {h}x{w}x{c} would take {format_bytes(values * 4)} as float32; "
             f"at most {format_bytes(limits.MAX_DATASET_VALUES * 4)}. Choose a smaller image size or grayscale."
         )
+
+
+def _check_pixels(plan: _Plan, options: ImageFolderOptions) -> None:
+    """Refuse images whose headers declare more pixels to decode than one dataset may cost, before decoding any."""
+    total = 0
+    for entry in (e for files in plan.train + (plan.test or ()) for e in files):
+        try:
+            total += decode_pixels(plan.read(entry), options.image_size)
+        except Unreadable:
+            continue  # (skipped when decoded, and reported)
+        if total > limits.MAX_DECODE_PIXELS:
+            raise DataError(
+                f"{plan.label}: its images declare more than {limits.MAX_DECODE_PIXELS / 1e6:,.0f} megapixels to "
+                f"decode (counted from their headers, up to {entry.name}); ConvLab decodes at most "
+                f"{limits.MAX_DECODE_PIXELS / 1e6:,.0f} megapixels per dataset. Shrink the pictures (a CNN here "
+                f"sees them at {options.image_size}x{options.image_size}) and zip them again.")
 
 
 def _decode_all(

@@ -105,6 +105,22 @@ def decode_picture(data: bytes, name: str = "the picture", target_side: int = li
                          f"{name} is damaged or incomplete and cannot be read: {exc}") from None
 
 
+def decode_pixels(data: bytes, target_side: int) -> int:
+    """Pixels decoding this picture for `target_side` will produce, from its header alone (0 if unreadable).
+
+    A JPEG counts at the reduced scale `decode_picture` decodes it at; anything else at full size.
+    """
+    try:
+        picture = Image.open(io.BytesIO(data), formats=_registered_formats())
+        side = min(target_side, limits.MAX_PICTURE_SIDE)
+        picture.draft(picture.mode, (side, side))  # changes only the size it says for a JPEG; nothing is decoded
+        width, height = picture.size
+        return width * height  # (only the first frame of a GIF or TIFF is ever decoded)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
+            IndexError, KeyError):
+        return 0
+
+
 def flatten_transparency(picture: Image.Image) -> Image.Image:
     """RGB; transparency is laid over white for dark content, black for light content.
 

@@ -21,7 +21,7 @@ from core.data.splits import split_stratified
 from core.errors import DataError
 
 if TYPE_CHECKING:
-    from core.data.folders import ImageFolderReport
+    from core.data.folders import ImageFolder, ImageFolderReport
     from core.data.pictures import ImageFolderOptions
 
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -241,9 +241,13 @@ def _load_arrays_file(path: Path, ref: DatasetRef) -> Dataset:
                                path.name or str(path), ref=ref)
 
 
-def load_images(ref: DatasetRef,
-                stored: Callable[[str, str], Path] | None = None) -> "tuple[Dataset, ImageFolderReport]":
-    """A reference of kind "images" (see `core.data.dataset.DatasetRef`): the dataset, and the report of its loading."""
+def load_images(ref: DatasetRef, stored: Callable[[str, str], Path] | None = None,
+                decode: Callable[..., "ImageFolder"] | None = None) -> "tuple[Dataset, ImageFolderReport]":
+    """A reference of kind "images" (see `core.data.dataset.DatasetRef`): the dataset, and the report of its loading.
+
+    `decode(path, options, name)` decodes the pictures: in this process by default (a training process, the
+    CLI); a web server passes `core.data.decode.decode_images`, which decodes in a process of its own.
+    """
     from core.data.folders import STORED_SUFFIX, load_image_folder, ref_options
 
     options = ref_options(ref)
@@ -261,7 +265,7 @@ def load_images(ref: DatasetRef,
     else:
         path = Path(ref.name)
         name = path.name or str(path)
-    folder = load_image_folder(path, options, name=name)
+    folder = (decode or load_image_folder)(path, options, name=name)
     return folder.to_dataset(name, ref=ref), folder.report
 
 

@@ -37,14 +37,16 @@ def dataset_stats(dataset: Dataset) -> DatasetStats:
         members = dataset.x_train[dataset.y_train == label]
         if len(members):
             means[label] = members.mean(axis=0)
-    pixels = dataset.x_train.ravel()
+    raw = getattr(dataset.x_train, "raw", dataset.x_train)  # compact values: no float copy of the whole set
+    scale = 255.0 if raw.dtype == np.uint8 else 1.0
+    pixels = raw.reshape(-1)
+    sample = pixels[:: max(1, pixels.size // _HISTOGRAM_SAMPLE)].astype(np.float32) / np.float32(scale)
     return DatasetStats(
         train_counts=np.bincount(dataset.y_train, minlength=k),
         test_counts=np.bincount(dataset.y_test, minlength=k),
-        pixel_mean=float(dataset.x_train.mean()),
-        pixel_std=float(dataset.x_train.std()),
-        pixel_counts=np.histogram(pixels[:: max(1, pixels.size // _HISTOGRAM_SAMPLE)], bins=PIXEL_BINS,
-                                  range=(0.0, 1.0))[0],
+        pixel_mean=float(raw.mean(dtype=np.float64) / scale),
+        pixel_std=float(raw.std(dtype=np.float64) / scale),
+        pixel_counts=np.histogram(sample, bins=PIXEL_BINS, range=(0.0, 1.0))[0],
         class_means=means,
         scaled=ArraySummary.of(dataset.x_train),
     )

@@ -164,7 +164,7 @@ class JobManager:
         """Why `run_id` may not be deleted by session `owner` now ("" when it may): queued, training, or shown."""
         with self._cond:
             if self._queue.find(run_id) is not None or run_id in self._running:
-                return "it is queued or training: stop or cancel it first"
+                return "it is queued or training (stop or cancel it first)"
             others = self._sessions.shown_by_others(run_id, owner)
         if others:
             return f"{'another browser tab shows' if others == 1 else f'{others} other browser tabs show'} it"

@@ -19,9 +19,15 @@ if TYPE_CHECKING:
 _EPSILON = 1e-7
 
 
+PREDICT_CHUNK = 8192  # images scaled at a time: a compact dataset is never turned into float32 all at once
+
+
 def predict_probabilities(model: "keras.Model", images: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities for many images, (N, num_classes) float32."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+    """Class probabilities for many images (an array, or a dataset's `ScaledImages`), (N, num_classes) float32."""
+    parts = [np.asarray(model.predict(np.asarray(images[start:start + PREDICT_CHUNK]), batch_size=batch_size,
+                                      verbose=0), dtype=np.float32)
+             for start in range(0, len(images), PREDICT_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros((0, model.output_shape[-1]), dtype=np.float32)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +232,31 @@ def test_a_stored_zip_reference_loads_again_identically_through_json(shapes, tmp
     store.stored_dataset_path(digest, ".zip").unlink()
     with pytest.raises(DataError, match=r"^the uploaded images my shapes\.zip are no longer in the run store"):
         load_ref(ref, store.stored_dataset_path)
+
+
+def huge_png(side: int) -> bytes:
+    """A small file that declares a `side` x `side` picture (it compresses to almost nothing)."""
+    buffer = io.BytesIO()
+    Image.new("L", (side, side)).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def test_tiny_files_declaring_huge_pictures_are_refused_from_their_headers_before_any_is_decoded(monkeypatch):
+    from core import limits
+
+    picture = huge_png(6000)  # 36 megapixels each, in a few kB
+    members = {f"{kind}/{i}.png": picture for kind in ("a", "b") for i in range(6)}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    assert len(buffer.getvalue()) < 500_000
+    monkeypatch.setattr(limits, "MAX_DECODE_PIXELS", 300_000_000)
+    from PIL import ImageFile
+
+    Image.init()  # (Pillow's plugins registered before decoding is forbidden)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: pytest.fail("a picture was decoded"))
+    with pytest.raises(DataError, match=r"^huge\.zip: its images declare more than 300 megapixels to decode \(counted "
+                                        r"from their headers, up to [ab]/\d\.png\); ConvLab decodes at most 300 "
+                                        r"megapixels per dataset\."):
+        load_image_folder(buffer.getvalue(), ImageFolderOptions(), name="huge.zip")
