@@ -107,13 +107,16 @@ def _notebook(run_id: str) -> Made:
     from core.export.notebook import data_file_bytes, lab_notebook
 
     store = runs.store()
-    dataset = _dataset(run_id) if store.spec(run_id).dataset.kind in ("images", "file") else None
+    ref = store.spec(run_id).dataset
+    on_server = ref.kind == "file" or (ref.kind == "images" and not ref.option_dict.get("stored"))
+    dataset = _dataset(run_id) if ref.kind == "images" else None
     notebook = lab_notebook(store, run_id, dataset)
     extra = None
     note = "The notebook reproduces the run: run it from a fresh kernel (Restart & Run All) on a CPU."
     if notebook.data_file is not None:
-        if notebook.data_file.kind == "file":  # a file on the server, read by a CLI run: not handed out here
-            note += f" It reads {notebook.data_file.name} ({notebook.data_file.what}): put that file beside it."
+        if on_server:  # data a CLI run read from the server's own files: not handed out to browsers
+            note += (f" It reads {notebook.data_file.name} ({notebook.data_file.what}), made from files on the "
+                     f"server: whoever runs the server gets it with `python -m core notebook {run_id}`.")
         else:
             extra = (notebook.data_file.name, data_file_bytes(store, notebook.data_file, dataset))
             note += f" It reads {notebook.data_file.name}, below: put it in the notebook's folder."
