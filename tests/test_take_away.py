@@ -3,13 +3,24 @@ are made on a click and offered for download; a model too big, or a busy server,
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import limits
+from core.data.folders import stored_ref
+from core.data.pictures import ImageFolderOptions
+from core.data.registry import load_images
+from core.export.notebook import arrays_npz
 from core.model.architecture import PRESETS
+from core.runs.details import run_details
+from core.runs.spec import RunSpec
+from core.runs.status import RunState
 from core.runs.store import RunStore
-from tests.conftest import ROOT
+from core.training.config import TRAINING_PRESETS
+from tests.conftest import ROOT, zip_folder
 from tests.core.export.conftest import LAB_RECIPE, trained_run
 from ui import state
 from ui.state import TakeAway
@@ -82,3 +93,22 @@ def test_a_busy_server_asks_to_try_again(runs_page):
     finally:
         slots.release()
     assert any("try again" in message.value for message in at.info)
+
+
+def test_a_zip_of_pictures_gets_its_decoded_pixels_beside_the_notebook(shapes, tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs")
+    digest, _ = store.store_dataset_file(zip_folder(shapes), "my shapes.zip", ".zip")
+    dataset, _ = load_images(stored_ref(digest, "my shapes.zip", ImageFolderOptions(image_size=16)),
+                             store.stored_dataset_path)
+    store.create(RunSpec(dataset.ref, PRESETS["lab"], TRAINING_PRESETS["lab"]), run_details(dataset, 1),
+                 state=RunState.FINISHED)
+    monkeypatch.setenv("CONVLAB_RUNS", str(store.root))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run().switch_page("pages/runs.py").run()
+    at.session_state[state.RunsPage.TABLE] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at = make(at.run(), TakeAway.RUNS, "notebook")
+    assert not at.exception
+    data_button = at.get("download_button")[-1]
+    assert data_button.label.endswith("-data.npz")
+    assert any("put it in the notebook's folder" in message.value for message in at.success)
+    with np.load(io.BytesIO(arrays_npz(dataset))) as arrays:  # what the button hands out: the decoded pixels
+        assert arrays["x_train"].shape == (len(dataset.x_train), 16, 16)
