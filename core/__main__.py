@@ -1,9 +1,14 @@
-"""Entry point for `python -m core`."""
+"""Entry point for `python -m core`: training (core.cli), or a subcommand that takes a run away (core.export.cli)."""
 
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the CLI
+
+if len(sys.argv) > 1 and sys.argv[1] in ("notebook", "report", "export", "classify"):  # core.export.cli.COMMANDS
+    from core.export.cli import main as export_main
+
+    sys.exit(export_main(sys.argv[1:]))
 
 from core.cli import main  # noqa: E402
 

@@ -31,3 +31,7 @@ class TrainingDiverged(ConvLabError, ArithmeticError):
 
 class ModelFileError(ConvLabError, ValueError):
     """A model file cannot be used: not a Keras model, unsafe, or not fitting the dataset."""
+
+
+class ExportError(ConvLabError, ValueError):
+    """A run cannot be exported as asked (a notebook, a report or a model file), or an export failed its check."""

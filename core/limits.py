@@ -125,6 +125,16 @@ MODEL_ARCHIVE = ArchiveLimits("a Keras model file", max_entries=8, max_directory
 MODEL_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
 
 
+# --- exports (core.export: a model in other formats, made on the dashboard's server on a click) ---------------
+
+# Parameters of a model the dashboard exports: converting to ONNX or LiteRT holds a few copies of the weights in
+# the web server's memory and takes seconds per million parameters on 2 cores (the lab's model, 542,230
+# parameters, takes about a second). Larger models are exported from the command line (`python -m core export`).
+MAX_EXPORT_PARAMS = 10_000_000
+# Exports made at once on one server (the others are told to try again in a moment).
+MAX_EXPORTS_AT_ONCE = 1
+
+
 # --- architectures ------------------------------------------------------------------------
 
 # Parameters of one model: 100,000,000 float32 weights are 400 MB, 1.6 GB with their gradients

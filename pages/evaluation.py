@@ -7,8 +7,10 @@ from core.figures.evaluation import confidence_histogram, confusion_heatmap
 from core.figures.training import history_curves
 from ui import runs
 from ui.bootstrap import page_setup
+from ui.exports import take_away
 from ui.runs import UsableRun
 from ui.state import EvaluationPage as KEYS
+from ui.state import TakeAway
 from ui.widgets import code, image_grid, md
 
 page_setup()
@@ -77,3 +79,4 @@ run = runs.usable_run_or_say("Nothing to evaluate yet: train a model on **Traini
                              "too), or pick one on **Runs**.")
 if run is not None:
     show_evaluation(run)
+    take_away(run.run_id, TakeAway.EVALUATION)

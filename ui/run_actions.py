@@ -15,7 +15,9 @@ from core.runs.compare import comparison_csv, spec_differences
 from core.runs.status import RunState
 from core.runs.store import RunSummary
 from ui import runs, state
+from ui.exports import take_away
 from ui.state import RunsPage as KEYS
+from ui.state import TakeAway
 from ui.widgets import md, show_error
 
 
@@ -59,6 +61,7 @@ def one_run(summary: RunSummary) -> None:
         downloads[1].download_button("Spec (.json)", data=json.dumps(store.spec_file(summary.run_id), indent=1),
                                      file_name=f"{summary.run_id}.json", mime="application/json",
                                      icon=":material/download:")
+    take_away(summary.run_id, TakeAway.RUNS)
     delete(summary)
 
 

@@ -184,6 +184,16 @@ class RunsPage:
     CLEAN_UPLOADS = "runs_clean_uploads"
 
 
+class TakeAway:
+    """The take-away panel (`ui.exports.take_away`): its keys on each page that shows it (formatted with the page)."""
+
+    CHOICE = "{}_takeaway_choice"
+    PREPARE = "{}_takeaway_prepare"
+    PREPARED = "{}_takeaway_prepared"  # (run id, choice, what was made) on that page: one file at a time
+    DOWNLOAD, DATA = "{}_takeaway_download", "{}_takeaway_data"  # its download buttons
+    RUNS, EVALUATION = "runs", "eval"  # the pages
+
+
 # --- what a session holds ---------------------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ move it), named by its id:
     filters.npy            the first convolution's kernels, refreshed while training
     curves.html            the curves as a page that works offline (the CLI writes it)
     tensorboard/           TensorBoard event files (`tensorboard --logdir runs`)
+    exports/               the model exported for use outside ConvLab (model.onnx, model.tflite, ...), each
+                           with the record of its check (model.onnx.json); made on demand
 
 Every file of a run is read and written through `RunStore`: no other module
 names them. Every whole-file write is atomic (`core.atomic`); the CSV logs grow
@@ -53,6 +55,8 @@ SPEC, STATUS, META = "spec.json", "status.json", "meta.json"
 EPOCHS, BATCHES = "epochs.csv", "batches.csv"
 MODEL, TEST, TEST_PROBABILITIES = "model.keras", "test.json", "test_probabilities.npy"
 CONFUSION, FILTERS, TENSORBOARD, CURVES = "confusion.json", "filters.npy", "tensorboard", "curves.html"
+EXPORTS = "exports"  # the model in other formats (core.export.formats), made on demand
+EXPORT_SUFFIXES = (".keras", ".zip", ".onnx", ".tflite")
 DATASETS = "datasets"  # uploaded dataset files, by content hash, shared by the runs made on them
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
@@ -365,6 +369,37 @@ class RunStore:
         path = self.path(run_id) / CURVES
         atomic.write_bytes(path, html.encode())
         return path
+
+    def keep_export(self, run_id: str, suffix: str, data: bytes, record: Mapping[str, Any]) -> Path:
+        """Keep the model exported as `suffix` (exports/model<suffix>) with the record of its check; returns where.
+
+        The record notes the model file it was made from: `kept_export` ignores it once the model changes.
+        """
+        folder = self.path(run_id) / EXPORTS
+        path = folder / f"model{self._export_suffix(suffix)}"
+        folder.mkdir(exist_ok=True)
+        atomic.write_bytes(path, data)
+        atomic.write_json(path.with_name(path.name + ".json"),
+                          dict(record) | {"model_mtime_ns": self.model_path(run_id).stat().st_mtime_ns})
+        return path
+
+    def kept_export(self, run_id: str, suffix: str) -> tuple[Path, dict[str, Any]] | None:
+        """The model exported as `suffix` and the record of its check, if one was made from the current model."""
+        path = self.path(run_id) / EXPORTS / f"model{self._export_suffix(suffix)}"
+        try:
+            record = atomic.read_json(path.with_name(path.name + ".json"))
+            current = self.model_path(run_id).stat().st_mtime_ns
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("model_mtime_ns") != current or not path.is_file():
+            return None
+        return path, record
+
+    @staticmethod
+    def _export_suffix(suffix: str) -> str:
+        if suffix not in EXPORT_SUFFIXES:
+            raise RunError(f"'{suffix[:20]}' is not an export format ({', '.join(EXPORT_SUFFIXES)}).")
+        return suffix
 
     def write_test(self, run_id: str, metrics: Mapping[str, Any], probabilities: np.ndarray) -> None:
         folder = self.path(run_id)

@@ -115,3 +115,19 @@ def test_default_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("CONVLAB_RUNS")
     assert RunStore().root == __import__("pathlib").Path("runs")
     assert os.environ.get("CONVLAB_RUNS") is None
+
+
+def test_an_export_is_kept_with_its_check_until_the_model_changes(store):
+    run_id = store.create(LAB)
+    store.write_model_bytes(run_id, b"weights")
+    path = store.keep_export(run_id, ".onnx", b"onnx bytes", {"max_difference": 1e-7})
+    assert path == store.path(run_id) / "exports" / "model.onnx" and path.read_bytes() == b"onnx bytes"
+    kept, record = store.kept_export(run_id, ".onnx")
+    assert kept == path and record["max_difference"] == 1e-7
+    assert store.kept_export(run_id, ".tflite") is None
+    later = time.time() + 5
+    store.write_model_bytes(run_id, b"new weights")
+    os.utime(store.model_path(run_id), (later, later))
+    assert store.kept_export(run_id, ".onnx") is None  # made from another model: made again
+    with pytest.raises(RunError, match="not an export format"):
+        store.keep_export(run_id, "/../spec.json", b"", {})
