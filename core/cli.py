@@ -2,9 +2,12 @@
 
     python -m core --dataset digits-8x8 --arch fast --train fast
     python -m core --dataset my_photos.zip --image-size 64 --color-mode rgb --arch fast --train fast
+    python -m core --resume 20261206-101500-a1b2c3          # a paused or interrupted run, from its checkpoint
+    python -m core --continue 20261206-101500-a1b2c3 --epochs 5   # a new run: 5 more epochs of that one
 
 The CLI trains through the same engine as the dashboard (`core.engine.execute.execute`)
-and into the same store, so its runs appear on the dashboard's Runs page.
+and into the same store, so its runs appear on the dashboard's Runs page. Ctrl-C
+pauses the run (resume it with --resume); a second Ctrl-C stops it instead.
 """
 
 from __future__ import annotations
@@ -53,30 +56,63 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     parser.add_argument("--seed", type=int, help="override the preset's seed")
     parser.add_argument("--label", help="a label for the run (default: preset names and settings)")
-    parser.add_argument("--from-run", type=Path, metavar="RUN_FOLDER",
-                        help="repeat a run from its folder (runs/<id>): the same spec and seed; other settings ignored")
+    parser.add_argument("--from-run", type=Path, metavar="RUN",
+                        help="repeat a run (its id, or its folder runs/<id>): the same spec and seed, and the changes "
+                        "made while it trained, at the same batches; other settings ignored")
+    parser.add_argument("--resume", metavar="RUN",
+                        help="go on with a paused or interrupted run (its id or folder) from its last checkpoint")
+    parser.add_argument("--continue", dest="continue_run", metavar="RUN",
+                        help="a new run that trains a finished or stopped run further: --epochs more epochs "
+                        "(default 5), from its final weights and optimizer state; --learning-rate to change it")
     parser.add_argument("--runs", type=Path, default=None,
                         help=f"the run store (default: $CONVLAB_RUNS or ./runs; now {default_root()})")
     parser.add_argument("--no-download", action="store_true", help="use only local or cached data")
     return parser.parse_args(argv)
 
 
-def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, RunStore | None]:
-    """The spec to train: the presets with overrides, or a copy of an earlier run's (and that run's store)."""
+def locate(run: str | Path, runs: Path | None) -> tuple[RunStore, str]:
+    """A run named by its folder (runs/<id>) or by its id in the run store: (its store, its id)."""
+    folder = Path(run)
+    if (folder / "spec.json").is_file():
+        folder = folder.resolve()
+        return RunStore(folder.parent), folder.name
+    if folder.is_dir():
+        raise RunError(f"{run}: not a run folder (it has no spec.json).")
+    store = RunStore(runs) if runs is not None else RunStore()
+    if not store.exists(str(run)):
+        raise RunError(f"{run}: no such run (give a run's id in {store.root}, or its folder).")
+    return store, str(run)
+
+
+def prepare_run(args: argparse.Namespace) -> tuple[RunStore, str | None, str, RunSpec]:
+    """The run to train: (its store, its id, what it is, its spec), found in the store or made from the
+    arguments (a new run is created once its data has loaded: its id is None here)."""
+    from core.runs.lineage import continue_run, replay_run
+
+    chosen = [name for name in ("from_run", "resume", "continue_run") if getattr(args, name) is not None]
+    if len(chosen) > 1:
+        raise RunError("Use one of --from-run, --resume and --continue at a time.")
+    if args.resume is not None:
+        store, run_id = locate(args.resume, args.runs)
+        status = store.status(run_id)
+        if not status.state.is_resumable:
+            raise RunError(f"run {run_id} is {status.state.value}: only a paused or interrupted run can be resumed"
+                           + (" (--continue trains it further)." if status.state.is_continuable else "."))
+        return store, run_id, "resumed", store.spec(run_id)
+    if args.continue_run is not None:
+        store, parent = locate(args.continue_run, args.runs)
+        run_id = continue_run(store, parent, args.epochs or 5, args.learning_rate, origin="cli", made_by="")
+        return store, run_id, f"continues run {parent}", store.spec(run_id)
     if args.from_run is not None:
-        folder = args.from_run.resolve()
-        source = RunStore(folder.parent)
-        if not (folder / "spec.json").is_file():
-            raise RunError(f"{args.from_run}: not a run folder (it has no spec.json).")
-        spec = source.spec(folder.name)
-        if spec.architecture is None or spec.training is None:
-            raise RunError(f"{args.from_run} is an uploaded model: it has no training to repeat.")
-        return RunSpec(spec.dataset, spec.architecture, spec.training,
-                       label=args.label or f"repeat of {folder.name}", origin="cli"), source
+        source, source_id = locate(args.from_run, args.runs)
+        store = RunStore(args.runs) if args.runs is not None else source
+        run_id = replay_run(source, source_id, store, args.label or "", origin="cli")
+        return store, run_id, f"repeats run {source_id}", store.spec(run_id)
     config = override(TRAINING_PRESETS[args.train], epochs=args.epochs, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, seed=args.seed)
-    label = args.label or f"{args.arch} / {args.train} (cli)"
-    return RunSpec(dataset_ref(args), PRESETS[args.arch], config, label=label, origin="cli"), None
+    spec = RunSpec(dataset_ref(args), PRESETS[args.arch], config, label=args.label or f"{args.arch} / {args.train} "
+                   "(cli)", origin="cli")
+    return RunStore(args.runs) if args.runs is not None else RunStore(), None, "new", spec
 
 
 def dataset_ref(args: argparse.Namespace) -> DatasetRef:
@@ -97,13 +133,17 @@ def dataset_ref(args: argparse.Namespace) -> DatasetRef:
     return dataset.ref
 
 
+class Paused(Exception):
+    """The run was paused from the keyboard (its message says how to resume it)."""
+
+
 def run(args: argparse.Namespace) -> float:
     """Run the four stages into the store; returns the test accuracy."""
     from core.data.registry import load_ref
-    from core.engine.execute import StopFlag, execute
+    from core.engine.execute import execute, starting_point
+    from core.training.controls import Controls
 
-    spec, source = spec_from_args(args)
-    store = RunStore(args.runs) if args.runs is not None else (source or RunStore())
+    store, run_id, what, spec = prepare_run(args)
     dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=not args.no_download)
     print(f"[1/4] data: {dataset.summary_line()}")
     print(f"      {dataset.source}")
@@ -114,8 +154,17 @@ def run(args: argparse.Namespace) -> float:
     table = layer_table(spec.architecture, dataset.input_shape, dataset.num_classes)
     print(f"[2/4] model: {spec.architecture.name} ({len(table.rows)} layers, {table.total_params:,} parameters)")
     print(f"[3/4] training: {spec.training.describe()}", flush=True)
-    run_id = store.create(spec, run_details(dataset, table.total_params))
     epochs = spec.training.epochs
+    if run_id is None:
+        run_id = store.create(spec, run_details(dataset, table.total_params))
+    else:
+        start = starting_point(store, run_id)
+        epochs = start.checkpoint.epochs if start.checkpoint is not None and not start.continuing else epochs
+        where = start.describe()
+        print(f"      run {run_id} {what}" + (f": {where[0].lower()}{where[1:]}" if where else ""), flush=True)
+    if spec.changes:
+        print(f"      with the changes made by hand at the same batches: "
+              f"{'; '.join(f'{c.describe()} after batch {c.step}' for c in spec.changes)}", flush=True)
 
     def print_epoch(record: dict) -> None:
         val = (f", val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}"
@@ -123,36 +172,45 @@ def run(args: argparse.Namespace) -> float:
         print(f"      epoch {record['epoch']}/{epochs}: loss {record['loss']:.4f}, accuracy {record['accuracy']:.4f}"
               f"{val} ({record['epoch_s']:.1f} s)", flush=True)
 
-    stop = StopFlag()
+    controls = Controls()
     started = time.perf_counter()
-    with first_ctrl_c_stops(stop):
-        state = execute(store, run_id, stop, allow_download=not args.no_download, on_epoch=print_epoch)
+    with ctrl_c_pauses(controls):
+        state = execute(store, run_id, controls, allow_download=not args.no_download, on_epoch=print_epoch)
     wall = time.perf_counter() - started
     status = store.status(run_id)
     if state is RunState.FAILED:
         raise ConvLabError(f"{status.message} (run {run_id} in {store.root})")
-    if state is RunState.INTERRUPTED:
-        raise KeyboardInterrupt
+    if state in (RunState.PAUSED, RunState.INTERRUPTED):
+        raise Paused(f"{status.message} Resume it with: python -m core --resume {run_id}"
+                     + (f" --runs {store.root}" if args.runs is not None else ""))
     test = store.test_metrics(run_id) or {}
     print(f"[4/4] test accuracy: {test.get('accuracy', float('nan')):.2%} (accuracy_score on "
           f"{len(dataset.y_test):,} test images), test loss {test.get('loss', float('nan')):.4f}, "
           f"training time {status.progress.elapsed_s:.1f} s ({wall:.1f} s in all)")
+    if state is not RunState.FINISHED or "kept" in status.message:
+        print(f"      {status.message}")
     write_curves(store, run_id)
     print(f"      saved run {run_id} in {store.path(run_id)}/: spec.json, epochs.csv, model.keras, curves.html, "
-          f"tensorboard/ (repeat it with --from-run {store.path(run_id)})")
+          f"tensorboard/ (repeat it with --from-run {run_id}; train it further with --continue {run_id})")
     return float(test.get("accuracy", float("nan")))
 
 
 @contextlib.contextmanager
-def first_ctrl_c_stops(stop) -> Iterator[None]:
-    """The first Ctrl-C stops training gracefully (the weights are saved); a second one aborts."""
-    from core.engine.execute import StopReason
+def ctrl_c_pauses(controls) -> Iterator[None]:
+    """The first Ctrl-C pauses the training at the next chunk of batches (a checkpoint to resume from); a
+    second one stops it instead (it keeps its weights and is scored); a third aborts."""
+    from core.training.controls import Halt
 
     def handle(signum, frame) -> None:
-        if stop():
+        if controls.halted is None:
+            print("\n      pausing after the current batches (Ctrl-C again to stop instead)…", file=sys.stderr,
+                  flush=True)
+            controls.pause()
+        elif controls.halted is Halt.PAUSE:
+            print("\n      stopping after the current batches (Ctrl-C again to abort)…", file=sys.stderr, flush=True)
+            controls.escalate()
+        else:
             raise KeyboardInterrupt
-        print("\n      stopping after the current batches (Ctrl-C again to abort)…", file=sys.stderr, flush=True)
-        stop.set(StopReason.KEYBOARD)
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -182,7 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Paused as paused:
+        print(f"paused: {paused}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("interrupted: the run is kept as interrupted, with the weights reached so far", file=sys.stderr)
+        print("interrupted: the run is kept as interrupted", file=sys.stderr)
         return 130
     return 0

@@ -75,6 +75,15 @@ def bars() -> Dataset:
 
 
 @pytest.fixture(scope="session")
+def bars_file(tmp_path_factory) -> Path:
+    """The bars as an .npz file in the Keras layout (what a run's dataset reference can point to)."""
+    path = tmp_path_factory.mktemp("data") / "bars.npz"
+    x_train, y_train, x_test, y_test = bars_arrays()
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.fixture(scope="session")
 def bars_data(tmp_path_factory) -> Dataset:
     """The bars saved as an .npz file and loaded from it: a dataset with a reference, so that a training
     process (or a run used again) can load it again."""

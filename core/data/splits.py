@@ -26,17 +26,21 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -
 
     A fraction of 0 returns empty validation arrays.
     """
+    fit_idx, val_idx = validation_indices(len(x), fraction, seed)
+    return x[fit_idx], y[fit_idx], x[val_idx], y[val_idx]
+
+
+def validation_indices(count: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted indices `split_validation` keeps for fitting and holds out for validation."""
     if not 0.0 <= fraction < 1.0:
         raise DataError(f"validation fraction == {fraction}, must be in [0, 1).")
-    count = len(x)
     n_val = int(round(count * fraction))
     if fraction > 0 and n_val == 0:
         n_val = 1
     if n_val >= count:
         raise DataError(f"validation fraction {fraction} leaves no training images out of {count}.")
     order = np.random.default_rng(seed).permutation(count)
-    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return x[fit_idx], y[fit_idx], x[val_idx], y[val_idx]
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def split_stratified(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> Split:

@@ -4,15 +4,17 @@
 (`core.training.loop.train`) with the callbacks that record the live filters,
 the confusion matrix over epochs and TensorBoard's events, saves the model
 and scores it on the test set, writing everything into the run store as it
-goes. A `StopFlag` asked after every chunk of batches ends it early, keeping
-the weights; why it stopped decides the state it ends in.
+goes. A run with a last checkpoint resumes from it (after a pause, a killed
+worker or a stopped server), dropping whatever it recorded after it; a
+continued run starts from its parent's final state. `Controls`, read after
+every chunk of batches, stop, pause or change it; why it ended decides the
+state it ends in.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from enum import Enum
+from dataclasses import dataclass
 from typing import Callable
 
 from core.engine.scoring import evaluate_into
@@ -22,42 +24,49 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from core.runs.writer import RunWriter
+from core.training.checkpoint import Checkpoint
+from core.training.controls import Controls, Halt
 
 
-class StopReason(str, Enum):
-    """Why a training was asked to stop: the run ends stopped (the user) or interrupted (the others)."""
+@dataclass(frozen=True)
+class StartingPoint:
+    """Where a run's training starts: from nothing, its own last checkpoint (resume), or its parent's (continue)."""
 
-    USER = "user"
-    SERVER_GONE = "server-gone"  # the worker's stdin closed: the web server has gone
-    KEYBOARD = "keyboard"  # Ctrl-C in the CLI
+    checkpoint: Checkpoint | None = None
+    continuing: bool = False
+    best: Checkpoint | None = None  # a resumed run's best epoch so far (early stopping)
 
-
-class StopFlag:
-    """Asked after every chunk of batches: stop, and why."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.reason: StopReason | None = None
-
-    def set(self, reason: StopReason) -> None:
-        if not self._event.is_set():
-            self.reason = reason
-            self._event.set()
-
-    def __call__(self) -> bool:
-        return self._event.is_set()
+    def describe(self) -> str:
+        """"Resuming from epoch 2, after batch 32/54" ("" from nothing)."""
+        if self.checkpoint is None:
+            return ""
+        where = self.checkpoint.position.describe(self.checkpoint.batches_per_epoch)
+        return f"{'Continuing' if self.continuing else 'Resuming'} from {where}"
 
 
-def execute(store: RunStore, run_id: str, stop: StopFlag | None = None, allow_download: bool = True,
+def starting_point(store: RunStore, run_id: str) -> StartingPoint:
+    """The run's own last checkpoint, else its parent's final state, else nothing (RunError if unreadable)."""
+    last = store.checkpoint_bytes(run_id, "last")
+    if last is not None:
+        best = store.checkpoint_bytes(run_id, "best")
+        return StartingPoint(Checkpoint.from_bytes(last), best=None if best is None else Checkpoint.from_bytes(best))
+    start = store.checkpoint_bytes(run_id, "start")
+    if start is not None:
+        return StartingPoint(Checkpoint.from_bytes(start), continuing=True)
+    return StartingPoint()
+
+
+def execute(store: RunStore, run_id: str, controls: Controls | None = None, allow_download: bool = True,
             on_epoch: Callable[[dict], None] | None = None, evaluate_test: bool = True) -> RunState:
-    """Train run `run_id` from its spec, in this process; returns the state it ended in.
+    """Train run `run_id` from its spec (or from where it was left), in this process; returns its end state.
 
-    The record in the store says everything: metrics as they come, the model
-    when training ends (finished, stopped or interrupted), the test metrics.
-    A failure of any kind ends the run as failed with a message, never raises
-    (but Ctrl-C, which marks the run interrupted and then propagates).
+    The record in the store says everything: metrics as they come, checkpoints,
+    the model when training ends (finished, stopped, paused or interrupted),
+    the test metrics. A failure of any kind ends the run as failed with a
+    message, never raises (but a KeyboardInterrupt, which marks the run
+    interrupted and then propagates).
     """
-    stop = stop or StopFlag()
+    controls = controls or Controls()
     writer = RunWriter(store, run_id)
     writer.begin("Loading the data…")
     try:
@@ -69,11 +78,17 @@ def execute(store: RunStore, run_id: str, stop: StopFlag | None = None, allow_do
             return score_upload(store, run_id, writer, dataset)
         if spec.architecture is None or spec.training is None:
             raise RunError(f"run {run_id} has no architecture and training settings to train.")
+        start = starting_point(store, run_id)
         dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=allow_download)
-        writer.update(message="Building the model…")
-        result = _train(spec, dataset, writer, stop, on_epoch)
+        at = start.checkpoint.position if start.checkpoint is not None else None
+        if not start.continuing:  # a resumed run drops what it recorded after its checkpoint (or all of it)
+            store.rewind(run_id, at.epoch if at else 0, at.step if at else 0)
+        writer.resume_at(at.step if at else 0)
+        writer.update(message=f"{start.describe() or 'Building the model'}…")
+        controls.follow(spec.changes)
+        result = _train(spec, dataset, writer, controls, start, on_epoch)
     except KeyboardInterrupt:
-        writer.end(RunState.INTERRUPTED, "Interrupted from the keyboard (Ctrl-C); nothing was saved.")
+        writer.end(RunState.INTERRUPTED, "Interrupted from the keyboard (Ctrl-C).")
         raise
     except ConvLabError as error:
         writer.end(RunState.FAILED, str(error))
@@ -90,21 +105,17 @@ def execute(store: RunStore, run_id: str, stop: StopFlag | None = None, allow_do
         return RunState.FAILED
     writer.update(message="Saving the model…")
     save_model(store, run_id, result.model)
-    if stop.reason in (StopReason.SERVER_GONE, StopReason.KEYBOARD):
-        p = result.progress
-        who = "The server stopped" if stop.reason is StopReason.SERVER_GONE else "Interrupted from the keyboard (Ctrl-C)"
-        writer.end(RunState.INTERRUPTED, f"{who} during training, in epoch {p.epoch}/{p.epochs}; "
-                                         "the weights learned so far are kept.")
-        return RunState.INTERRUPTED
-    if evaluate_test:
-        writer.update(message=f"Scoring the {len(dataset.x_test):,} test images…")
-        evaluate_into(store, run_id, result.model, dataset)
-    state = result.outcome
-    writer.end(state, result.message)
-    return state
+    if result.outcome in (RunState.PAUSED, RunState.INTERRUPTED) or not evaluate_test:
+        writer.end(result.outcome, result.message)
+        return result.outcome
+    writer.update(message=f"Scoring the {len(dataset.x_test):,} test images…")
+    evaluate_into(store, run_id, result.model, dataset)
+    writer.end(result.outcome, result.message)
+    return result.outcome
 
 
-def _train(spec: RunSpec, dataset, writer: RunWriter, stop: StopFlag, on_epoch: Callable[[dict], None] | None):
+def _train(spec: RunSpec, dataset, writer: RunWriter, controls: Controls, start: StartingPoint,
+           on_epoch: Callable[[dict], None] | None):
     import keras
 
     from core.data.splits import fixed_subset, split_validation
@@ -121,16 +132,20 @@ def _train(spec: RunSpec, dataset, writer: RunWriter, stop: StopFlag, on_epoch: 
                                                    update_freq="epoch", profile_batch=0)]
     if len(x_val):
         subset = fixed_subset(len(x_val), CONFUSION_SUBSET, config.seed)
-        callbacks.append(ConfusionRecorder(x_val[subset], y_val[subset], dataset.num_classes, writer.write_confusion))
+        earlier = writer.store.confusion(writer.run_id) if start.checkpoint is not None else None
+        callbacks.append(ConfusionRecorder(x_val[subset], y_val[subset], dataset.num_classes, writer.write_confusion,
+                                           earlier=earlier))
     sink = _EpochEcho(writer, on_epoch) if on_epoch else writer
 
-    def should_stop() -> bool:
-        if stop() and writer.status.state is RunState.RUNNING:
-            writer.update(state=RunState.STOPPING, message="Stopping after the current batches…")
-        return stop()
+    def on_halt(halt: Halt) -> None:  # (from the thread that asked)
+        if writer.status.state is RunState.RUNNING:
+            doing = "Pausing" if halt is Halt.PAUSE else "Stopping"
+            writer.update(state=RunState.STOPPING, message=f"{doing} after the current batches…")
 
-    writer.update(message="Training…")
-    return train(spec.architecture, dataset, config, sink=sink, should_stop=should_stop, callbacks=callbacks)
+    controls.on_halt(on_halt)
+    writer.update(message=f"{start.describe()}: training…" if start.checkpoint is not None else "Training…")
+    return train(spec.architecture, dataset, config, sink=sink, controls=controls, callbacks=callbacks,
+                 start=start.checkpoint, continuing=start.continuing, best=start.best)
 
 
 class _EpochEcho:
@@ -145,6 +160,12 @@ class _EpochEcho:
     def on_epoch(self, record) -> None:
         self.writer.on_epoch(record)
         self.echo(dict(record))
+
+    def on_event(self, record) -> None:
+        self.writer.on_event(record)
+
+    def on_checkpoint(self, name, checkpoint) -> None:
+        self.writer.on_checkpoint(name, checkpoint)
 
 
 def save_model(store: RunStore, run_id: str, model) -> None:

@@ -22,13 +22,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.engine.local import LocalPool
+from core.engine.protocol import Command
 from core.engine.queue import Job, RunQueue
 from core.engine.sessions import Sessions
 from core.errors import RunError
+from core.runs.lineage import continue_run
 from core.runs.spec import RunSpec
 from core.runs.status import Owner, RunState
 from core.runs.store import RunStore
 from core.settings import int_setting
+from core.training.controls import Change, ChangeKind
 
 MAX_TRAININGS_ENV = "CONVLAB_MAX_TRAININGS"
 WORKER_IDLE_ENV = "CONVLAB_WORKER_IDLE_S"
@@ -128,7 +131,50 @@ class JobManager:
         if cancel_now:
             self._write_final(job, RunState.CANCELLED, "Cancelled before it started.")
             return True
-        return self.executor.stop(job)
+        return self.executor.send(job, Command.STOP)
+
+    def pause(self, run_id: str) -> bool:
+        """Pause a training run: it checkpoints at the next chunk of batches and ends paused, and its slot goes to
+        the next queued run. False when it is not training (yet)."""
+        job = self._sent_job(run_id)
+        return job is not None and self.executor.send(job, Command.PAUSE)
+
+    def change(self, run_id: str, kind: ChangeKind | str, value: float | int | None = None) -> bool:
+        """Change a training run's course at its next chunk of batches (TrainingConfigError for a bad value);
+        False when it is not training."""
+        change = Change(ChangeKind(kind), value).validated()
+        job = self._sent_job(run_id)
+        return job is not None and self.executor.send(job, Command.CHANGE, kind=change.kind.value, value=change.value)
+
+    def resume(self, store: RunStore, run_id: str, owner: str | None = None) -> None:
+        """Queue a paused or interrupted run again: it goes on from its last checkpoint (RunError if it cannot)."""
+        self.adopt(store)
+        with self._cond:  # (under the lock: two Resumes of one run cannot both queue it)
+            if self._queue.find(run_id) is not None or run_id in self._running:
+                raise RunError("This run is already queued or training.")
+            status = store.status(run_id)
+            if not status.state.is_resumable:
+                raise RunError(f"This run is {status.state.value}: only a paused or interrupted run can be resumed.")
+            now = time.time()
+            store.write_status(run_id, replace(status, state=RunState.QUEUED, ended=None, heartbeat=now,
+                                               owner=Owner.this_process(),
+                                               message="Waiting for a free training slot to resume."))
+            self._queue.add(Job(run_id, store, owner))
+            self._cond.notify_all()
+
+    def continue_run(self, store: RunStore, parent_id: str, more_epochs: int, learning_rate: float | None = None,
+                     owner: str | None = None, made_by: str = "") -> str:
+        """Queue a new run that trains `parent_id`'s final state `more_epochs` more epochs; returns its id."""
+        self.adopt(store)
+        run_id = continue_run(store, parent_id, more_epochs, learning_rate, made_by=made_by,
+                              owner=Owner.this_process())
+        self.enqueue(store, run_id, owner)
+        return run_id
+
+    def _sent_job(self, run_id: str) -> Job | None:
+        with self._cond:
+            job = self._running.get(run_id)
+            return job if job is not None and job.sent else None
 
     def cancel(self, run_id: str, message: str = "Cancelled before it started.") -> bool:
         """Take a queued run out of the queue and mark it cancelled."""

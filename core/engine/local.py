@@ -64,10 +64,10 @@ class LocalPool:
             self._busy[job.run_id] = job
         threading.Thread(target=self._start, args=(job,), name=f"convlab-start-{job.run_id}", daemon=True).start()
 
-    def stop(self, job: Job) -> bool:
-        """Ask the worker training `job` to stop (it keeps the weights); False when it has gone."""
+    def send(self, job: Job, kind: Command, /, **fields: object) -> bool:
+        """Send a control (stop, pause, change) to the worker training `job`; False when it has gone."""
         worker = job.handle
-        return worker is not None and worker.send(Command.STOP)
+        return worker is not None and worker.send(kind, **fields)
 
     def spare_pids(self) -> list[int]:
         """Process ids of the spare workers that have imported TensorFlow and wait for a run."""
@@ -162,13 +162,12 @@ class LocalPool:
         status = job.store.status(job.run_id)
         if status.state.is_active or status.state is RunState.INTERRUPTED and worker.ended_state is None:
             p = status.progress
-            where = f" in epoch {p.epoch}/{p.epochs}" if p.epoch else " before its first batch"
             if status.state is RunState.QUEUED:
-                message = f"The training process could not start ({worker.exit_reason()})."
-            else:
-                message = (f"The training process ended unexpectedly ({worker.exit_reason()}){where}; "
-                           "nothing after its last report was kept.")
-            self._end(job, RunState.FAILED, message)
+                self._end(job, RunState.FAILED, f"The training process could not start ({worker.exit_reason()}).")
+                return
+            where = f" in epoch {p.epoch}/{p.epochs}" if p.epoch else " before its first batch"
+            self._end(job, RunState.INTERRUPTED, f"The training process ended unexpectedly ({worker.exit_reason()})"
+                      f"{where}; Resume goes on from its last checkpoint.")
         else:
             self._end(job, None, "")
 

@@ -56,7 +56,7 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def send(self, kind: Command, **fields: object) -> bool:
+    def send(self, kind: Command, /, **fields: object) -> bool:
         """Send one command; False when the worker has gone."""
         with self._send_lock:
             try:

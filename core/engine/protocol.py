@@ -5,8 +5,10 @@ to its stdout. The message names are defined here once, for both ends. A
 line that is not a message of ours (a library printing to stdout) is
 ignored, so a chatty library cannot derail the protocol.
 
-    server -> worker   {"cmd": "run", "root": <store>, "run_id": <id>}    train that run
+    server -> worker   {"cmd": "run", "root": <store>, "run_id": <id>}    train that run (or resume it)
                        {"cmd": "stop"}                                    stop the current run, keeping its weights
+                       {"cmd": "pause"}                                   checkpoint the current run and end it paused
+                       {"cmd": "change", "kind": <k>, "value": <v>}       change its course (`core.training.controls`)
     worker -> server   {"event": "ready", "pid": <pid>}                   TensorFlow imported, waiting for a run
                        {"event": "started", "run_id": <id>}
                        {"event": "ended", "run_id": <id>, "state": <RunState value>, "retiring": <bool>}
@@ -25,6 +27,8 @@ from typing import Any
 class Command(str, Enum):
     RUN = "run"
     STOP = "stop"
+    PAUSE = "pause"
+    CHANGE = "change"
 
 
 class Event(str, Enum):
@@ -33,7 +37,7 @@ class Event(str, Enum):
     ENDED = "ended"
 
 
-def command(kind: Command, **fields: Any) -> str:
+def command(kind: Command, /, **fields: Any) -> str:
     """One command as a line for the worker's stdin."""
     return json.dumps({"cmd": kind.value, **fields}) + "\n"
 

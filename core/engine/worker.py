@@ -13,9 +13,10 @@ fresh one.
 It runs at a lower priority (NICE) than the web server and the browsers, so
 pages answer first on a busy machine.
 
-A stop command ends the current run within a chunk of batches; a closed stdin
-means the server has gone: the run stops, keeps its weights and is marked
-interrupted, and the worker exits.
+Stop, pause and change commands go to the current run's `Controls`, which the
+training reads after every chunk of batches; a closed stdin means the server
+has gone: the run checkpoints where it is, is marked interrupted (Resume goes
+on from there), and the worker exits.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ import sys
 import threading
 from typing import Callable, Iterable
 
-from core.engine.execute import StopFlag, StopReason
 from core.engine.protocol import Command, Event, event, read_command
+from core.errors import ConvLabError
 from core.settings import int_setting
+from core.training.controls import Controls, Halt
 
 MAX_RUNS_ENV = "CONVLAB_WORKER_RUNS"  # how many runs a worker serves before a fresh one takes over
 MAX_RUNS = 25
@@ -81,17 +83,17 @@ def should_retire(runs_served: int, grown_mb: float) -> bool:
 
 
 class Inbox:
-    """Commands from stdin, read on a thread of their own: runs to do, and stops for the current run.
+    """Commands from stdin, read on a thread of their own: runs to do, and controls for the current run.
 
-    A stop goes to the flag of the run read last, so a stop that follows its run's command is never
-    lost, even before the run has started. The end of stdin (the server has gone) stops that run and
-    ends the queue of runs.
+    Stop, pause and changes go to the controls of the run read last, so one that follows its run's command
+    is never lost, even before the run has started. The end of stdin (the server has gone) halts that run
+    and ends the queue of runs.
     """
 
-    def __init__(self, make_flag: Callable[[], StopFlag]) -> None:
-        self._make_flag = make_flag
-        self._current: StopFlag | None = None
-        self.runs: queue.Queue[tuple[dict, StopFlag] | None] = queue.Queue()
+    def __init__(self, make_controls: Callable[[], Controls] = Controls) -> None:
+        self._make_controls = make_controls
+        self._current: Controls | None = None
+        self.runs: queue.Queue[tuple[dict, Controls] | None] = queue.Queue()
 
     def listen(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -100,13 +102,25 @@ class Inbox:
                 continue
             kind, fields = message
             if kind is Command.RUN:
-                self._current = self._make_flag()
+                self._current = self._make_controls()
                 self.runs.put((fields, self._current))
-            elif kind is Command.STOP and self._current is not None:
-                self._current.set(StopReason.USER)
+            elif self._current is not None:
+                self._control(self._current, kind, fields)
         if self._current is not None:
-            self._current.set(StopReason.SERVER_GONE)
+            self._current.halt(Halt.SERVER_GONE)
         self.runs.put(None)
+
+    @staticmethod
+    def _control(controls: Controls, kind: Command, fields: dict) -> None:
+        if kind is Command.STOP:
+            controls.stop()
+        elif kind is Command.PAUSE:
+            controls.pause()
+        elif kind is Command.CHANGE:
+            try:
+                controls.change(str(fields.get("kind")), fields.get("value"))
+            except (ConvLabError, ValueError):
+                pass  # the server checked it before sending: a bad one is not ours to act on
 
 
 def main() -> int:
@@ -120,7 +134,7 @@ def main() -> int:
     from core.engine.execute import execute
     from core.runs.store import RunStore
 
-    inbox = Inbox(StopFlag)
+    inbox = Inbox()
     threading.Thread(target=inbox.listen, args=(sys.stdin,), daemon=True).start()
     baseline_mb = resident_mb()
     served = 0
@@ -129,10 +143,10 @@ def main() -> int:
         item = inbox.runs.get()
         if item is None:
             return 0
-        job, stop = item
+        job, controls = item
         run_id = job["run_id"]
         emit(Event.STARTED, run_id=run_id)
-        state = execute(RunStore(job["root"]), run_id, stop)
+        state = execute(RunStore(job["root"]), run_id, controls)
         served += 1
         keras.backend.clear_session()  # the next run builds its model from nothing, as in a fresh process
         gc.collect()

@@ -7,7 +7,7 @@ step, so that the notebook (`core.export.notebook`) trains bit-for-bit the same 
     split_code      the validation hold-out (`core.data.splits.split_validation`)
     model_code      the architecture as `keras.Sequential` (`core.model.build.build_model`, seeds included)
     compile_code    the optimizer and its schedule (`core.training.config.make_optimizer`, `compile_model`)
-    fit_code        the seeded, reshuffled batches and `fit` (`core.training.loop.train`)
+    fit_code        the batches in ConvLab's order and `fit`, epoch by epoch (`core.training.loop.train`)
 
 The tests execute this code beside ConvLab's own and compare weights, batches and metrics, so that the two
 cannot drift apart unseen. Strings that come from users (file and class names) enter as `repr` literals.
@@ -273,20 +273,27 @@ def compile_code(config: TrainingConfig, steps_per_execution: int) -> str:
 
 
 def fit_code(has_validation: bool) -> str:
-    """The seeded batches (reshuffled every epoch) and `fit`, as `core.training.loop.train` runs it."""
-    validation = (f"    validation_data=(x_val, y_val), validation_batch_size={VALIDATION_BATCH_SIZE},\n"
+    """The batches in ConvLab's order (`core.training.batches`) and `fit`, epoch by epoch, as
+    `core.training.loop.train` runs it."""
+    validation = (f"        validation_data=(x_val, y_val), validation_batch_size={VALIDATION_BATCH_SIZE},\n"
                   if has_validation else "")
-    return ("train_batches = (\n"
-            "    tf.data.Dataset.from_tensor_slices((x_fit, y_fit))\n"
-            "    .shuffle(len(x_fit), seed=SEED, reshuffle_each_iteration=True)  # a new order every epoch, "
-            "fixed by the seed\n"
-            f"    .batch(BATCH_SIZE)\n    .prefetch({PREFETCH})\n)\n"
-            "history = model.fit(\n"
-            "    train_batches, epochs=EPOCHS,\n"
+    return ("history = keras.callbacks.History()\n"
+            "history.history = {}\n"
+            "for epoch in range(EPOCHS):\n"
+            "    # epoch e visits the images in the order numpy draws from the seed [SEED, e]: a new order every epoch,\n"
+            "    # fixed by the seed (so a training can be paused and resumed at any batch)\n"
+            "    order = np.random.default_rng([SEED, epoch]).permutation(len(x_fit))\n"
+            "    train_batches = (\n"
+            "        tf.data.Dataset.from_tensor_slices((x_fit[order], y_fit[order]))\n"
+            f"        .batch(BATCH_SIZE)\n        .prefetch({PREFETCH})\n    )\n"
+            "    logs = model.fit(\n"
+            "        train_batches, initial_epoch=epoch, epochs=epoch + 1,\n"
             f"{validation}"
-            "    shuffle=False,  # the batches above are shuffled already, by the seed\n"
-            "    verbose=2,  # one line per epoch\n"
-            ")\n")
+            "        shuffle=False,  # the batches above are in their order already\n"
+            "        verbose=2,  # one line per epoch\n"
+            "    ).history\n"
+            "    for key, values in logs.items():\n"
+            "        history.history.setdefault(key, []).extend(values)\n")
 
 
 def training_steps(train_images: int, config: TrainingConfig) -> tuple[int, int]:

@@ -1,7 +1,8 @@
 """A run's spec: what to train, as plain data (dataset reference, architecture, training settings, seed).
 
-Any process, or another machine, can train a run from its spec alone; the
-CLI repeats a run from it (`--from-run`).
+Any process, or another machine, can train a run from its spec alone (a
+continued run also needs its parent's final state, which its folder keeps);
+the CLI repeats a run from it (`--from-run`), changes of course included.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from core.data.dataset import DatasetRef
 from core.errors import RunError
 from core.model.architecture import Architecture, architecture_from_dict, architecture_to_dict
 from core.training.config import TrainingConfig
+from core.training.controls import Change
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "streamlit")
 
@@ -27,7 +29,9 @@ LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "
 class RunSpec:
     """What a training needs, as plain data: any process (or machine) can run it from this alone.
 
-    `architecture` and `training` are None for a model the user uploaded.
+    `architecture` and `training` are None for a model the user uploaded. `parent` is the run a
+    continued run goes on from; `changes` are changes of course to make at given batches (a replay of
+    a run that was changed by hand while it trained).
     """
 
     dataset: DatasetRef
@@ -35,6 +39,8 @@ class RunSpec:
     training: TrainingConfig | None
     label: str = ""
     origin: str = "dashboard"  # dashboard, cli, upload
+    parent: str = ""
+    changes: tuple[Change, ...] = ()
 
     @property
     def seed(self) -> int | None:
@@ -47,6 +53,8 @@ class RunSpec:
             "training": None if self.training is None else self.training.to_dict(),
             "label": self.label,
             "origin": self.origin,
+            "parent": self.parent,
+            "changes": [change.to_dict() for change in self.changes],
         }
 
     @classmethod
@@ -59,6 +67,8 @@ class RunSpec:
             training=None if fields.training is None else TrainingConfig.from_dict(fields.training),
             label=str(fields.label),
             origin=str(fields.origin),
+            parent=str(fields.parent or ""),
+            changes=_changes(fields.changes),
         )
 
     def settings(self) -> dict[str, Any]:
@@ -86,6 +96,17 @@ class _SpecFields:
     training: object = None
     label: object = ""
     origin: object = "dashboard"
+    parent: object = ""
+    changes: object = ()
+
+
+def _changes(data: object) -> tuple[Change, ...]:
+    if not isinstance(data, (list, tuple)) or len(data) > 10_000:
+        raise RunError("a run spec's changes must be a list (of at most 10,000).")
+    changes = tuple(Change.from_dict(item) for item in data)
+    if any(change.step is None for change in changes):
+        raise RunError("each change in a run spec says at which batch (step) it is made.")
+    return changes
 
 
 def _augmentation_settings(arch: Architecture) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class RunState(str, Enum):
     STOPPING = "stopping"
     FINISHED = "finished"
     STOPPED = "stopped"
+    PAUSED = "paused"  # a checkpoint at the batch reached: Resume goes on from there
     FAILED = "failed"
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"
@@ -38,6 +39,16 @@ class RunState(str, Enum):
     @property
     def is_training(self) -> bool:
         return self in (RunState.RUNNING, RunState.STOPPING)
+
+    @property
+    def is_resumable(self) -> bool:
+        """Ended before its planned end without being stopped: Resume trains on (from its last checkpoint)."""
+        return self in (RunState.PAUSED, RunState.INTERRUPTED)
+
+    @property
+    def is_continuable(self) -> bool:
+        """Its training is over: Continue makes a new run that trains it further."""
+        return self in (RunState.FINISHED, RunState.STOPPED)
 
 
 # --- status and process liveness ---------------------------------------------------------------------

@@ -17,6 +17,11 @@ move it), named by its id:
     tensorboard/           TensorBoard event files (`tensorboard --logdir runs`)
     exports/               the model exported for use outside ConvLab (model.onnx, model.tflite, ...), each
                            with the record of its check (model.onnx.json); made on demand
+    events.jsonl           what happened on the way: changes of course (who, at which batch), pauses,
+                           resumes, reduce-on-plateau, early stopping, the epoch whose weights were kept
+    checkpoints/           the training's whole state (`core.training.checkpoint`): last.npz after every
+                           epoch and on pause or stop, best.npz the best epoch's (early stopping),
+                           start.npz the parent's final state a continued run starts from
 
 Every file of a run is read and written through `RunStore`: no other module
 names them. Every whole-file write is atomic (`core.atomic`); the CSV logs grow
@@ -43,7 +48,7 @@ import numpy as np
 from core import atomic
 from core.errors import ConvLabError, RunError
 from core.model.architecture import architecture_summary
-from core.runs.logs import BATCH_FIELDS, EPOCH_FIELDS, CsvLog, csv_line
+from core.runs.logs import BATCH_FIELDS, EPOCH_FIELDS, CsvLog, JsonLog, csv_line, csv_text, json_line
 from core.runs.spec import RunSpec, library_versions
 from core.runs.status import Owner, RunState, RunStatus, effective_status
 from core.runs.uploads import Upload, UploadStore
@@ -57,6 +62,8 @@ MODEL, TEST, TEST_PROBABILITIES = "model.keras", "test.json", "test_probabilitie
 CONFUSION, FILTERS, TENSORBOARD, CURVES = "confusion.json", "filters.npy", "tensorboard", "curves.html"
 EXPORTS = "exports"  # the model in other formats (core.export.formats), made on demand
 EXPORT_SUFFIXES = (".keras", ".zip", ".onnx", ".tflite")
+EVENTS, CHECKPOINTS = "events.jsonl", "checkpoints"
+CHECKPOINT_NAMES = ("last", "best", "start")
 DATASETS = "datasets"  # uploaded dataset files, by content hash, shared by the runs made on them
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
@@ -76,6 +83,7 @@ class RunSnapshot:
     label: str
     test: Mapping[str, Any] | None
     has_model: bool
+    events: tuple[dict, ...] = ()
 
     @property
     def state(self) -> RunState:
@@ -115,6 +123,7 @@ class RunSummary:
     origin: str = ""
     has_model: bool = False
     made_by: str = ""  # the workspace key of the browser that made it; "" for the CLI and scripts
+    parent: str = ""  # the run it continues, if it does
 
     def editable_by(self, workspace: str) -> bool:
         """May the browser with this workspace key label or delete it? Its maker, or anyone for a CLI run."""
@@ -286,6 +295,25 @@ class RunStore:
             raise RunError(f"run {run_id}: {CONFUSION} is not a list of {{'epoch', 'matrix'}} records.")
         return records or None
 
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        """What happened on the way (JSON records, oldest first)."""
+        return JsonLog(self.path(run_id) / EVENTS).read()
+
+    def checkpoint_bytes(self, run_id: str, name: str) -> bytes | None:
+        """The checkpoint `name` ("last", "best", "start") as written, or None when there is none."""
+        try:
+            return self._checkpoint_path(run_id, name).read_bytes()
+        except OSError:
+            return None
+
+    def has_checkpoint(self, run_id: str, name: str) -> bool:
+        return self._checkpoint_path(run_id, name).is_file()
+
+    def _checkpoint_path(self, run_id: str, name: str) -> Path:
+        if name not in CHECKPOINT_NAMES:
+            raise RunError(f"'{name}' is not a checkpoint of a run.")
+        return self.path(run_id) / CHECKPOINTS / f"{name}.npz"
+
     def tensorboard_dir(self, run_id: str) -> Path:
         """Where TensorBoard's event files for this run go (its writer makes the folder)."""
         return self.path(run_id) / TENSORBOARD
@@ -320,11 +348,11 @@ class RunStore:
             dataset_key=spec.dataset.describe(), architecture=architecture_summary(spec.architecture),
             params=details.get("params") if isinstance(details.get("params"), int) else None,
             epochs_done=sum(1 for row in epochs if not row.get("partial")),
-            epochs_total=None if spec.training is None else spec.training.epochs,
+            epochs_total=status.progress.epochs or (None if spec.training is None else spec.training.epochs),
             best_val_accuracy=max(val) if val else None,
             test_accuracy=None if test is None else float(test["accuracy"]),
             training_s=status.training_s, origin=spec.origin, has_model=self.has_model(run_id),
-            made_by=str(spec_file.get("made_by") or ""),
+            made_by=str(spec_file.get("made_by") or ""), parent=spec.parent,
         )
 
     def list(self) -> list[RunSummary]:
@@ -350,6 +378,48 @@ class RunStore:
         if not path.exists():
             atomic.append_line(path, ",".join(fields))
         atomic.append_line(path, csv_line(fields, record))
+
+    def append_event(self, run_id: str, record: Mapping[str, Any]) -> None:
+        atomic.append_line(self.path(run_id) / EVENTS, json_line(record))
+
+    def write_checkpoint(self, run_id: str, name: str, data: bytes) -> None:
+        path = self._checkpoint_path(run_id, name)
+        path.parent.mkdir(exist_ok=True)
+        atomic.write_bytes(path, data)
+
+    def rewind(self, run_id: str, epochs: int, step: int) -> None:
+        """Forget what a run recorded after its checkpoint (`epochs` whole epochs, `step` batches): it trains
+        on from there. Each log is rewritten whole (readers see a new file) only if it went further."""
+        folder = self.path(run_id)
+        for name, fields, keep in ((EPOCHS, EPOCH_FIELDS, lambda row: row.get("epoch", 0) <= epochs
+                                    and not row.get("partial")),
+                                   (BATCHES, BATCH_FIELDS, lambda row: row.get("step", 0) <= step)):
+            rows = CsvLog(folder / name).read()
+            kept = [row for row in rows if keep(row)]
+            if len(kept) < len(rows):
+                atomic.write_bytes(folder / name, csv_text(fields, kept).encode())
+        events = self.events(run_id)
+        kept_events = [event for event in events if int(event.get("step", 0)) <= step]
+        if len(kept_events) < len(events):
+            atomic.write_bytes(folder / EVENTS, "".join(json_line(e) + "\n" for e in kept_events).encode())
+        try:
+            matrices = self.confusion(run_id) or []
+        except RunError:
+            matrices = []
+        if any(record["epoch"] > epochs for record in matrices):
+            self.write_confusion(run_id, [record for record in matrices if record["epoch"] <= epochs])
+
+    def start_from(self, run_id: str, parent: "RunStore", parent_id: str, checkpoint: bytes, epochs: int,
+                   step: int) -> None:
+        """A continued run begins with its parent's final `checkpoint` (as its start) and the parent's records
+        up to there (`epochs` epochs, `step` batches), so that its curves show both parts joined. (A replay of
+        a continued run begins as that run did: `parent` is then that run.)"""
+        source, folder = parent.path(parent_id), self.path(run_id)
+        self.write_checkpoint(run_id, "start", checkpoint)
+        for name in (EPOCHS, BATCHES, EVENTS, CONFUSION, FILTERS):
+            if (source / name).is_file():
+                atomic.write_bytes(folder / name, (source / name).read_bytes())
+        self.rewind(run_id, epochs, step)
 
     def write_confusion(self, run_id: str, matrices: list[dict[str, Any]]) -> None:
         atomic.write_json(self.path(run_id) / CONFUSION, matrices)
@@ -519,6 +589,7 @@ class RunReader:
         self.spec = store.spec(run_id)
         self._epochs = CsvLog(folder / EPOCHS)
         self._batches = CsvLog(folder / BATCHES)
+        self._events = JsonLog(folder / EVENTS)
 
     def snapshot(self) -> RunSnapshot:
         status = self.store.status(self.run_id)
@@ -527,5 +598,5 @@ class RunReader:
             epochs=tuple(self._epochs.read()), batches=tuple(self._batches.read()),
             label=self.store.label(self.run_id),
             test=self.store.test_metrics(self.run_id) if not status.state.is_active else None,
-            has_model=self.store.has_model(self.run_id),
+            has_model=self.store.has_model(self.run_id), events=tuple(self._events.read()),
         )

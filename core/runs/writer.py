@@ -54,8 +54,13 @@ class RunWriter:
                 self._last_status_write = now
 
     def begin(self, message: str = "Training…") -> None:
-        self.update(force=True, state=RunState.RUNNING, message=message, started=time.time(),
-                    owner=Owner.this_process())
+        """The run is this process's now; a resumed run keeps when it first started."""
+        self.update(force=True, state=RunState.RUNNING, message=message, ended=None,
+                    started=self._status.started or time.time(), owner=Owner.this_process())
+
+    def resume_at(self, step: int) -> None:
+        """Batch rows go on from `step` (a resumed run), thinned as before."""
+        self._last_batch_step = step
 
     def end(self, state: RunState, message: str) -> None:
         self.update(force=True, state=state, message=message, ended=time.time())
@@ -71,6 +76,13 @@ class RunWriter:
     def on_epoch(self, record: Mapping[str, Any]) -> None:
         self.store.append_epoch(self.run_id, record)
         self.update(force=True)
+
+    def on_event(self, record: Mapping[str, Any]) -> None:
+        self.store.append_event(self.run_id, record)
+
+    def on_checkpoint(self, name: str, checkpoint: Any) -> None:
+        """Write a `core.training.checkpoint.Checkpoint` (anything with `to_bytes`) atomically."""
+        self.store.write_checkpoint(self.run_id, name, checkpoint.to_bytes())
 
     def write_confusion(self, matrices: list[dict[str, Any]]) -> None:
         self.store.write_confusion(self.run_id, matrices)

@@ -1,17 +1,21 @@
-"""Keras callbacks that report a training to a sink. Imports Keras: load it lazily.
+"""Keras callbacks of a training. Imports Keras: load it lazily.
 
 Each callback owns one concern and knows nothing of who listens:
-`MetricsCallback` hands per-batch and per-epoch metrics to a `Sink`, ends a
-diverging run by raising `TrainingDiverged` (as Keras' `TerminateOnNaN(raise_error=True)`)
-and stops when `should_stop()` says so; `ConfusionRecorder` and `FilterRecorder`
-hand the validation confusion matrix per epoch and the first layer's filters to
-functions they are given.
+`MetricsCallback` hands per-batch and per-epoch metrics to a `Sink` and ends
+a diverging run by raising `TrainingDiverged` (as Keras'
+`TerminateOnNaN(raise_error=True)`); `ControlCallback` makes the changes and
+halts asked through `Controls` after each chunk of batches; `ConfusionRecorder`
+and `FilterRecorder` hand the validation confusion matrix per epoch and the
+first layer's filters to functions they are given. A training is fit one
+epoch (or the rest of one) at a time (`core.training.loop`): `Place` says where
+it is, and `Once` lets a callback see one training begin and end, not each fit.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import keras
@@ -22,67 +26,147 @@ from core.evaluation.metrics import confusion_counts
 from core.training.progress import METRIC_KEYS, Progress, Sink
 
 
+@dataclass
+class Place:
+    """Where a training is, shared by its loop and its callbacks (epoch 0-based; batches 1-based counts)."""
+
+    epoch: int  # the epoch being trained, 0-based
+    first_batch: int  # batches of this epoch done before the current fit began
+    batches_per_epoch: int
+    epochs: int  # planned (a change may move it)
+    batch_size: int
+    elapsed_before_s: float = 0.0  # training time before this process took it up (a resumed run)
+    done: int = 0  # batches of this epoch done so far
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def step(self) -> int:
+        return self.epoch * self.batches_per_epoch + self.done
+
+    def elapsed_s(self) -> float:
+        return self.elapsed_before_s + time.perf_counter() - self.started
+
+
 class MetricsCallback(keras.callbacks.Callback):
-    """Reports metrics to `sink` after each chunk of batches and each epoch; stops or raises as needed."""
+    """Reports metrics to `sink` after each chunk of batches and each epoch; raises TrainingDiverged on a NaN."""
 
-    def __init__(self, sink: Sink, should_stop: Callable[[], bool], batch_size: int, epochs: int,
-                 batches_per_epoch: int) -> None:
+    def __init__(self, sink: Sink, place: Place) -> None:
         super().__init__()
-        self.sink = sink
-        self.should_stop = should_stop
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.batches_per_epoch = batches_per_epoch
-        self.train_start = self.epoch_start = time.perf_counter()
-        self.epoch = 0
-        self.step = 0
-        self.stopped_on_request = False
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.train_start = time.perf_counter()
+        self.sink, self.place = sink, place
+        self.segment_start = time.perf_counter()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch + 1
-        self.epoch_start = time.perf_counter()
+        self.segment_start = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
+        logs, place = logs or {}, self.place
         # with several steps per execution `batch` is the chunk's last index, which Keras rounds up past the
         # epoch's last batch when the chunk is cut short (1152 of 1125)
-        done_in_epoch = min(batch + 1, self.batches_per_epoch)
-        self.step = (self.epoch - 1) * self.batches_per_epoch + done_in_epoch
+        place.done = min(place.first_batch + batch + 1, place.batches_per_epoch)
         loss = float(logs.get("loss", math.nan))
         if not math.isfinite(loss):
             raise TrainingDiverged(
-                f"Training stopped: the loss became {loss} at epoch {self.epoch}, batch {done_in_epoch}. "
+                f"Training stopped: the loss became {loss} at epoch {place.epoch + 1}, batch {place.done}. "
                 "The learning rate is probably too high for this model; lower it and train again.")
-        if self.should_stop():
-            self.model.stop_training = True
-            self.stopped_on_request = True
         now = time.perf_counter()
-        rate = done_in_epoch * self.batch_size / max(now - self.epoch_start, 1e-9)
-        batches_left = (self.epochs - self.epoch + 1) * self.batches_per_epoch - done_in_epoch
+        rate = (place.done - place.first_batch) * place.batch_size / max(now - self.segment_start, 1e-9)
+        batches_left = max(0, place.epochs * place.batches_per_epoch - place.step)
         progress = Progress(
-            epoch=self.epoch, epochs=self.epochs, batch=done_in_epoch, batches_per_epoch=self.batches_per_epoch,
-            images_per_second=rate, elapsed_s=now - self.train_start, eta_s=batches_left * self.batch_size / rate,
+            epoch=place.epoch + 1, epochs=place.epochs, batch=place.done, batches_per_epoch=place.batches_per_epoch,
+            images_per_second=rate, elapsed_s=place.elapsed_s(), eta_s=batches_left * place.batch_size / rate,
         )
-        record = {"step": self.step, "epoch": self.epoch, "batch": done_in_epoch, "loss": loss,
-                  "accuracy": float(logs.get("accuracy", math.nan)), "elapsed_s": round(now - self.train_start, 3)}
+        record = {"step": place.step, "epoch": place.epoch + 1, "batch": place.done, "loss": loss,
+                  "accuracy": float(logs.get("accuracy", math.nan)), "elapsed_s": round(place.elapsed_s(), 3)}
         self.sink.on_batch(record, progress)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        now = time.perf_counter()
+        logs, place = logs or {}, self.place
         # a stop mid-epoch still reaches here: mark the epoch partial so nobody mistakes it for a full one
-        record: dict[str, Any] = {"epoch": epoch + 1, "step": self.step}
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": place.step}
         record.update({key: float(logs[key]) for key in METRIC_KEYS if key in logs})
-        record.update({"epoch_s": round(now - self.epoch_start, 3), "elapsed_s": round(now - self.train_start, 3),
-                       "partial": self.step < (epoch + 1) * self.batches_per_epoch})
+        record.update({"epoch_s": round(time.perf_counter() - self.segment_start, 3),
+                       "elapsed_s": round(place.elapsed_s(), 3), "partial": place.done < place.batches_per_epoch})
         if not math.isfinite(record.get("val_loss", 0.0)):
             raise TrainingDiverged(
                 f"Training stopped: the validation loss became {record['val_loss']} after epoch {epoch + 1}. "
                 "Lower the learning rate and train again.")
         self.sink.on_epoch(record)
+
+
+class ControlCallback(keras.callbacks.Callback):
+    """After each chunk of batches: `act(step)` makes the changes due and says whether to leave the fit now.
+
+    `act` returns "leave" (raise `Halted`: pause, the server gone), "stop" (end the fit after this chunk,
+    as Keras' `stop_training`) or "" (go on). Before the first batch of a fit that resumes mid-epoch,
+    `resume_metrics()` puts back the half-done epoch's running metrics that fit has just reset.
+    """
+
+    def __init__(self, place: Place, act: Callable[[int], str], resume_metrics: Callable[[], None]) -> None:
+        super().__init__()
+        self.place, self.act, self.resume_metrics = place, act, resume_metrics
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.place.first_batch:
+            self.resume_metrics()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        what = self.act(self.place.step)
+        if what == "leave":
+            raise Halted()
+        if what == "stop":
+            self.model.stop_training = True
+
+
+class Halted(Exception):
+    """Raised out of a fit to leave it at once, mid-epoch, without evaluating the partial epoch."""
+
+
+class Once(keras.callbacks.Callback):
+    """`inner`, seeing `on_train_begin`/`on_train_end` once per training (`begin`/`end`), not once per fit."""
+
+    def __init__(self, inner: keras.callbacks.Callback) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def begin(self, model: keras.Model) -> None:
+        self.inner.set_model(model)
+        self.inner.on_train_begin()
+
+    def end(self) -> None:
+        self.inner.on_train_end()
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        if getattr(self.inner, "_model", None) is not model:
+            self.inner.set_model(model)
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        self.inner.set_params(params)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.inner.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.inner.on_epoch_end(epoch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.inner.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.inner.on_train_batch_end(batch, logs)
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.inner.on_test_begin(logs)
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        self.inner.on_test_end(logs)
+
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.inner.on_test_batch_begin(batch, logs)
+
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.inner.on_test_batch_end(batch, logs)
 
 
 CONFUSION_SUBSET = 1000  # validation images scored after each epoch for the confusion matrix over epochs
@@ -92,10 +176,10 @@ class ConfusionRecorder(keras.callbacks.Callback):
     """After each epoch, the confusion matrix on a fixed set of validation images, handed to `write`."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, num_classes: int,
-                 write: Callable[[list[dict[str, Any]]], None]) -> None:
+                 write: Callable[[list[dict[str, Any]]], None], earlier: list[dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.x, self.y, self.num_classes, self.write = x, np.asarray(y, dtype=np.int64), num_classes, write
-        self.matrices: list[dict[str, Any]] = []
+        self.matrices: list[dict[str, Any]] = list(earlier or [])  # a resumed run's epochs before
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         matrix = confusion_counts(self.model.predict_on_batch, self.x, self.y, self.num_classes)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from core.checks import check_choice, check_scalar, check_seed, from_mapping
+from core.checks import check_choice, check_flag, check_scalar, check_seed, from_mapping
 from core.errors import TrainingConfigError
 
 OPTIMIZERS = ("sgd", "adam", "rmsprop")
 OPTIMIZER_NAMES = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop"}
 SCHEDULES = ("constant", "cosine", "warmup-cosine")
+MONITORS = ("val_loss", "val_accuracy")  # what early stopping and reduce-on-plateau watch
+MONITOR_NAMES = {"val_loss": "validation loss", "val_accuracy": "validation accuracy"}
+PLATEAU_FACTOR = 0.5  # reduce-on-plateau halves the learning rate
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How to train: the optimizer and its settings, batch size, epochs, validation split, seed."""
+    """How to train: the optimizer and its settings, batch size, epochs, validation split, seed, and the
+    recipes that watch the validation metrics (`monitor`): early stopping after `patience` epochs without
+    improvement, keeping the best epoch's weights, and halving the learning rate after `plateau_patience`."""
 
     optimizer: str = "sgd"
     learning_rate: float = 0.01
@@ -24,6 +29,15 @@ class TrainingConfig:
     validation_fraction: float = 0.1
     seed: int = 0
     schedule: str = "constant"
+    early_stopping: bool = False
+    patience: int = 3
+    reduce_on_plateau: bool = False
+    plateau_patience: int = 2
+    monitor: str = "val_loss"
+
+    @property
+    def watches_validation(self) -> bool:
+        return self.early_stopping or self.reduce_on_plateau
 
     def validated(self) -> "TrainingConfig":
         """Return self, or raise TrainingConfigError saying which setting is out of range."""
@@ -40,6 +54,18 @@ class TrainingConfig:
         check_scalar(self.validation_fraction, "validation fraction", TrainingConfigError, integer=False, lo=0,
                      hi=0.5, what="in [0, 0.5]", kind_message="a number")
         check_seed(self.seed, "seed", TrainingConfigError)
+        check_flag(self.early_stopping, "early stopping", TrainingConfigError)
+        check_flag(self.reduce_on_plateau, "reduce on plateau", TrainingConfigError)
+        check_scalar(self.patience, "patience", TrainingConfigError, integer=True, lo=1, hi=100,
+                     what="an integer from 1 to 100")
+        check_scalar(self.plateau_patience, "plateau patience", TrainingConfigError, integer=True, lo=1, hi=100,
+                     what="an integer from 1 to 100")
+        check_choice(self.monitor, "monitor", MONITORS, TrainingConfigError)
+        if self.watches_validation and self.validation_fraction == 0:
+            raise TrainingConfigError(
+                f"{'Early stopping' if self.early_stopping else 'Reduce on plateau'} watches the "
+                f"{MONITOR_NAMES[self.monitor]}: hold out some training images for validation (validation "
+                "fraction above 0), or turn it off.")
         return self
 
     def to_dict(self) -> dict:
@@ -59,7 +85,23 @@ class TrainingConfig:
         epochs = "1 epoch" if self.epochs == 1 else f"{self.epochs} epochs"
         return (f"{name} (learning rate {self.learning_rate:g}, {rate}{momentum}), sparse categorical "
                 f"cross-entropy, batch {self.batch_size}, {epochs}, {self.validation_fraction:.0%} of the "
-                f"training images held out for validation, seed {self.seed}.")
+                f"training images held out for validation, seed {self.seed}.{self.describe_watching()}")
+
+    def describe_watching(self) -> str:
+        """The self-stopping recipes in words ("" when both are off), with a leading space."""
+        watched = MONITOR_NAMES[self.monitor]
+        parts = []
+        if self.reduce_on_plateau:
+            parts.append(f"The learning rate is halved when the {watched} has not improved for "
+                         f"{_epochs(self.plateau_patience)}.")
+        if self.early_stopping:
+            parts.append(f"Training stops early when the {watched} has not improved for {_epochs(self.patience)}; "
+                         "the best epoch's weights are kept.")
+        return "".join(" " + part for part in parts)
+
+
+def _epochs(count: int) -> str:
+    return "1 epoch" if count == 1 else f"{count} epochs"
 
 
 TRAINING_PRESETS: dict[str, TrainingConfig] = {

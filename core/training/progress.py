@@ -26,19 +26,26 @@ class Progress:
 
 
 class Sink(Protocol):
-    """Whoever listens to a training: gets each reported batch and each epoch as plain data."""
+    """Whoever listens to a training: gets each reported batch, each epoch and each event as plain data, and
+    each checkpoint ("last": to resume or continue from; "best": the best epoch's, with early stopping)."""
 
     def on_batch(self, record: Mapping[str, Any], progress: Progress) -> None: ...
 
     def on_epoch(self, record: Mapping[str, Any]) -> None: ...
 
+    def on_event(self, record: Mapping[str, Any]) -> None: ...
+
+    def on_checkpoint(self, name: str, checkpoint: Any) -> None: ...
+
 
 class MemorySink:
-    """Keeps every record in lists (for scripts and tests); optionally passes them on."""
+    """Keeps every record in lists and the latest checkpoints (for scripts and tests); optionally passes them on."""
 
     def __init__(self, then: Sink | None = None) -> None:
         self.batches: list[dict] = []
         self.epochs: list[dict] = []
+        self.events: list[dict] = []
+        self.checkpoints: dict[str, Any] = {}
         self.progress = Progress()
         self._then = then
 
@@ -52,6 +59,16 @@ class MemorySink:
         self.epochs.append(dict(record))
         if self._then is not None:
             self._then.on_epoch(record)
+
+    def on_event(self, record: Mapping[str, Any]) -> None:
+        self.events.append(dict(record))
+        if self._then is not None:
+            self._then.on_event(record)
+
+    def on_checkpoint(self, name: str, checkpoint: Any) -> None:
+        self.checkpoints[name] = checkpoint
+        if self._then is not None:
+            self._then.on_checkpoint(name, checkpoint)
 
 
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import io
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +100,73 @@ def test_from_run_repeats_a_run_with_the_same_metrics(cli_run, capsys):
 def test_from_run_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     line = run_failing(capsys, ["--from-run", str(tmp_path)])
     assert line == f"error: {tmp_path}: not a run folder (it has no spec.json)."
+
+
+# --- pause, resume, continue ---------------------------------------------------------------------
+
+
+def test_ctrl_c_pauses_the_run_and_resume_finishes_it_as_its_replay_does(tmp_path):
+    """A real Ctrl-C (SIGINT) to a real CLI process; then --resume in another; then --from-run for comparison."""
+    data = write_bars_npz(tmp_path / "bars.npz")
+    store = RunStore(tmp_path / "runs")
+    command = [sys.executable, "-m", "core", "--dataset", str(data), "--arch", "lab", "--train", "lab",
+               "--epochs", "8", "--batch-size", "1", "--runs", str(store.root)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if "epoch 1/8:" in line:
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    (run_id,) = store.run_ids()
+    assert re.search(r"pausing after the current batches", err)
+    assert re.search(rf"paused: Paused in epoch 2/8, after batch \d+/216; Resume goes on from there\. Resume it "
+                     rf"with: python -m core --resume {run_id} --runs {re.escape(str(store.root))}", err), err
+    assert store.status(run_id).state is RunState.PAUSED and "Traceback" not in err
+    resumed = subprocess.run([sys.executable, "-m", "core", "--resume", run_id, "--runs", str(store.root)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"run {run_id} resumed: resuming from epoch 2, after batch" in resumed.stdout
+    assert store.status(run_id).state is RunState.FINISHED and len(store.epochs(run_id)) == 8
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--from-run", run_id, "--runs", str(store.root)]) == 0
+    replay = next(other for other in store.run_ids() if other != run_id)
+    assert [row["val_loss"] for row in store.epochs(replay)] == [row["val_loss"] for row in store.epochs(run_id)]
+    assert store.test_metrics(replay)["accuracy"] == store.test_metrics(run_id)["accuracy"]
+
+
+def test_a_second_ctrl_c_stops_instead_and_a_third_aborts():
+    from core.cli import ctrl_c_pauses
+    from core.training.controls import Controls, Halt
+
+    controls = Controls()
+    with contextlib.redirect_stderr(io.StringIO()) as said, ctrl_c_pauses(controls):
+        signal.raise_signal(signal.SIGINT)
+        assert controls.halted is Halt.PAUSE
+        signal.raise_signal(signal.SIGINT)
+        assert controls.halted is Halt.STOP
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert "pausing after the current batches (Ctrl-C again to stop instead)" in said.getvalue()
+
+
+def test_continue_makes_a_child_run_that_trains_further(cli_run, capsys):
+    _, _, _, store, run_id = cli_run
+    assert main(["--continue", run_id, "--epochs", "2", "--runs", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    child = next(other for other in store.run_ids() if store.spec(other).parent == run_id)
+    assert f"run {child} continues run {run_id}: continuing from the end of epoch 1" in out
+    assert [row["epoch"] for row in store.epochs(child)] == [1, 2, 3]
+    assert store.status(child).state is RunState.FINISHED and store.spec(child).origin == "cli"
+
+
+def test_resume_refuses_a_finished_run_and_names_continue(cli_run, capsys):
+    _, _, _, store, run_id = cli_run
+    line = run_failing(capsys, ["--resume", run_id, "--runs", str(store.root)])
+    assert line == (f"error: run {run_id} is finished: only a paused or interrupted run can be resumed "
+                    "(--continue trains it further).")
+    line = run_failing(capsys, ["--resume", "20260101-000000-abcdef", "--runs", str(store.root)])
+    assert line.startswith("error: 20260101-000000-abcdef: no such run")
 
 
 # --- errors -------------------------------------------------------------------------------------

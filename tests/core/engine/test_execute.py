@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from core.data.dataset import DatasetRef
-from core.engine.execute import StopFlag, StopReason, execute
+from core.engine.execute import execute
 from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import CONFUSION, FILTERS, MODEL, TENSORBOARD, RunStore
-from tests.core.engine.conftest import QUICK, TINY, spec
+from core.training.controls import Controls, Halt
+from tests.core.engine.conftest import PAUSABLE, QUICK, TINY, same_training, spec
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +73,11 @@ def test_the_same_spec_gives_the_same_metrics(executed, bars_file):
 def test_a_stop_keeps_the_weights_and_still_scores_the_model(tmp_path, bars_file):
     store = RunStore(tmp_path)
     run_id = store.create(spec(bars_file, replace(QUICK, epochs=50)))
-    stop = StopFlag()
-    state = execute(store, run_id, stop, on_epoch=lambda record: stop.set(StopReason.USER))
+    controls = Controls()
+    state = execute(store, run_id, controls, on_epoch=lambda record: controls.stop())
     assert state is RunState.STOPPED
-    assert store.status(run_id).message.startswith("Stopped by the user in epoch 2/50")
+    # the stop came after epoch 1; an epoch of the bars is one chunk of batches: it stops as epoch 2 ends
+    assert store.status(run_id).message.startswith("Stopped by the user at the end of epoch 2/50")
     assert store.has_model(run_id) and store.test_metrics(run_id) is not None
     assert len(store.epochs(run_id)) == 2  # the epoch the stop was asked in, and the one it stopped in
 
@@ -83,10 +85,11 @@ def test_a_stop_keeps_the_weights_and_still_scores_the_model(tmp_path, bars_file
 def test_when_the_server_goes_the_run_is_interrupted_with_its_weights(tmp_path, bars_file):
     store = RunStore(tmp_path)
     run_id = store.create(spec(bars_file, replace(QUICK, epochs=50)))
-    stop = StopFlag()
-    state = execute(store, run_id, stop, on_epoch=lambda record: stop.set(StopReason.SERVER_GONE))
-    assert state is RunState.INTERRUPTED and store.has_model(run_id)
-    assert store.status(run_id).message.startswith("The server stopped during training, in epoch 2/50")
+    controls = Controls()
+    state = execute(store, run_id, controls, on_epoch=lambda record: controls.halt(Halt.SERVER_GONE))
+    assert state is RunState.INTERRUPTED and store.has_model(run_id) and store.has_checkpoint(run_id, "last")
+    assert store.status(run_id).message.startswith("The server stopped at the end of epoch 2/50")
+    assert store.status(run_id).message.endswith("Resume goes on from there.")
 
 
 def test_a_dataset_that_cannot_be_loaded_fails_the_run_with_the_reason(tmp_path):
@@ -123,3 +126,33 @@ def test_the_confusion_matrix_per_epoch_is_the_one_the_engine_computes(tmp_path,
     assert all(int(np.sum(entry["matrix"])) == len(subset) for entry in recorded)
     np.testing.assert_array_equal(np.sum(recorded[-1]["matrix"], axis=1),
                                   np.bincount(y_val[subset], minlength=dataset.num_classes))
+
+
+def test_a_paused_run_resumes_where_it_paused_and_ends_as_if_never_paused(tmp_path, bars_file, never_paused):
+    store = RunStore(tmp_path)
+    run_id = store.create(spec(bars_file, PAUSABLE))
+    controls = Controls()
+    controls.pause()  # taken at the end of the first chunk of batches
+    assert execute(store, run_id, controls) is RunState.PAUSED
+    status = store.status(run_id)
+    assert status.message == "Paused in epoch 1/3, after batch 32/216; Resume goes on from there."
+    assert store.has_checkpoint(run_id, "last") and store.has_model(run_id) and store.test_metrics(run_id) is None
+    assert status.progress.batch == 32 and status.ended is not None
+    assert execute(store, run_id) is RunState.FINISHED
+    assert store.status(run_id).started == status.started  # the same run, started once
+    assert [e["kind"] for e in store.events(run_id)] == ["paused", "resumed"]
+    assert same_training(store, run_id, *never_paused)
+
+
+def test_a_run_resumed_after_a_crash_forgets_what_it_logged_after_its_checkpoint(tmp_path, bars_file, never_paused):
+    store = RunStore(tmp_path)
+    run_id = store.create(spec(bars_file, PAUSABLE))
+    controls = Controls()
+    execute(store, run_id, controls, on_epoch=lambda record: controls.pause() if record["epoch"] == 1 else None)
+    # as if the worker had gone on into epoch 2 and died there, after logging some of it
+    store.append_batch(run_id, {"step": 300, "epoch": 2, "batch": 84, "loss": 9.0, "accuracy": 0.0})
+    store.append_event(run_id, {"kind": "learning_rate", "value": 1.0, "step": 300, "by": "user"})
+    assert execute(store, run_id) is RunState.FINISHED
+    assert all(row["loss"] != 9.0 for row in store.reader(run_id).snapshot().batches)
+    assert [e["kind"] for e in store.events(run_id)] == ["paused", "resumed"]
+    assert same_training(store, run_id, *never_paused)

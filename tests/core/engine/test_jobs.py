@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from core.engine.jobs import JobManager, default_idle_retire_s
+from core.errors import RunError, TrainingConfigError
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from tests.conftest import training, wait_for
-from tests.core.engine.conftest import LONG, spec
+from tests.core.engine.conftest import LONG, PAUSABLE, same_training, spec
 
 
 def test_the_queue_holds_runs_beyond_the_limit_with_positions_and_cancels(manager, tmp_path, bars_file):
@@ -56,8 +61,9 @@ def test_a_server_that_shuts_down_leaves_its_running_run_interrupted_with_weight
     wait_for(lambda: training(store, running), what="the run to train")
     jobs.shutdown()
     status = store.status(running)
-    assert status.state is RunState.INTERRUPTED and store.has_model(running)
-    assert status.message.startswith("The server stopped during training, in epoch 1/200")
+    assert status.state is RunState.INTERRUPTED and store.has_model(running) and store.has_checkpoint(running, "last")
+    assert re.match(r"The server stopped in epoch 1/200, after batch \d+/216; Resume goes on from there\.$",
+                    status.message)
     assert store.status(queued).state is RunState.CANCELLED
 
 
@@ -70,3 +76,62 @@ def test_the_idle_time_comes_from_the_environment(monkeypatch):
     assert default_idle_retire_s() == 120.0
     monkeypatch.delenv("CONVLAB_WORKER_IDLE_S")
     assert default_idle_retire_s() == 120.0
+
+
+def test_pause_frees_the_slot_for_the_queue_and_resume_ends_as_if_never_paused(manager, tmp_path, bars_file,
+                                                                                never_paused):
+    store = RunStore(tmp_path)
+    paused = manager.submit(store, spec(bars_file, PAUSABLE), owner="teacher")
+    waiting = manager.submit(store, spec(bars_file), owner="student")
+    wait_for(lambda: training(store, paused), what="the run to train")
+    assert manager.position(waiting) == 1 and manager.pause(paused)
+    wait_for(lambda: store.status(paused).state is RunState.PAUSED, timeout=30, what="the pause")
+    wait_for(lambda: manager.position(waiting) is None, timeout=30, what="the queued run to take the slot")
+    assert store.has_checkpoint(paused, "last") and not manager.pause(paused)  # (not training any more)
+    manager.resume(store, paused, owner="teacher")
+    with pytest.raises(RunError, match="already queued or training"):
+        manager.resume(store, paused)
+    assert manager.wait_idle(timeout=300)
+    assert store.status(waiting).state is RunState.FINISHED and store.status(paused).state is RunState.FINISHED
+    assert same_training(store, paused, *never_paused)
+
+
+def test_a_change_reaches_the_training_and_is_recorded(manager, tmp_path, bars_file):
+    store = RunStore(tmp_path)
+    run_id = manager.submit(store, spec(bars_file, LONG))
+    with pytest.raises(TrainingConfigError, match="learning rate == -1"):
+        manager.change(run_id, "learning_rate", -1)
+    wait_for(lambda: training(store, run_id), what="the run to train")
+    assert manager.change(run_id, "learning_rate", 0.002) and manager.change(run_id, "epochs", 1)
+    assert manager.wait_idle(timeout=300)  # one epoch now, not 200
+    assert store.status(run_id).state is RunState.FINISHED and len(store.epochs(run_id)) == 1
+    assert [(e["kind"], e["value"]) for e in store.events(run_id)] == [("learning_rate", 0.002), ("epochs", 1)]
+
+
+def test_a_run_interrupted_by_a_server_restart_resumes_on_the_next_server(tmp_path, bars_file, never_paused):
+    store = RunStore(tmp_path)
+    first = JobManager(max_concurrent=1, keep_spare=False)
+    run_id = first.submit(store, spec(bars_file, PAUSABLE))
+    wait_for(lambda: training(store, run_id), what="the run to train")
+    first.shutdown()
+    assert store.status(run_id).state is RunState.INTERRUPTED and store.has_checkpoint(run_id, "last")
+    second = JobManager(max_concurrent=1, keep_spare=False)
+    try:
+        second.resume(store, run_id)
+        assert second.wait_idle(timeout=300)
+    finally:
+        second.shutdown()
+    assert store.status(run_id).state is RunState.FINISHED
+    assert same_training(store, run_id, *never_paused)
+
+
+def test_only_a_paused_or_interrupted_run_can_be_resumed(manager, tmp_path, bars_file):
+    store = RunStore(tmp_path)
+    run_id = manager.submit(store, spec(bars_file))
+    assert manager.wait_idle(timeout=300)
+    with pytest.raises(RunError, match="This run is finished: only a paused or interrupted run can be resumed."):
+        manager.resume(store, run_id)
+    child = manager.continue_run(store, run_id, 1)
+    assert manager.wait_idle(timeout=300)
+    assert store.status(child).state is RunState.FINISHED and store.spec(child).parent == run_id
+    assert [row["epoch"] for row in store.epochs(child)] == [1, 2, 3]

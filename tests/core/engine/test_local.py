@@ -10,10 +10,10 @@ from core.engine.jobs import JobManager
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from tests.conftest import training, wait_for
-from tests.core.engine.conftest import LONG, spec
+from tests.core.engine.conftest import LONG, PAUSABLE, same_training, spec
 
 
-def test_a_killed_worker_ends_its_run_as_failed_and_the_next_run_goes_on(manager, tmp_path, bars_file):
+def test_a_killed_worker_ends_its_run_interrupted_and_the_next_run_goes_on(manager, tmp_path, bars_file):
     store = RunStore(tmp_path)
     doomed = manager.submit(store, spec(bars_file, LONG))
     after = manager.submit(store, spec(bars_file))
@@ -21,8 +21,9 @@ def test_a_killed_worker_ends_its_run_as_failed_and_the_next_run_goes_on(manager
     os.kill(store.raw_status(doomed).owner.pid, signal.SIGKILL)
     assert manager.wait_idle(timeout=300)
     status = store.status(doomed)
-    assert status.state is RunState.FAILED
+    assert status.state is RunState.INTERRUPTED  # resumable from its last checkpoint
     assert status.message.startswith("The training process ended unexpectedly (killed by signal SIGKILL) in epoch ")
+    assert status.message.endswith("Resume goes on from its last checkpoint.")
     assert store.status(after).state is RunState.FINISHED
 
 
@@ -98,3 +99,17 @@ def process_exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_run_whose_worker_was_killed_resumes_from_its_last_checkpoint(manager, tmp_path, bars_file, never_paused):
+    store = RunStore(tmp_path)
+    run_id = manager.submit(store, spec(bars_file, PAUSABLE))
+    wait_for(lambda: store.has_checkpoint(run_id, "last"), what="the first epoch's checkpoint")
+    os.kill(store.raw_status(run_id).owner.pid, signal.SIGKILL)
+    wait_for(lambda: not manager.is_running(run_id), timeout=60, what="the manager to see the worker go")
+    assert store.status(run_id).state is RunState.INTERRUPTED
+    manager.resume(store, run_id)
+    assert manager.wait_idle(timeout=300)
+    assert store.status(run_id).state is RunState.FINISHED
+    assert [row["epoch"] for row in store.epochs(run_id)] == [1, 2, 3]  # nothing twice, nothing missing
+    assert same_training(store, run_id, *never_paused)

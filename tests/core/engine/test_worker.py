@@ -6,7 +6,7 @@ import io
 import json
 
 from core.engine import worker
-from core.engine.execute import StopFlag, StopReason
+from core.training.controls import Halt
 
 
 def lines(*commands: dict) -> io.StringIO:
@@ -14,16 +14,27 @@ def lines(*commands: dict) -> io.StringIO:
 
 
 def test_a_stop_goes_to_the_run_read_before_it_even_before_that_run_starts():
-    inbox = worker.Inbox(StopFlag)
+    inbox = worker.Inbox()
     inbox.listen(lines({"cmd": "run", "run_id": "a"}, {"cmd": "stop"}, {"cmd": "run", "run_id": "b"}))
-    (job_a, flag_a), (job_b, flag_b) = inbox.runs.get_nowait(), inbox.runs.get_nowait()
-    assert job_a["run_id"] == "a" and flag_a.reason == "user"
-    assert job_b["run_id"] == "b" and flag_b.reason is StopReason.SERVER_GONE  # stdin ended during b: the server has gone
+    (job_a, controls_a), (job_b, controls_b) = inbox.runs.get_nowait(), inbox.runs.get_nowait()
+    assert job_a["run_id"] == "a" and controls_a.halted is Halt.STOP
+    assert job_b["run_id"] == "b" and controls_b.halted is Halt.SERVER_GONE  # stdin ended during b: the server has gone
     assert inbox.runs.get_nowait() is None
 
 
+def test_pause_and_changes_go_to_the_current_run_and_a_bad_change_is_dropped():
+    inbox = worker.Inbox()
+    inbox.listen(lines({"cmd": "run", "run_id": "a"}, {"cmd": "change", "kind": "learning_rate", "value": 0.05},
+                       {"cmd": "change", "kind": "learning_rate", "value": -1}, {"cmd": "change", "kind": "nope"},
+                       {"cmd": "change", "kind": "epochs", "value": 7}, {"cmd": "pause"}))
+    _, controls = inbox.runs.get_nowait()
+    assert [(change.kind.value, change.value, by) for change, by in controls.due(0)] == [
+        ("learning_rate", 0.05, "user"), ("epochs", 7, "user")]
+    assert controls.halted is Halt.PAUSE  # (the end of stdin comes after: the first halt asked wins)
+
+
 def test_garbage_and_a_stop_with_no_run_are_ignored():
-    inbox = worker.Inbox(StopFlag)
+    inbox = worker.Inbox()
     inbox.listen(io.StringIO('not json\n{"cmd": "stop"}\n'))
     assert inbox.runs.get_nowait() is None
 

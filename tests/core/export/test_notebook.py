@@ -64,7 +64,7 @@ def test_the_notebook_is_the_labs_four_stages_in_plain_keras(rich_run):
                   "## 4 · Estimate its performance"):
         assert stage in markdown
     for piece in ("keras.Sequential", "accuracy_score(y_test, y_pred)", "confusion_matrix", "set_random_seed(SEED)",
-                  ".shuffle(len(x_fit), seed=SEED, reshuffle_each_iteration=True)", "RandomTranslation"):
+                  "np.random.default_rng([SEED, epoch]).permutation(len(x_fit))", "RandomTranslation"):
         assert piece in code
     assert "<b>" not in markdown and "\\<b\\>label\\</b\\>" in markdown  # the label's markup stays text
     assert made.file_name == f"{run_id}.ipynb" and made.data_file is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core import atomic
-from core.runs.logs import EPOCH_FIELDS, CsvLog, csv_line
+from core.runs.logs import EPOCH_FIELDS, CsvLog, JsonLog, csv_line, json_line
 from core.runs.store import EPOCHS
 
 
@@ -43,3 +43,25 @@ def test_damaged_lines_are_skipped(tmp_path):
     folder = tmp_path / "a folder"
     folder.mkdir()
     assert CsvLog(folder).read() == []  # unreadable: nothing, and no error
+
+
+def test_a_log_rewritten_shorter_is_read_afresh(tmp_path):
+    """A resumed run drops what it logged after its checkpoint: a reader that was following sees the new file."""
+    path = tmp_path / EPOCHS
+    log = CsvLog(path)
+    for line in ("epoch,loss", "1,0.5", "2,0.4", "3,0.3"):
+        atomic.append_line(path, line)
+    assert [row["epoch"] for row in log.read()] == [1, 2, 3]
+    atomic.write_bytes(path, b"epoch,loss\n1,0.5\n")
+    assert [row["epoch"] for row in log.read()] == [1]
+    atomic.append_line(path, "2,0.45")
+    assert [row["loss"] for row in log.read()] == [0.5, 0.45]
+
+
+def test_a_json_lines_log_skips_what_is_not_an_object(tmp_path):
+    path = tmp_path / "events.jsonl"
+    log = JsonLog(path)
+    for line in ('{"kind": "paused", "step": 3}', "not json", "[1, 2]", json_line({"kind": "resumed", "step": 3})):
+        atomic.append_line(path, line)
+    atomic.append_line(path, "")
+    assert [row["kind"] for row in log.read()] == ["paused", "resumed"]

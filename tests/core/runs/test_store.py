@@ -131,3 +131,45 @@ def test_an_export_is_kept_with_its_check_until_the_model_changes(store):
     assert store.kept_export(run_id, ".onnx") is None  # made from another model: made again
     with pytest.raises(RunError, match="not an export format"):
         store.keep_export(run_id, "/../spec.json", b"", {})
+
+
+def test_checkpoints_and_events_are_kept_in_the_run(store):
+    run_id = store.create(LAB)
+    assert store.checkpoint_bytes(run_id, "last") is None and not store.has_checkpoint(run_id, "best")
+    store.write_checkpoint(run_id, "last", b"state")
+    assert store.checkpoint_bytes(run_id, "last") == b"state" and store.has_checkpoint(run_id, "last")
+    with pytest.raises(RunError, match="not a checkpoint"):
+        store.write_checkpoint(run_id, "../spec", b"x")
+    store.append_event(run_id, {"kind": "paused", "step": 40})
+    assert store.events(run_id) == [{"kind": "paused", "step": 40}]
+    assert store.reader(run_id).snapshot().events == ({"kind": "paused", "step": 40},)
+
+
+def test_rewinding_drops_what_a_run_recorded_after_its_checkpoint(store):
+    run_id = store.create(LAB)
+    for epoch in (1, 2, 3):
+        store.append_epoch(run_id, {"epoch": epoch, "step": epoch * 10, "loss": 1 / epoch, "partial": epoch == 3})
+    for step in range(1, 36, 5):
+        store.append_batch(run_id, {"step": step, "epoch": step // 10 + 1, "batch": step % 10, "loss": 0.5})
+    store.append_event(run_id, {"kind": "learning_rate", "step": 12})
+    store.append_event(run_id, {"kind": "epochs", "step": 24})
+    store.write_confusion(run_id, [{"epoch": e, "matrix": [[1]]} for e in (1, 2, 3)])
+    reader = store.reader(run_id)
+    assert len(reader.snapshot().epochs) == 3
+    store.rewind(run_id, epochs=2, step=20)  # the checkpoint: the end of epoch 2
+    assert [row["epoch"] for row in store.epochs(run_id)] == [1, 2]
+    assert [row["epoch"] for row in reader.snapshot().epochs] == [1, 2]  # a reader following the run sees it
+    assert max(row["step"] for row in reader.snapshot().batches) <= 20
+    assert [event["kind"] for event in store.events(run_id)] == ["learning_rate"]
+    assert [record["epoch"] for record in store.confusion(run_id)] == [1, 2]
+
+
+def test_a_continued_run_starts_with_its_parents_state_and_records(store):
+    parent = store.create(LAB)
+    store.append_epoch(parent, {"epoch": 1, "step": 10, "loss": 0.5, "partial": False})
+    store.append_epoch(parent, {"epoch": 2, "step": 15, "loss": 0.4, "partial": True})  # stopped mid-epoch
+    child = store.create(LAB)
+    store.start_from(child, store, parent, b"final state", epochs=1, step=15)
+    assert store.checkpoint_bytes(child, "start") == b"final state" and store.checkpoint_bytes(child, "last") is None
+    assert [row["epoch"] for row in store.epochs(child)] == [1]  # the partial epoch will be finished by the child
+    assert [row["epoch"] for row in store.epochs(parent)] == [1, 2]  # the parent's own records are untouched

@@ -7,7 +7,7 @@ import numpy as np
 
 def test_a_short_last_chunk_of_batches_is_reported_as_the_epochs_last_batch():
     """With steps per execution, Keras reports the last chunk's index rounded up past the epoch's end."""
-    from core.training.callbacks import MetricsCallback
+    from core.training.callbacks import MetricsCallback, Place
 
     seen = []
 
@@ -15,7 +15,8 @@ def test_a_short_last_chunk_of_batches_is_reported_as_the_epochs_last_batch():
         def on_batch(self, record, progress):
             seen.append((record["batch"], record["step"], progress.batch, progress.fraction))
 
-    callback = MetricsCallback(Sink(), lambda: False, batch_size=8, epochs=2, batches_per_epoch=1125)
+    place = Place(epoch=0, first_batch=0, batches_per_epoch=1125, epochs=2, batch_size=8)
+    callback = MetricsCallback(Sink(), place)
     callback.on_train_begin()
     callback.on_epoch_begin(0)
     callback.on_train_batch_end(1151, {"loss": 0.5, "accuracy": 0.9})
