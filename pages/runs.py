@@ -42,7 +42,7 @@ else:
                          selection_mode="multi-row", key=KEYS.TABLE, width="stretch")
     picked = [visible[i] for i in event.selection.rows if i < len(visible)]
     if len(picked) == 1:
-        one_run(picked[0])
+        one_run(picked[0], everyone)
     elif len(picked) > 1:
         compare(picked)
     else:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.runs.status import RunState
 from core.training.config import TRAINING_PRESET_DESCRIPTIONS, TRAINING_PRESETS
-from ui import runs, state
+from ui import run_control, runs, state
 from ui.architecture_form import show_augmented
 from ui.bootstrap import page_setup
 from ui.live import live_view
@@ -48,14 +48,25 @@ if dataset is not None and built is not None and built.arch.augmentation.enabled
                      "see what the model will train on", icon=":material/auto_awesome_motion:"):
         show_augmented(dataset, built.arch.augmentation)
 
-start, stop, _ = st.columns([1, 1, 4])
+start, pause, stop, _ = st.columns([1, 1, 1, 3])
 start.button("Start training", type="primary", icon=":material/play_arrow:", on_click=runs.start_training,
              disabled=active or dataset is None or built is None, key=KEYS.START, width="stretch")
+if current is not None and current.state.is_resumable:
+    pause.button("Resume", icon=":material/resume:", on_click=run_control.resume, args=(current.run_id,),
+                 key=KEYS.RESUME, width="stretch", help="Back in the queue; it trains on from where it stopped.")
+else:
+    pause.button("Pause", icon=":material/pause:", key=KEYS.PAUSE, width="stretch",
+                 on_click=run_control.pause, args=(current.run_id if current else "",),
+                 disabled=current is None or current.state is not RunState.RUNNING,
+                 help="Checkpoints the run at its next batches and frees its training slot; Resume goes on from "
+                      "that very batch.")
 stop.button("Cancel" if current is not None and current.state is RunState.QUEUED else "Stop",
-            icon=":material/stop:", on_click=runs.stop_training, disabled=not active, key=KEYS.STOP,
+            icon=":material/stop:", on_click=run_control.stop, args=(current.run_id if current else "",),
+            disabled=not active, key=KEYS.STOP,
             width="stretch")
 if st.session_state[state.START_ERROR]:
     st.error(md(st.session_state[state.START_ERROR]), icon=":material/error:")
+run_control.said()
 
 if current is None:
     if runs.vanished():

@@ -78,11 +78,12 @@ def wait_until_serving(server: subprocess.Popen, url: str, timeout_s: float = 12
 
 
 @contextlib.contextmanager
-def serving_app(runs_root: Path, keras_home: Path) -> Iterator[str]:
-    """A `streamlit run app.py` server, offline, on a free port, with its own run store; yields its URL."""
+def serving_app(runs_root: Path, keras_home: Path, **settings: str) -> Iterator[str]:
+    """A `streamlit run app.py` server, offline, on a free port, with its own run store (and `settings` in its
+    environment); yields its URL."""
     port = free_port()
     env = dict(os.environ, CONVLAB_OFFLINE="1", KERAS_HOME=str(keras_home), CONVLAB_RUNS=str(runs_root),
-               TF_CPP_MIN_LOG_LEVEL="2")
+               TF_CPP_MIN_LOG_LEVEL="2", **settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",

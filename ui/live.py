@@ -15,7 +15,9 @@ from core.runs.status import RunState
 from core.runs.store import RunSnapshot
 from ui import runs, state
 from ui.errors import guarded
+from ui.run_control import change_course, lineage, resume_or_continue
 from ui.sidebar import ordinal, rerun_if_run_moved_on, status_body
+from ui.state import RunControl
 from ui.widgets import duration, md, progress_bar
 
 CHART_SECONDS = 2.0  # while training, the curves and filters move every 2 s; the progress line every second
@@ -49,6 +51,9 @@ def run_outcome(current: RunSnapshot) -> None:
         st.success(md(status.message), icon=":material/check_circle:")
     elif current.state is RunState.FINISHED:
         st.success(f"Training finished in {duration(status.training_s)}.", icon=":material/check_circle:")
+    elif current.state is RunState.PAUSED:
+        st.info(f"**Paused.** {md(status.message)} Its training slot went to the next run in the queue.",
+                icon=":material/pause_circle:")
     elif current.state in (RunState.STOPPED, RunState.INTERRUPTED, RunState.CANCELLED):
         st.warning(md(status.message), icon=":material/stop_circle:")
     else:
@@ -56,15 +61,19 @@ def run_outcome(current: RunSnapshot) -> None:
 
 
 def final_metrics(current: RunSnapshot) -> None:
-    last = current.final_metrics()
+    """The last epoch's metrics, or, when early stopping kept an earlier epoch's weights, that epoch's."""
+    kept = next((int(e["value"]) for e in reversed(current.events) if e.get("kind") == "kept"), None)
+    rows = [row for row in current.epochs if row.get("epoch") == kept and not row.get("partial")]
+    last = rows[-1] if rows else current.final_metrics()
     if not last:
         return
+    which = f"epoch {last['epoch']}, kept" if rows else f"epoch {last['epoch']}"
     cols = st.columns(4)
     for column, key, label in zip(cols, ("loss", "accuracy", "val_loss", "val_accuracy"),
                                   ("loss", "accuracy", "validation loss", "validation accuracy")):
         if key in last:
             value = last[key]
-            column.metric(f"{label} (epoch {last['epoch']})", f"{value:.2%}" if "acc" in key else f"{value:.4f}")
+            column.metric(f"{label} ({which})", f"{value:.2%}" if "acc" in key else f"{value:.4f}")
 
 
 def filters_now(current: RunSnapshot) -> "np.ndarray | None":
@@ -79,7 +88,7 @@ def curves_and_filters(current: RunSnapshot) -> None:
     Chromium here about 0.15 of a core, taken from the training)."""
     every = CHART_SECONDS if current.state.is_training else 0.0
     figure, mosaic = state.refreshed_every(state.TrainingPage.LIVE_CURVES, current.run_id, every, lambda: (
-        training_curves(current.batches, current.epochs, current.status.progress.batches_per_epoch),
+        training_curves(current.batches, current.epochs, current.status.progress.batches_per_epoch, current.events),
         filters_now(current)))
     st.plotly_chart(figure, key=state.TrainingPage.CURVES)
     if mosaic is not None:
@@ -96,8 +105,12 @@ def live_view() -> None:
     if current is None:
         return
     st.markdown(f"**Run** {md(current.label or current.run_id)} · `{current.run_id}`")
+    lineage(current.run_id)
     run_outcome(current)
+    change_course(current, RunControl.TRAINING)
     final_metrics(current)
+    if not current.state.is_active:
+        resume_or_continue(current.run_id, current.state, RunControl.TRAINING, resume_here=False)
     if current.batches or current.epochs:
         curves_and_filters(current)
     if current.usable:

@@ -14,18 +14,29 @@ from core.limits import format_bytes
 from core.runs.compare import comparison_csv, spec_differences
 from core.runs.status import RunState
 from core.runs.store import RunSummary
-from ui import runs, state
+from ui import run_control, runs, state
 from ui.exports import take_away
+from ui.state import RunControl, TakeAway
 from ui.state import RunsPage as KEYS
-from ui.state import TakeAway
 from ui.widgets import md, show_error
 
 
-def one_run(summary: RunSummary) -> None:
-    """Actions on one selected run: use it, apply its settings, label, download, delete."""
+def one_run(summary: RunSummary, summaries: list[RunSummary]) -> None:
+    """Actions on one selected run: use it, apply its settings, pause, resume or continue it, label, download,
+    delete."""
     store = runs.store()
     st.subheader(md(summary.label or summary.run_id))
     st.caption(f"`{summary.run_id}` · {summary.state.value}: {md(summary.message)}")
+    run_control.lineage(summary.run_id, summaries)
+    run_control.said()
+    if summary.state is RunState.RUNNING:
+        why = run_control.refused(summary.run_id)
+        st.button("Pause", icon=":material/pause:", key=RunControl.PAUSE.format(RunControl.RUNS),
+                  on_click=run_control.pause, args=(summary.run_id,), disabled=bool(why),
+                  help=f"Not here: {why}." if why else "It checkpoints at its next batches and frees its training "
+                                                       "slot for the queue; Resume goes on from that very batch.")
+    elif not summary.state.is_active:
+        run_control.resume_or_continue(summary.run_id, summary.state, RunControl.RUNS)
     use, apply_, _ = st.columns([1, 1, 2])
     if use.button("Use this run", icon=":material/check:", disabled=not summary.has_model or summary.state.is_active,
                   help="Make it the session's model: Evaluation and Draw & classify then work on it.",
@@ -133,21 +144,31 @@ def upload_model() -> None:
                    "then a training process loads it in Keras' safe mode (nothing in the file runs; Lambda layers are "
                    "refused) and scores it on the test set.")
         upload = st.file_uploader("Model file", type=["keras"], key=KEYS.MODEL_UPLOAD)
-        if upload is None or st.session_state.get(KEYS.MODEL_UPLOAD_ID) == upload.file_id:
+        if upload is None:
             return
-        st.session_state[KEYS.MODEL_UPLOAD_ID] = upload.file_id
-        try:
-            run_id = submit_upload(runs.job_manager(), runs.store(), upload.getvalue(), upload.name, dataset,
-                                   owner=state.owner(), made_by=runs.workspace())
-        except ConvLabError as error:
-            show_error(error, "Refused: ")
+        if st.session_state.get(KEYS.MODEL_UPLOAD_ID) != upload.file_id:  # each file is checked once
+            st.session_state[KEYS.MODEL_UPLOAD_ID] = upload.file_id
+            st.session_state[KEYS.MODEL_UPLOAD_SAID] = check_upload(upload.name, upload.getvalue(), dataset)
+        # (said on every rerun while the file is there: a run that starts at once reruns the page)
+        run_id, said = st.session_state[KEYS.MODEL_UPLOAD_SAID]
+        if run_id is None:
+            st.error(said, icon=":material/error:")
             return
-        runs.set_current_run(run_id)
-        st.session_state[state.RUN_PHASE] = runs.queued_phase(run_id)
-        st.success(f"{md(upload.name)} passed the checks and is now run `{run_id}`: a training process loads and "
-                   "scores it (follow it on **Training**), then **Evaluation** and **Draw & classify** work on it.",
-                   icon=":material/check_circle:")
+        st.success(said, icon=":material/check_circle:")
         st.page_link("pages/training.py", label="Follow it on Training", icon=":material/arrow_forward:")
+
+
+def check_upload(name: str, data: bytes, dataset) -> tuple[str | None, str]:
+    """Check an uploaded model and queue its scoring: (its run id, what to say), or (None, why it was refused)."""
+    try:
+        run_id = submit_upload(runs.job_manager(), runs.store(), data, name, dataset, owner=state.owner(),
+                               made_by=runs.workspace())
+    except ConvLabError as error:
+        return None, f"Refused: {md(error)}"
+    runs.set_current_run(run_id)
+    st.session_state[state.RUN_PHASE] = runs.queued_phase(run_id)
+    return run_id, (f"{md(name)} passed the checks and is now run `{run_id}`: a training process loads and scores it "
+                    "(follow it on **Training**), then **Evaluation** and **Draw & classify** work on it.")
 
 
 def store_usage() -> None:

@@ -27,11 +27,13 @@ def table(summaries: list[RunSummary]) -> pd.DataFrame:
         "training time": duration(summary.training_s) if summary.training_s is not None else "",
         "state": summary.state.value,
         "run": summary.run_id,
+        "continues": summary.parent,
     } for summary in summaries])
 
 
 COLUMNS = {
     "": st.column_config.TextColumn(width="small", help="the session's current run"),
+    "continues": st.column_config.TextColumn(help="the run it was continued from (Continue, on a finished run)"),
     "parameters": st.column_config.NumberColumn(format="localized"),
     "best val accuracy": st.column_config.NumberColumn(format="percent"),
     "test accuracy": st.column_config.NumberColumn(format="percent"),

@@ -279,13 +279,6 @@ def default_label(arch_name: str, config) -> str:
     return f"{arch_name} · {OPTIMIZER_NAMES[config.optimizer]} {config.learning_rate:g} · {config.epochs} ep"
 
 
-def stop_training() -> None:
-    """Stop (or, while queued, cancel) the session's current run."""
-    run_id = state.current_run_id()
-    if run_id is not None:
-        job_manager().stop(run_id)
-
-
 # --- what Evaluation and Draw need of a usable run -------------------------------------------------------
 
 

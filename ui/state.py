@@ -40,6 +40,7 @@ VANISHED_RUN = "vanished_run"      # the current run's id when it was deleted un
 RUN_PHASE = "run_phase"            # a Phase: pollers rerun the page when it changes
 WORKSPACE = "workspace"            # this browser's workspace id (CONVLAB_WORKSPACES=per-browser), also in the URL
 START_ERROR = "train_start_error"  # why Start refused, shown under the button
+CONTROL_SAID = "run_control_said"  # (kind, text) what the last pause, resume, change or continue said
 PER_RUN = "per_run"                # {what: (run_id, value)}: what a session keeps of its current run, by RunCache key
 
 DEFAULTS: dict[str, Any] = {
@@ -53,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     VANISHED_RUN: None,
     RUN_PHASE: None,  # Phase.ENDED, set in init_state (Phase is defined below)
     START_ERROR: None,
+    CONTROL_SAID: None,
     PER_RUN: None,
 }
 
@@ -118,7 +120,7 @@ class ArchitecturePage:
 
 class TrainingPage:
     PRESET = "train_preset_{}"
-    START, STOP = "train_start", "train_stop"
+    START, STOP, PAUSE, RESUME = "train_start", "train_stop", "train_pause", "train_resume"
     CURVES = "train_curves"
     LIVE_CURVES = "live_curves"  # (per run) the live figure and filters, remade every CHART_SECONDS
     FIELDS = {  # widget key -> TrainingConfig field
@@ -130,7 +132,22 @@ class TrainingPage:
         "train_epochs": "epochs",
         "train_validation": "validation_fraction",
         "train_seed": "seed",
+        "train_early_stopping": "early_stopping",
+        "train_patience": "patience",
+        "train_reduce_on_plateau": "reduce_on_plateau",
+        "train_plateau_patience": "plateau_patience",
+        "train_monitor": "monitor",
     }
+
+
+class RunControl:
+    """Changing a run's course while it trains, and continuing one, on the page `{}` (training, runs)."""
+
+    LEARNING_RATE, SET_LEARNING_RATE = "{}_change_rate", "{}_change_rate_set"
+    EPOCHS, SET_EPOCHS, FINISH = "{}_change_epochs", "{}_change_epochs_set", "{}_change_finish"
+    MORE_EPOCHS, CONTINUE_RATE, CONTINUE = "{}_continue_epochs", "{}_continue_rate", "{}_continue"
+    RESUME, PAUSE = "{}_control_resume", "{}_control_pause"
+    TRAINING, RUNS = "training", "runs"
 
 
 class EvaluationPage:
@@ -181,6 +198,7 @@ class RunsPage:
     COMPARE = "runs_compare"
     MODEL_UPLOAD = "runs_model_upload"
     MODEL_UPLOAD_ID = "runs_model_upload_id"  # file id of the last checked model upload (each is checked once)
+    MODEL_UPLOAD_SAID = "runs_model_upload_said"  # (its run id or None, what its check said)
     CLEAN_UPLOADS = "runs_clean_uploads"
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 import streamlit as st
 
 from core.checks import MAX_SEED
-from core.training.config import OPTIMIZER_NAMES, OPTIMIZERS, SCHEDULES, TRAINING_PRESETS, TrainingConfig
+from core.training.config import (
+    MONITOR_NAMES,
+    MONITORS,
+    OPTIMIZER_NAMES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TRAINING_PRESETS,
+    TrainingConfig,
+)
 from ui import state
 from ui.widgets import choices_with, lower, upper
 
@@ -52,8 +60,31 @@ def training_form(disabled: bool) -> TrainingConfig:
         seed = st.number_input("Seed", min_value=0, max_value=int(upper(MAX_SEED, KEY["seed"])), step=1,
                                key=KEY["seed"], disabled=disabled,
                                help="Fixes the initial weights, the validation split and the order of the batches.")
+    watching = watching_form(disabled)
     config = TrainingConfig(optimizer=optimizer, learning_rate=float(learning_rate), momentum=float(momentum),
                             batch_size=int(batch_size), epochs=int(epochs), validation_fraction=float(validation),
-                            seed=int(seed), schedule=schedule)
+                            seed=int(seed), schedule=schedule, **watching)
     st.session_state[state.TRAIN_CONFIG] = config
     return config
+
+
+def watching_form(disabled: bool) -> dict:
+    """Early stopping and reduce-on-plateau: the recipes that watch the validation metrics."""
+    on = st.session_state[KEY["early_stopping"]] or st.session_state[KEY["reduce_on_plateau"]]
+    with st.expander("Stop by itself: early stopping, reduce on plateau" + (" (on)" if on else ""),
+                     icon=":material/monitoring:"):
+        left, middle, right = st.columns(3)
+        monitor = left.selectbox("Watch", MONITORS, key=KEY["monitor"], disabled=disabled,
+                                 format_func=MONITOR_NAMES.__getitem__,
+                                 help="Measured on the validation images after every epoch.")
+        early = middle.toggle("Early stopping", key=KEY["early_stopping"], disabled=disabled,
+                              help="Stop when it has not improved for this many epochs; the best epoch's weights "
+                                   "are kept (the run says which).")
+        patience = middle.slider("Patience (epochs)", 1, int(upper(20, KEY["patience"])), key=KEY["patience"],
+                                 disabled=disabled or not early)
+        plateau = right.toggle("Reduce on plateau", key=KEY["reduce_on_plateau"], disabled=disabled,
+                               help="Halve the learning rate when it has not improved for this many epochs.")
+        plateau_patience = right.slider("Plateau patience (epochs)", 1, int(upper(20, KEY["plateau_patience"])),
+                                        key=KEY["plateau_patience"], disabled=disabled or not plateau)
+    return {"monitor": monitor, "early_stopping": bool(early), "patience": int(patience),
+            "reduce_on_plateau": bool(plateau), "plateau_patience": int(plateau_patience)}

@@ -35,6 +35,7 @@ from core.training.controls import Change, ChangeKind
 
 MAX_TRAININGS_ENV = "CONVLAB_MAX_TRAININGS"
 WORKER_IDLE_ENV = "CONVLAB_WORKER_IDLE_S"
+RESUME_WAIT_S = 10.0  # a run seen paused may still be in its worker's hands this long
 
 
 def default_max_concurrent() -> int:
@@ -150,6 +151,11 @@ class JobManager:
         """Queue a paused or interrupted run again: it goes on from its last checkpoint (RunError if it cannot)."""
         self.adopt(store)
         with self._cond:  # (under the lock: two Resumes of one run cannot both queue it)
+            # a run that has just paused says so before its worker reports it ended: give it a moment
+            deadline = time.monotonic() + RESUME_WAIT_S
+            while (run_id in self._running and not store.status(run_id).state.is_active
+                   and time.monotonic() < deadline):
+                self._cond.wait(0.1)
             if self._queue.find(run_id) is not None or run_id in self._running:
                 raise RunError("This run is already queued or training.")
             status = store.status(run_id)

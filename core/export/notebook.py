@@ -100,7 +100,7 @@ def lab_notebook(store: RunStore, run_id: str, dataset: "Dataset | None" = None)
             f"ConvLab run `{run_id}`, written out as plain Keras in the four stages of the lab: **1** load and "
             "preprocess the data, **2** define the model, **3** train it, **4** estimate its performance on the "
             "test set.\n\n"
-            + _promise(status.state, run_accuracy, test_images, status.message)
+            + _promise(status.state, run_accuracy, test_images, status.message, _beyond_the_recipe(store, run_id))
             + (f"\n\n**Before you run it**: put `{data.data_file.name}` ({markdown_text(data.data_file.what)}) in "
                "the same folder as this notebook." if data.data_file else "")),
         v4.new_code_cell(
@@ -206,7 +206,26 @@ def lab_notebook(store: RunStore, run_id: str, dataset: "Dataset | None" = None)
     return LabNotebook(f"{run_id}.ipynb", nbformat.writes(notebook).encode(), data.data_file)
 
 
-def _promise(state: RunState, accuracy: float | None, test_images: int, message: str) -> str:
+def _beyond_the_recipe(store: RunStore, run_id: str) -> str:
+    """What this run did that the notebook's plain recipe does not ("" when nothing): it then says so."""
+    spec = store.spec(run_id)
+    config = spec.training
+    kinds = {str(event.get("kind")) for event in store.events(run_id)}
+    parts = []
+    if spec.parent:
+        parts.append(f"it continues run `{spec.parent}` from that run's final weights")
+    if kinds & {"learning_rate", "epochs"}:
+        parts.append("its course was changed by hand while it trained")
+    if config is not None and config.watches_validation:
+        parts.append("its recipe stops early or reduces the learning rate on a plateau")
+    return "; ".join(parts)
+
+
+def _promise(state: RunState, accuracy: float | None, test_images: int, message: str, beyond: str = "") -> str:
+    if beyond:
+        return (f"This run went beyond its recipe ({beyond}): the notebook trains the recipe as planned, from "
+                "the start, so its accuracy is that of the plain recipe, not of this run (`python -m core "
+                "--from-run` repeats the run itself).")
     if state is RunState.FINISHED and accuracy is not None:
         return (f"ConvLab's run reached a **test accuracy of {accuracy:.2%}** ({round(accuracy * test_images)} of "
                 f"{test_images:,} test images). Run this notebook from a fresh kernel (*Restart & Run All*) on a CPU, "

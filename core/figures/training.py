@@ -76,10 +76,45 @@ def _two_panels(traces: list[dict], title: str, height: int = 340, accuracy_rang
     return FigureSpec({"data": traces, "layout": layout})
 
 
+EVENT_WORDS = {  # how a run's events (`core.training.controls`) read on its curves
+    "learning_rate": "rate {value:.3g}", "epochs": "{value} epochs", "stop": "stopped", "paused": "paused",
+    "resumed": "resumed", "continued": "continued", "plateau": "rate {value:.3g} (plateau)",
+    "early_stop": "early stop", "kept": "kept epoch {value}",
+}
+EVENT_COLOUR = "#7f7f7f"
+
+
+def event_marks(events: Sequence[dict], batches_per_epoch: int) -> tuple[list[dict], list[dict]]:
+    """A run's events as dotted vertical lines on both panels, labelled (events at one batch share a line)."""
+    per_epoch = max(batches_per_epoch, 1)
+    at: dict[float, list[str]] = {}
+    for event in events:
+        words = EVENT_WORDS.get(str(event.get("kind")))
+        if words is None:
+            continue
+        x = float(event["value"]) if event.get("kind") == "kept" else int(event.get("step", 0)) / per_epoch
+        try:
+            text = words.format(value=event.get("value"))
+        except (TypeError, ValueError):
+            text = words.split(" {")[0]
+        at.setdefault(round(x, 6), []).append(text)
+    shapes, notes = [], []
+    for index, (x, texts) in enumerate(sorted(at.items())):
+        for axis in ("x", "x2"):
+            shapes.append({"type": "line", "xref": axis, "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 0.94,
+                           "line": {"color": EVENT_COLOUR, "width": 1, "dash": "dot"}})
+            notes.append({"text": " · ".join(texts), "x": x, "xref": axis, "y": 0.94 - 0.07 * (index % 3),
+                          "yref": "paper", "showarrow": False, "xanchor": "left", "font": {"size": 10,
+                          "color": EVENT_COLOUR}, "bgcolor": "rgba(255,255,255,0.7)"})
+    return shapes, notes
+
+
 def training_curves(
-    batch_history: Sequence[dict], epoch_history: Sequence[dict], batches_per_epoch: int
+    batch_history: Sequence[dict], epoch_history: Sequence[dict], batches_per_epoch: int,
+    events: Sequence[dict] = (),
 ) -> FigureSpec:
-    """Loss and accuracy side by side: training per batch (thin), and per epoch with validation (markers).
+    """Loss and accuracy side by side: training per batch (thin), and per epoch with validation (markers);
+    the run's events (changes of course, pauses, early stopping) as labelled dotted lines.
 
     The x axis is in epochs, so batch points and epoch points share it. Each batch point is the mean over the
     batches since the point before it (`stretch_means`), not Keras' mean since the epoch began. Cheap
@@ -100,7 +135,12 @@ def training_curves(
             if epoch_history and key in epoch_history[0]:
                 traces.append(_line(panel, x_epoch, [row.get(key) for row in epoch_history], name, colour,
                                     legend=first))
-    return _two_panels(traces, "")
+    figure = _two_panels(traces, "")
+    shapes, notes = event_marks(events, per_epoch)
+    layout = figure.to_dict()["layout"]
+    layout["shapes"] = shapes
+    layout["annotations"] = [*layout["annotations"], *notes]
+    return figure
 
 
 def history_curves(history: dict[str, list[float]], title: str = "Training and validation curves") -> FigureSpec:

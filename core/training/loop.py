@@ -132,6 +132,7 @@ def train(
     continuing: bool = False,
     best: Checkpoint | None = None,
     distribute: bool = True,
+    epoch_checkpoints: bool = True,
 ) -> TrainingResult:
     """Train `arch` on `dataset` with `config`, in the calling thread, from scratch or from `start`.
 
@@ -143,12 +144,15 @@ def train(
     the epochs it adds. A NaN loss ends the run as failed; Stop ends it as
     stopped within a chunk of batches (the weights reached are kept); Pause,
     the server's going or Ctrl-C end it with a checkpoint to resume from.
-    `best` is the best epoch's checkpoint of a resumed run with early stopping.
+    `best` is the best epoch's checkpoint of a resumed run with early stopping. Without `epoch_checkpoints`
+    (to measure what they cost) only pauses and the end make one.
     """
     config = config.validated()
     check_trainable(arch, dataset.input_shape, dataset.num_classes, config)
-    return _Training(arch, dataset, config, MemorySink(then=sink), controls or Controls(), callbacks, start,
-                     continuing, best, distribute).run()
+    training = _Training(arch, dataset, config, MemorySink(then=sink), controls or Controls(), callbacks, start,
+                         continuing, best, distribute)
+    training.epoch_checkpoints = epoch_checkpoints
+    return training.run()
 
 
 class _Training:
@@ -213,6 +217,7 @@ class _Training:
                 self.best = best
             controls.skip_to(at.step)  # (a replay's changes before here were made already, or by the parent)
         self._stop_by = USER
+        self.epoch_checkpoints = True
         self._stopped_metrics: list[np.ndarray] = []
         self.place = Place(epoch=at.epoch, first_batch=at.batch, done=at.batch, batches_per_epoch=per_epoch,
                            epochs=planned, batch_size=config.batch_size,
@@ -278,8 +283,8 @@ class _Training:
                             f"{place.epochs}; the weights learned so far are kept.")
         elif self.halt is not None and self.halt.keeps_place and self.outcome is None and place.epoch < place.epochs:
             self._halted()  # paused on an epoch's last batch: the epoch has ended, validated
-        elif self.outcome is None and place.epoch < place.epochs:  # (the final one is written once the run ends)
-            self.memory.on_checkpoint("last", self._checkpoint(with_metrics=False))
+        elif self.outcome is None and place.epoch < place.epochs and self.epoch_checkpoints:
+            self.memory.on_checkpoint("last", self._checkpoint(with_metrics=False))  # (the final one: at the end)
 
     def _halted(self) -> None:
         """Pause, the server gone, Ctrl-C: a checkpoint at the batch reached, to resume from."""

@@ -19,10 +19,14 @@ class Progress:
     eta_s: float | None = None
 
     @property
+    def step_done(self) -> int:
+        """Batches done in all."""
+        return (self.epoch - 1) * self.batches_per_epoch + self.batch if self.epoch else 0
+
+    @property
     def fraction(self) -> float:
         total = self.epochs * self.batches_per_epoch
-        done = (self.epoch - 1) * self.batches_per_epoch + self.batch if self.epoch else 0
-        return min(1.0, done / total) if total else 0.0
+        return min(1.0, self.step_done / total) if total else 0.0
 
 
 class Sink(Protocol):

@@ -133,3 +133,23 @@ def test_a_run_that_did_not_finish_says_the_notebook_trains_the_whole_recipe(lab
 def test_markdown_text_is_inert():
     assert markdown_text("<script>*x*</script> [a](b) `c`") == \
         "\\<script\\>\\*x\\*\\</script\\> \\[a\\](b) \\`c\\`"
+
+
+def test_a_run_that_went_beyond_its_recipe_says_the_notebook_trains_the_plain_recipe(lab_run):
+    from core.runs.lineage import continue_run
+
+    store, run_id = lab_run
+    plain = "\n".join(c.source for c in nbformat.reads(lab_notebook(store, run_id).content.decode(), as_version=4).cells)
+    assert "went beyond its recipe" not in plain
+    child = continue_run(store, run_id, 1)  # (queued, never trained: its notebook is all that is asked of it)
+    store.append_event(child, {"kind": "learning_rate", "value": 0.001, "step": 3, "by": "user"})
+    cells = nbformat.reads(lab_notebook(store, child).content.decode(), as_version=4).cells
+    text = "\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
+    assert (f"This run went beyond its recipe (it continues run `{run_id}` from that run's final weights; its course "
+            "was changed by hand while it trained)") in text
+    from dataclasses import replace
+
+    from core.runs.status import RunState
+
+    store.write_status(child, replace(store.raw_status(child), state=RunState.CANCELLED))
+    store.delete(child)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.data.dataset import DatasetRef
-from core.errors import DataError, RunError
+from core.errors import ConvLabError, DataError, RunError
 from core.model.architecture import PRESETS
 from core.runs.spec import RunSpec
 from core.training.config import TRAINING_PRESETS, override
@@ -32,4 +32,21 @@ def test_spec_round_trips_through_json():
 ])
 def test_malformed_specs_are_refused_with_their_reason(data, message):
     with pytest.raises((RunError, DataError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        RunSpec.from_dict(data)
+
+
+def test_a_continued_runs_parent_and_a_replays_changes_survive_json():
+    from dataclasses import replace
+
+    from core.training.controls import Change, ChangeKind
+
+    spec = replace(LAB, parent="20261206-101500-a1b2c3",
+                   changes=(Change(ChangeKind.LEARNING_RATE, 0.005, 40), Change(ChangeKind.EPOCHS, 12, 300)))
+    assert RunSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    data = spec.to_dict()
+    data["changes"] = [{"kind": "epochs", "value": 12}]  # no step: a plan must say where
+    with pytest.raises(RunError, match="at which batch"):
+        RunSpec.from_dict(data)
+    data["changes"] = [{"kind": "learning_rate", "value": 99, "step": 3}]
+    with pytest.raises(ConvLabError, match="learning rate == 99"):
         RunSpec.from_dict(data)
