@@ -48,3 +48,19 @@ def test_a_value_is_made_again_only_after_its_interval_or_for_another_run():
     at.session_state["every"] = 0.0
     at.run()
     assert at.markdown[0].value == "value 3"  # an interval of 0: every time
+
+
+def test_the_progress_line_says_the_pace_is_being_measured_until_it_is_known():
+    from types import SimpleNamespace
+
+    from core.training.progress import Progress
+    from ui.live import progress_text
+
+    def line(progress: Progress) -> str:
+        return progress_text(SimpleNamespace(status=SimpleNamespace(progress=progress, message="")))
+
+    first_chunk = Progress(epoch=1, epochs=20, batch=15, batches_per_epoch=282, elapsed_s=3.2)
+    assert line(first_chunk) == "Epoch 1/20 · batch 15/282 · 3s elapsed · measuring the pace…"
+    later = Progress(epoch=3, epochs=20, batch=15, batches_per_epoch=282, images_per_second=4980.4, elapsed_s=5.0,
+                     eta_s=31.2)
+    assert line(later) == "Epoch 3/20 · batch 15/282 · 4,980 images/s · 5s elapsed · about 31s left"

@@ -27,8 +27,11 @@ def progress_text(current: RunSnapshot) -> str:
     p = current.status.progress
     if not p.epoch:
         return current.status.message or "Starting…"
-    return (f"Epoch {p.epoch}/{p.epochs} · batch {p.batch}/{p.batches_per_epoch} · "
-            f"{p.images_per_second:,.0f} images/s · {duration(p.elapsed_s)} elapsed · about {duration(p.eta_s)} left")
+    where = f"Epoch {p.epoch}/{p.epochs} · batch {p.batch}/{p.batches_per_epoch}"
+    if p.eta_s is None:  # the first chunk of batches (tracing, start-up) tells nothing of the pace yet
+        return f"{where} · {duration(p.elapsed_s)} elapsed · measuring the pace…"
+    return (f"{where} · {p.images_per_second:,.0f} images/s · {duration(p.elapsed_s)} elapsed · "
+            f"about {duration(p.eta_s)} left")
 
 
 def run_outcome(current: RunSnapshot) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from core.errors import TrainingDiverged
 from core.evaluation.metrics import confusion_counts
+from core.training.eta import Pace
 from core.training.progress import METRIC_KEYS, Progress, Sink
 
 
@@ -48,12 +49,17 @@ class Place:
 
 
 class MetricsCallback(keras.callbacks.Callback):
-    """Reports metrics to `sink` after each chunk of batches and each epoch; raises TrainingDiverged on a NaN."""
+    """Reports metrics to `sink` after each chunk of batches and each epoch; raises TrainingDiverged on a NaN.
+
+    Its speed and time left come from the training's pace over all its epochs so far (`Pace`), not from
+    the epoch under way, whose first chunk carries the pause between epochs.
+    """
 
     def __init__(self, sink: Sink, place: Place) -> None:
         super().__init__()
         self.sink, self.place = sink, place
         self.segment_start = time.perf_counter()
+        self.pace = Pace()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.segment_start = time.perf_counter()
@@ -68,15 +74,16 @@ class MetricsCallback(keras.callbacks.Callback):
             raise TrainingDiverged(
                 f"Training stopped: the loss became {loss} at epoch {place.epoch + 1}, batch {place.done}. "
                 "The learning rate is probably too high for this model; lower it and train again.")
-        now = time.perf_counter()
-        rate = (place.done - place.first_batch) * place.batch_size / max(now - self.segment_start, 1e-9)
-        batches_left = max(0, place.epochs * place.batches_per_epoch - place.step)
+        elapsed = place.elapsed_s()
+        self.pace.observe(elapsed, place.step)
+        rate = self.pace.steps_per_second
         progress = Progress(
             epoch=place.epoch + 1, epochs=place.epochs, batch=place.done, batches_per_epoch=place.batches_per_epoch,
-            images_per_second=rate, elapsed_s=place.elapsed_s(), eta_s=batches_left * place.batch_size / rate,
+            images_per_second=rate * place.batch_size if rate else 0.0, elapsed_s=elapsed,
+            eta_s=self.pace.seconds_left(place.epochs * place.batches_per_epoch - place.step),
         )
         record = {"step": place.step, "epoch": place.epoch + 1, "batch": place.done, "loss": loss,
-                  "accuracy": float(logs.get("accuracy", math.nan)), "elapsed_s": round(place.elapsed_s(), 3)}
+                  "accuracy": float(logs.get("accuracy", math.nan)), "elapsed_s": round(elapsed, 3)}
         self.sink.on_batch(record, progress)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
