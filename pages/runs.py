@@ -5,7 +5,7 @@ import streamlit as st
 from ui import runs, state
 from ui.bootstrap import page_setup
 from ui.run_actions import compare, one_run, store_usage, upload_model
-from ui.run_list import COLUMNS, table
+from ui.run_list import COLUMNS, shown_columns, table
 from ui.state import RunsPage as KEYS
 
 page_setup()
@@ -35,11 +35,13 @@ elif not summaries:
 else:
     datasets = sorted({s.dataset for s in summaries})
     current_data = state.dataset().name if state.dataset() is not None else None
-    shown = st.multiselect("Datasets", datasets, key=KEYS.DATASETS,
-                           default=[current_data] if current_data in datasets else datasets)
+    which, columns = st.columns(2)
+    shown = which.multiselect("Datasets", datasets, key=KEYS.DATASETS,
+                              default=[current_data] if current_data in datasets else datasets)
     visible = [s for s in summaries if s.dataset in shown] if shown else summaries
     event = st.dataframe(table(visible), hide_index=True, column_config=COLUMNS, on_select="rerun",
-                         selection_mode="multi-row", key=KEYS.TABLE, width="stretch")
+                         column_order=shown_columns(columns), selection_mode="multi-row", key=KEYS.TABLE,
+                         width="stretch")
     picked = [visible[i] for i in event.selection.rows if i < len(visible)]
     if len(picked) == 1:
         one_run(picked[0], everyone)

@@ -64,7 +64,7 @@ def test_every_run_is_listed_with_its_metrics(runs_app, two_runs):
     assert list(table["label"]) == ["second", "first"]
     assert list(table["state"]) == ["finished", "finished"]
     assert list(table["architecture"]) == ["conv 12 · dense 16", "conv 8 · dense 16"]
-    assert table["test accuracy"].iloc[1] == pytest.approx(store.test_metrics(first)["accuracy"])
+    assert table["test accuracy"].iloc[1] == pytest.approx(100 * store.test_metrics(first)["accuracy"])  # percent
     assert list(table["epochs"]) == ["2/2", "2/2"]
 
 
@@ -220,3 +220,28 @@ def test_broken_and_hostile_model_files_are_refused_with_their_reason(runs_app, 
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith(f"Refused: {message}"), errors
     assert store.run_ids() == before  # nothing kept of a refused file
+
+
+def test_the_current_run_marker_moves_at_once_when_a_run_is_used(runs_app, two_runs):
+    _, first, second = two_runs
+    at = select(runs_app, 1)
+    at.button(key="runs_use").click().run()
+    table = at.dataframe[0].value
+    assert dict(zip(table["run"], table[""])) == {second: "", first: "▶"}  # in the very rerun of the click
+    at = select(at, 0)
+    at.button(key="runs_use").click().run()
+    table = at.dataframe[0].value
+    assert dict(zip(table["run"], table[""])) == {second: "▶", first: ""}
+
+
+def test_the_table_shows_the_columns_runs_are_compared_by_and_the_rest_on_request(runs_app):
+    import json
+
+    proto = runs_app.dataframe[0].proto
+    assert list(proto.column_order) == ["", "label", "dataset", "architecture", "epochs", "best val accuracy",
+                                        "test accuracy", "state"]
+    config = json.loads(proto.columns)
+    assert config["test accuracy"]["type_config"]["format"] == "%.2f%%"  # 97.00% beside 96.57%
+    assert config["best val accuracy"]["type_config"]["format"] == "%.2f%%"
+    runs_app.multiselect(key="runs_more_columns").set_value(["run", "continues"]).run()
+    assert list(runs_app.dataframe[0].proto.column_order)[-2:] == ["continues", "run"]

@@ -14,7 +14,7 @@ from core.limits import format_bytes
 from core.runs.compare import comparison_csv, spec_differences
 from core.runs.status import RunState
 from core.runs.store import RunSummary
-from ui import run_control, runs, state
+from ui import run_control, run_list, runs, state
 from ui.exports import take_away
 from ui.state import RunControl, TakeAway
 from ui.state import RunsPage as KEYS
@@ -27,6 +27,7 @@ def one_run(summary: RunSummary, summaries: list[RunSummary]) -> None:
     store = runs.store()
     st.subheader(md(summary.label or summary.run_id))
     st.caption(f"`{summary.run_id}` · {summary.state.value}: {md(summary.message)}")
+    st.caption(run_list.details_line(summary))
     run_control.lineage(summary.run_id, summaries)
     run_control.said()
     if summary.state is RunState.RUNNING:
@@ -38,12 +39,13 @@ def one_run(summary: RunSummary, summaries: list[RunSummary]) -> None:
     elif not summary.state.is_active:
         run_control.resume_or_continue(summary.run_id, summary.state, RunControl.RUNS)
     use, apply_, _ = st.columns([1, 1, 2])
-    if use.button("Use this run", icon=":material/check:", disabled=not summary.has_model or summary.state.is_active,
-                  help="Make it the session's model: Evaluation and Draw & classify then work on it.",
-                  key=KEYS.USE):
-        problem = runs.use_run(summary.run_id)
-        if problem:
-            st.error(md(problem), icon=":material/error:")
+    # in a callback, before the page runs: the table above marks the new current run in this very rerun
+    use.button("Use this run", icon=":material/check:", disabled=not summary.has_model or summary.state.is_active,
+               help="Make it the session's model: Evaluation and Draw & classify then work on it.",
+               key=KEYS.USE, on_click=use_run, args=(summary.run_id,))
+    said = st.session_state.pop(KEYS.USE_SAID, None)
+    if said is not None and said[0] == summary.run_id and said[1]:
+        st.error(md(said[1]), icon=":material/error:")
     current = runs.snapshot()
     if current is not None and current.run_id == summary.run_id:  # said on every rerun, not only after the click
         st.success("It is now the current run: open **Evaluation** or **Draw & classify**.", icon=":material/check:")
@@ -74,6 +76,11 @@ def one_run(summary: RunSummary, summaries: list[RunSummary]) -> None:
                                      icon=":material/download:")
     take_away(summary.run_id, TakeAway.RUNS)
     delete(summary)
+
+
+def use_run(run_id: str) -> None:
+    """on_click of "Use this run": make it the current run; what went wrong is said under the button."""
+    st.session_state[KEYS.USE_SAID] = (run_id, runs.use_run(run_id))
 
 
 def delete(summary: RunSummary) -> None:

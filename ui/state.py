@@ -191,7 +191,9 @@ class RunsPage:
     WHOSE = "runs_whose"  # "mine" or "everyone's" on a shared store
     DATASETS = "runs_datasets"
     TABLE = "runs_table"
+    MORE_COLUMNS = "runs_more_columns"  # the table's columns shown beside those runs are compared by
     USE, APPLY = "runs_use", "runs_apply"
+    USE_SAID = "runs_use_said"  # (run id, the problem "Use this run" met, or None), said once after the click
     LABEL = "runs_label_{}"  # one per run
     DELETE, DELETE_YES, DELETE_NO = "runs_delete", "runs_delete_yes", "runs_delete_no"
     CONFIRM_DELETE = "runs_confirm_delete"  # the run whose deletion waits for a confirmation
