@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.figures.evaluation import confidence_histogram, confusion_heatmap
 from core.figures.training import history_curves
-from ui import runs
+from ui import runs, state
 from ui.bootstrap import page_setup
 from ui.exports import take_away
 from ui.runs import UsableRun
@@ -50,11 +50,14 @@ def show_evaluation(run: UsableRun) -> None:
     normalized = st.toggle("Row-normalised (share of each true class)", key=KEYS.NORMALIZED)
     st.plotly_chart(confusion_heatmap(result.confusion(normalize=normalized), names, normalized), key=KEYS.CONFUSION,
                     on_select=_select_cell, selection_mode="points")
-    st.caption("Click a cell (or pick the classes below) to see its test images.")
+    st.caption("Click a cell (or pick the classes below) to see its test images; it opens on the mistake the model "
+               "makes most.")
     left, right = st.columns(2)
+    true_class, pred_class = result.largest_confusion()  # the first look: the mistake the model makes most
+    state.first_values(run.run_id, KEYS.CELL_OF, {KEYS.TRUE_CLASS: true_class, KEYS.PREDICTED_CLASS: pred_class})
     true_class = left.selectbox("True class", range(len(names)), format_func=names.__getitem__, key=KEYS.TRUE_CLASS)
     pred_class = right.selectbox("Predicted class", range(len(names)), format_func=names.__getitem__,
-                                 key=KEYS.PREDICTED_CLASS, index=1 if len(names) > 1 else 0)
+                                 key=KEYS.PREDICTED_CLASS)
     cell = result.cell(true_class, pred_class)
     st.markdown(f"**{len(cell)} test image(s)** of class *{md(names[true_class])}* predicted as *{md(names[pred_class])}*"
                 + (" (showing the first 40)" if len(cell) > 40 else ""))

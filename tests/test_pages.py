@@ -310,6 +310,11 @@ def test_evaluation_page_shows_accuracy_matrix_and_mistakes(finished_run, monkey
     shown = next(m.value for m in at.metric if m.label == "Test accuracy")
     assert shown == f"{store.test_metrics(run_id)['accuracy']:.2%}"  # what the training process measured
     assert any(m.label == "Test loss" for m in at.metric)
+    from core.evaluation.metrics import Evaluation
+
+    truth = np.asarray(bars_arrays()[3])
+    largest = Evaluation(store.test_probabilities(run_id), truth, ("a", "b", "c", "d")[:4]).largest_confusion()
+    assert (at.selectbox(key="eval_true").value, at.selectbox(key="eval_pred").value) == largest  # the first look
     at.selectbox(key="eval_true").set_value(0).run()
     at.selectbox(key="eval_pred").set_value(0).run()
     probabilities = store.test_probabilities(run_id)

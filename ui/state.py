@@ -154,6 +154,7 @@ class EvaluationPage:
     CONFUSION = "eval_cm"
     NORMALIZED = "eval_normalized"
     TRUE_CLASS, PREDICTED_CLASS = "eval_true", "eval_pred"
+    CELL_OF = "eval_cell_of"  # the run the cell's classes were first chosen for (its largest confusion)
 
 
 class CanvasKeys:
@@ -251,6 +252,14 @@ def keep_widget_values(*keys: str) -> None:
     for key in keys:
         if key in st.session_state:
             st.session_state[key] = st.session_state[key]
+
+
+def first_values(run_id: str, marker: str, values: dict[str, Any]) -> None:
+    """Widgets' first values for a run: set when the page first shows `run_id`, or once its widgets were
+    dropped (another page was shown); else the user's choices stay. The widgets take no default of their own."""
+    if st.session_state.get(marker) != run_id or any(key not in st.session_state for key in values):
+        st.session_state.update(values)
+        st.session_state[marker] = run_id
 
 
 def dataset() -> "Dataset | None":

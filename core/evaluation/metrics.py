@@ -86,6 +86,18 @@ class Evaluation:
         order = wrong[np.argsort(-self.confidence[wrong], kind="stable")]
         return order if limit is None else order[:limit]
 
+    def largest_confusion(self) -> tuple[int, int]:
+        """(true, predicted): the off-diagonal cell holding the most mistakes (the first such in reading order);
+        with no mistake at all, the diagonal cell of the most common class."""
+        matrix = self.confusion()
+        mistakes = matrix.copy()
+        np.fill_diagonal(mistakes, 0)
+        if mistakes.max(initial=0) > 0:
+            true, predicted = np.unravel_index(int(mistakes.argmax()), mistakes.shape)
+            return int(true), int(predicted)
+        most = int(np.diag(matrix).argmax()) if matrix.size else 0
+        return most, most
+
     def cell(self, true_class: int, predicted_class: int) -> np.ndarray:
         """Indices of test images with this true class and this prediction."""
         return np.flatnonzero((self.y_true == true_class) & (self.y_pred == predicted_class))

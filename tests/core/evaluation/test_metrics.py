@@ -70,6 +70,18 @@ def test_confusion_counts(ev):
     assert matrix.sum() == len(TRUE)
 
 
+def test_the_largest_confusion_is_the_off_diagonal_cell_with_the_most_mistakes(ev):
+    assert ev.largest_confusion() == (0, 3)  # three cells hold one mistake each: the first in reading order
+    more = Evaluation(np.vstack([PROBS, PROBS[4:5]]), np.append(TRUE, 2), NAMES)
+    assert more.largest_confusion() == (2, 1)  # two c read as b
+    assert more.cell(*more.largest_confusion()).tolist() == [4, 6]
+
+
+def test_with_no_mistake_the_largest_confusion_is_the_most_common_class():
+    probabilities = np.eye(3, dtype=np.float32)[[0, 1, 1, 2]]
+    assert Evaluation(probabilities, np.array([0, 1, 1, 2]), ("x", "y", "z")).largest_confusion() == (1, 1)
+
+
 def test_confusion_rows_normalise_and_an_empty_class_gives_zeros(ev):
     normalised = ev.confusion(normalize=True)
     assert not np.isnan(normalised).any()
