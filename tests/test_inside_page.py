@@ -87,6 +87,8 @@ def open_page(store: RunStore, run_id: str | None, monkeypatch, drawing=None, di
     at.session_state[state.URL_RUN] = run_id
     at.run().switch_page(PAGE).run()
     assert not at.exception, at.exception
+    if drawing is not None:  # (the page opens on a test image)
+        at.radio(key="inside_source").set_value("drawing").run()
     return at
 
 
@@ -161,6 +163,27 @@ def test_an_uploaded_model_without_convolutions_is_explained(store, grey, monkey
 
 
 # --- a drawing on a digit dataset ------------------------------------------------------------------------------
+
+
+def test_a_digit_model_opens_on_a_test_image_with_the_arithmetic_where_the_map_is_strongest(store, grey, monkeypatch):
+    dataset, runs = grey
+    at = open_page(store, runs["tiny_cnn"], monkeypatch, digits=True)
+    assert at.radio(key="inside_source").value == "test image"  # not the empty canvas
+    index = int(np.flatnonzero(dataset.y_test == 0)[0])
+    assert image_captions(at) == [f"test image {index} (class {dataset.class_names[0]})"]
+    assert [m.label for m in at.metric] == ["Prediction"]
+    explainer = Explainer(load_model_file(store.model_path(runs["tiny_cnn"])))
+    trace = explainer.activations(dataset.x_test[index])
+    row, col = trace.strongest("conv1", 0)
+    assert (at.number_input(key="inside_row").value, at.number_input(key="inside_col").value) == (row, col)
+    assert any(m.value.startswith(f"`conv1[{row}, {col}, 0]`") for m in at.markdown)
+    at.number_input(key="inside_filter").set_value(3).run()  # another filter: its own strongest place
+    row3, col3 = trace.strongest("conv1", 3)
+    assert (at.number_input(key="inside_row").value, at.number_input(key="inside_col").value) == (row3, col3)
+    at.number_input(key="inside_col").set_value((col3 + 1) % 10).run()  # the user's place stays
+    at.number_input(key="inside_filter").set_value(4).run()
+    assert (at.number_input(key="inside_row").value, at.number_input(key="inside_col").value) == (row3,
+                                                                                                  (col3 + 1) % 10)
 
 
 def test_an_empty_canvas_asks_for_a_digit(store, grey, monkeypatch):
@@ -245,6 +268,7 @@ def test_batch_norm_without_pooling_shows_every_stage_and_reads_previous_maps(st
     assert any(m.value.startswith("One value of conv2") for m in at.subheader)
     at.number_input(key="inside_channel").set_value(4).run()  # conv2 reads conv1's 6 maps: one channel at a time
     at.number_input(key="inside_row").set_value(0).run()  # on the border: 'same' padding
+    at.number_input(key="inside_col").set_value(6).run()
     explainer, image = model_input(store, runs["bn_no_pool"], drawing)
     held = float(explainer.activations(image).feature_maps["conv2"][0, 6, 0])
     sentence = next(m.value for m in at.markdown if m.value.startswith("`conv2[0, 6, 0]`"))

@@ -92,6 +92,15 @@ def clamp(key: str, low: int, high: int, default: int) -> None:
     st.session_state[key] = int(min(max(value if isinstance(value, (int, np.integer)) else default, low), high))
 
 
+def follow_strongest(place: tuple[int, int]) -> None:
+    """Put "one value, computed" at `place` (where the map is strongest), unless the user has put it elsewhere
+    (a click on the map, or the row and column inputs): then it stays where they put it."""
+    current = (st.session_state.get(KEYS.ROW), st.session_state.get(KEYS.COL))
+    if None in current or current == st.session_state.get(KEYS.PLACED):
+        st.session_state[KEYS.ROW], st.session_state[KEYS.COL] = place
+        st.session_state[KEYS.PLACED] = place
+
+
 def select_cell(key: str) -> None:
     """on_select of the clickable map: the clicked cell becomes the row and column of the arithmetic."""
     points = [p for p in st.session_state[key].selection.points if "x" in p and "y" in p]

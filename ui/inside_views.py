@@ -31,8 +31,9 @@ TITLES = {"saliency": "Saliency", "gradient x input": "Gradient x input", "grad-
 @guarded
 def look_inside(run: UsableRun, explainer: Explainer) -> None:
     started = time.perf_counter()
-    source = st.radio("Input", inputs.source_choices(run), format_func=inputs.SOURCE_LABELS.get, horizontal=True,
-                      key=KEYS.SOURCE)
+    choices = inputs.source_choices(run)  # it opens on a test image: every view below has something to show
+    source = st.radio("Input", choices, format_func=inputs.SOURCE_LABELS.get, horizontal=True, key=KEYS.SOURCE,
+                      index=choices.index(inputs.TEST_IMAGE))
     picker, seen = st.columns([3, 2])
     picked = inputs.PICKERS[source](run, picker)
     if picked is None:
@@ -75,8 +76,10 @@ def arithmetic(explainer: Explainer, trace: NetworkTrace, layer: str) -> None:
         return
     height, width, filters = trace.feature_maps[conv].shape
     channels = trace.conv_inputs[conv].shape[2]
-    for key, high, default in ((KEYS.FILTER, filters - 1, 0), (KEYS.ROW, height - 1, height // 2),
-                               (KEYS.COL, width - 1, width // 2), (KEYS.CHANNEL, channels - 1, 0)):
+    inputs.clamp(KEYS.FILTER, 0, filters - 1, 0)
+    inputs.follow_strongest(trace.strongest(conv, st.session_state[KEYS.FILTER]))  # not on the blank background
+    for key, high, default in ((KEYS.ROW, height - 1, height // 2), (KEYS.COL, width - 1, width // 2),
+                               (KEYS.CHANNEL, channels - 1, 0)):
         inputs.clamp(key, 0, high, default)
     cols = st.columns(4)
     f = cols[0].number_input(f"Filter (0 to {filters - 1})", 0, filters - 1, key=KEYS.FILTER)

@@ -177,6 +177,7 @@ class InsidePage:
     CLASS, NUMBER, MISTAKE = "inside_class", "inside_number", "inside_mistake"
     LAYER, MAPS = "inside_layer", "inside_maps"
     FILTER, ROW, COL, CHANNEL = "inside_filter", "inside_row", "inside_col", "inside_channel"
+    PLACED = "inside_placed"  # (row, col) the page last put the arithmetic at: the strongest value of the map
     WHERE, ARITHMETIC = "inside_where", "inside_arith"
     EXPLAIN_CLASS, SALIENCY = "inside_explain_class", "inside_saliency"
     FILTERS, WEIGHTS = "inside_filters", "inside_weights"

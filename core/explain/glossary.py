@@ -26,7 +26,8 @@ EXPLANATIONS: Mapping[str, str] = MappingProxyType({
     "is 0 (in colour, and on the Training page, mid-grey is 0).",
     "arithmetic": "Each value of a convolution's feature map is the input values under the filter, each "
     "multiplied by the filter's weight at that place, all added up, plus the filter's bias. With several input "
-    "channels the sum runs over all of them.",
+    "channels the sum runs over all of them. It starts where the filter's map is strongest; click the map, or "
+    "change the row and column, to compute another value.",
     "weights": "A histogram of each layer's weights: training spreads them out from their random start; "
     "weights that stay near 0 do little.",
     "saliency": "A saliency map shows which pixels would change the class score most if they changed a "

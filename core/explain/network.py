@@ -74,6 +74,13 @@ class NetworkTrace:
             grouped.setdefault(info.block, []).append(info)
         return {block: tuple(infos) for block, infos in grouped.items()}
 
+    def strongest(self, layer_name: str, map_index: int) -> tuple[int, int]:
+        """(row, col) where map `map_index` of `layer_name` holds its largest value (the first in reading order):
+        where that filter answers this input most, never the background, when the input has anything there."""
+        values = self.feature_maps[layer_name][:, :, map_index]
+        row, col = np.unravel_index(int(np.argmax(values)), values.shape)
+        return int(row), int(col)
+
     def layer(self, name: str) -> LayerInfo:
         for info in self.layers:
             if info.name == name:

@@ -84,6 +84,22 @@ def test_conv_arithmetic_equals_the_layer_output_with_same_padding(explainers, l
             assert np.all(a.patch[a.padding_mask] == 0)
 
 
+def test_the_strongest_place_of_a_map_is_its_largest_value_and_not_the_background(explainers):
+    _, explainer, shape, _ = explainers["fast"]
+    image = np.zeros(shape, np.float32)
+    image[8:20, 12:15] = 1.0  # a stroke on a black background
+    trace = explainer.activations(image)
+    out = trace.feature_maps["conv1"]
+    for f in range(out.shape[2]):
+        row, col = trace.strongest("conv1", f)
+        assert out[row, col, f] == out[:, :, f].max()
+        if out[:, :, f].max() > out[0, 0, f]:  # the filter answers the stroke more than the background
+            a = explainer.conv_arithmetic(trace, "conv1", row, col, f)
+            assert np.abs(a.products).sum() > 0  # its window holds ink: the products are not all zero
+    assert trace.strongest("conv1", 0) == tuple(int(i) for i in np.unravel_index(out[:, :, 0].argmax(),
+                                                                                  out.shape[:2]))
+
+
 def test_conv_arithmetic_reads_the_previous_blocks_output(explainers):
     """conv2 of `fast` convolves pool1's maps (valid padding, 16 input channels)."""
     _, explainer, shape, _ = explainers["fast"]
