@@ -211,7 +211,8 @@ def test_a_drawing_shows_its_feature_maps_arithmetic_and_saliency(store, grey, m
     titled(at, r"^conv1 \(Conv2D\): 8 maps of 10x10$")
     at.selectbox(key="inside_layer").set_value("pool1").run()
     maps = titled(at, r"^pool1 \(MaxPooling2D\): 8 maps of 5x5$")
-    assert maps["data"][1]["text"] == [str(i) for i in range(8)]  # each map labelled by its filter number
+    assert maps["data"][1]["text"] == [str(i) for i in range(8)]  # each map labelled by its filter number,
+    assert maps["data"][1]["textfont"]["size"] >= 13  # large enough to read
 
     # one value of conv1, computed: the sum and bias shown equal the value the map holds
     at.number_input(key="inside_filter").set_value(5).run()
@@ -334,12 +335,17 @@ def test_confusion_over_epochs_has_an_epoch_slider_and_the_cells_that_changed(st
     at.select_slider(key="inside_epoch").set_value(1).run()
     titled(at, rf"^Confusion matrix after epoch 1 \({subset} validation images\)$")
     table = at.dataframe[0].value
-    assert list(table.columns) == ["true", "predicted", "epoch 1", "epoch 2", "change"]
+    assert list(table.columns) == ["true", "predicted", "epoch 1", "epoch 2", "change", "so it got"]
     before, after = (np.array(r["matrix"]) for r in recorded)
     biggest = int(np.abs(after - before).max())
     assert abs(int(table["change"].iloc[0])) == biggest
-    np.testing.assert_array_equal(array(titled(at, r"^Change from epoch 1 to epoch 2$")["data"][0]["z"]),
-                                  after - before)
+    for _, row in table.iterrows():  # a gain on the diagonal or a loss off it is better; the opposite worse
+        right = row["true"] == row["predicted"]
+        assert row["so it got"] == ("better" if right == (row["change"] > 0) else "worse")
+    change = titled(at, r"^Change from epoch 1 to epoch 2: blue better, red worse$")["data"][0]
+    better = after - before
+    better[~np.eye(len(better), dtype=bool)] *= -1
+    np.testing.assert_array_equal(array(change["z"]), better)
 
 
 def test_confusion_over_epochs_is_absent_for_an_uploaded_model(store, grey, monkeypatch):

@@ -146,9 +146,12 @@ def confusion_over_epochs(run: UsableRun) -> None:
         view.caption(f"No cell changed from epoch {a} to epoch {b}.")
         return
     view.dataframe(pd.DataFrame([{"true": names[c.true], "predicted": names[c.predicted], f"epoch {a}": c.before,
-                                  f"epoch {b}": c.after, "change": c.after - c.before} for c in changes]),
-                   hide_index=True)
+                                  f"epoch {b}": c.after, "change": c.after - c.before,
+                                  "so it got": "better" if (c.true == c.predicted) == (c.after > c.before) else "worse"}
+                                 for c in changes]), hide_index=True)
     view.plotly_chart(figures.confusion_change_figure(over, a, b, names), key=KEYS.CONFUSION_CHANGE)
+    view.caption("Each cell says how many images it gained or lost. Blue: better (more images read right on the "
+                 "diagonal, fewer mistakes off it); red: worse.")
 
 
 @guarded

@@ -61,6 +61,14 @@ class ConfusionOverEpochs:
             raise ValueError(f"epoch == {epoch}, recorded epochs are {list(self.epochs)}.")
         return self.matrices[self.epochs.index(epoch)]
 
+    def improvement(self, a: int, b: int) -> np.ndarray:
+        """How each cell moved from epoch a to epoch b, signed so that better is positive: images gained on the
+        diagonal (read right) and lost off it (fewer mistakes) count up; the opposite counts down."""
+        diff = self.at(b) - self.at(a)
+        better = -diff
+        np.fill_diagonal(better, np.diag(diff))
+        return better
+
     def changes(self, a: int, b: int, top: int = 5, off_diagonal_only: bool = False) -> list[CellChange]:
         """The `top` cells whose counts changed most from epoch a to epoch b, largest change first."""
         before, after = self.at(a), self.at(b)

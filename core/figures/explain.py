@@ -33,6 +33,8 @@ WEIGHT_SCALE = get_colorscale("RdBu_r")  # weights and signed values: blue negat
 HEAT_SCALE = get_colorscale("Hot")  # attribution maps, close to `core.explain.heat_colours`
 PLOT_WIDTH = 640  # about the width a Streamlit column gives a figure, in pixels
 CLASS_COLOURS = qualitative.D3 + qualitative.Alphabet  # D3 starts with figures.TRAIN_COLOUR
+# each feature map's filter number: large enough to read at a glance, legible on white maps and black ones alike
+MAP_NUMBER_FONT = dict(size=14, color="#ffd54f", weight="bold", shadow="0px 0px 3px #000000")
 
 
 def _axis_id(index: int) -> str:
@@ -170,7 +172,7 @@ def feature_maps_figure(trace: NetworkTrace, layer_name: str, max_maps: int = 64
     # each map's filter number in its top-left corner: one text trace (annotations cost plotly.js far more)
     labels = dict(type="scatter", mode="text", x=np.arange(count) % columns * (width + 1) - 0.5,
                   y=np.arange(count) // columns * (height + 1) - 0.5, text=[str(c) for c in range(count)],
-                  textposition="bottom right", textfont=dict(size=9, color="#ffd54f"), hoverinfo="skip",
+                  textposition="bottom right", textfont=MAP_NUMBER_FONT, hoverinfo="skip",
                   showlegend=False)
     return _image_figure([heatmap, labels], _single_image(), title, -(-count // columns), columns,
                          (height + 1) / (width + 1))
@@ -319,17 +321,26 @@ def confusion_at_epoch_figure(over: ConfusionOverEpochs, epoch: int, class_names
     return fig.update_layout(title=f"Confusion matrix after epoch {epoch} ({int(counts.sum()):,} validation images)")
 
 
+BETTER_WORSE_SCALE = get_colorscale("RdBu")  # worse red, no change white, better blue (safe for red-green blindness)
+
+
 def confusion_change_figure(over: ConfusionOverEpochs, a: int, b: int, class_names: Sequence[str]) -> go.Figure:
-    """Epoch b's counts minus epoch a's: red cells gained images, blue cells lost them."""
+    """Epoch b's counts minus epoch a's, each cell written as its change (+3, -2) and coloured by what it means:
+    blue where the model got better (more images on the diagonal, fewer mistakes off it), red where worse."""
     diff = over.at(b) - over.at(a)
+    better = over.improvement(a, b)
     names = [str(n) for n in class_names]
     bound = max(int(np.abs(diff).max()), 1)
+    text = [[f"{value:+d}" if value else "0" for value in row] for row in diff.tolist()]
     layout = dict(yaxis=dict(autorange="reversed", title=dict(text="true class"), type="category"),
                   xaxis=dict(title=dict(text="predicted class"), type="category"))
-    heatmap = dict(type="heatmap", z=diff, x=names, y=names, texttemplate="%{z:+d}", colorscale=WEIGHT_SCALE,
-                   zmid=0, zmin=-bound, zmax=bound, showscale=False,
-                   hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>")
-    return _layout(go.Figure(data=[heatmap], layout=layout), f"Change from epoch {a} to epoch {b}", height=480)
+    heatmap = dict(type="heatmap", z=better, x=names, y=names, text=text, texttemplate="%{text}",
+                   colorscale=BETTER_WORSE_SCALE, zmid=0, zmin=-bound, zmax=bound,
+                   colorbar=dict(title=dict(text="the change is"), tickvals=[-bound, 0, bound],
+                                 ticktext=["worse", "nothing", "better"], thickness=14, len=0.8),
+                   hovertemplate="true %{y}, predicted %{x}: %{text} images<extra></extra>")
+    return _layout(go.Figure(data=[heatmap], layout=layout),
+                   f"Change from epoch {a} to epoch {b}: blue better, red worse", height=480)
 
 
 def embedding_figure(embedding: Embedding, class_names: Sequence[str]) -> go.Figure:

@@ -8,6 +8,20 @@ from core.explain.confusion import ConfusionOverEpochs
 from tests.core.conftest import _image
 
 
+def test_the_change_heatmap_colours_gains_on_the_diagonal_like_losses_off_it():
+    from core.figures.explain import confusion_change_figure
+
+    before = np.array([[5, 3], [2, 6]])
+    after = np.array([[8, 0], [4, 4]])  # class 0 got better (+3 right, -3 mistakes), class 1 worse
+    figure = confusion_change_figure(ConfusionOverEpochs([before, after]), 1, 2, ["0", "1"])
+    heatmap = figure.data[0]
+    assert np.asarray(heatmap.z).tolist() == [[3, 3], [-2, -2]]
+    assert [list(row) for row in heatmap.text] == [["+3", "-3"], ["+2", "-2"]]
+    scale = [colour for _, colour in heatmap.colorscale]
+    assert scale[0] != scale[-1] and heatmap.zmid == 0  # diverging: worse one colour, better another
+    assert "blue better, red worse" in figure.layout.title.text
+
+
 def test_figures_render_the_records(explainers, trained, bars):
     from core.figures import explain as figs
 
@@ -27,8 +41,11 @@ def test_figures_render_the_records(explainers, trained, bars):
     over = ConfusionOverEpochs(matrices)
     assert "after epoch 2 (60 validation images)" in figs.confusion_at_epoch_figure(
         over, 2, bars.class_names).layout.title.text
-    np.testing.assert_array_equal(figs.confusion_change_figure(over, 1, 2, bars.class_names).data[0].z,
-                                  matrices[1] - matrices[0])
+    change = figs.confusion_change_figure(over, 1, 2, bars.class_names)
+    np.testing.assert_array_equal(change.data[0].z, over.improvement(1, 2))  # coloured by better or worse
+    diff = matrices[1] - matrices[0]
+    assert [list(row) for row in change.data[0].text] == [[f"{v:+d}" if v else "0" for v in row] for row in diff]
+    assert list(change.data[0].colorbar.ticktext) == ["worse", "nothing", "better"]
     emb = bars_explainer.embedding(bars.x_test, bars.y_test, max_points=40)
     scatter = figs.embedding_figure(emb, bars.class_names)
     shown = np.concatenate([np.asarray(t.customdata)[:, 0] for t in scatter.data])
