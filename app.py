@@ -5,6 +5,8 @@ session state, the navigation, the sidebar and the link between the URL and
 the session's current run; each page lives in pages/.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import runs
@@ -13,7 +15,9 @@ from ui.keras_session import keep_keras_session
 from ui.sidebar import mark_run_phase, render_status
 from ui.state import init_state
 
-st.set_page_config(page_title="ConvLab", page_icon=":material/neurology:", layout="wide")
+# the tab's icon ships with the app: a Material icon here would be fetched from Google's font server (none offline)
+st.set_page_config(page_title="ConvLab", page_icon=str(Path(__file__).parent / "ui" / "assets" / "favicon.png"),
+                   layout="wide")
 keep_keras_session()
 init_state()
 with error_boundary("start of the session"):

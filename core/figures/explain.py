@@ -34,7 +34,7 @@ HEAT_SCALE = get_colorscale("Hot")  # attribution maps, close to `core.explain.h
 PLOT_WIDTH = 640  # about the width a Streamlit column gives a figure, in pixels
 CLASS_COLOURS = qualitative.D3 + qualitative.Alphabet  # D3 starts with figures.TRAIN_COLOUR
 # each feature map's filter number: large enough to read at a glance, legible on white maps and black ones alike
-MAP_NUMBER_FONT = dict(size=14, color="#ffd54f", weight="bold", shadow="0px 0px 3px #000000")
+MAP_NUMBER_FONT = dict(size=16, color="#ffd54f", weight="bold", shadow="1px 1px 2px #000000")
 
 
 def _axis_id(index: int) -> str:
@@ -153,15 +153,15 @@ def _rgb_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def feature_maps_figure(trace: NetworkTrace, layer_name: str, max_maps: int = 64, columns: int = 8) -> go.Figure:
-    """One layer's feature maps tiled left to right, top to bottom, each scaled to its own range.
-
-    Hover shows the raw value.
+def feature_maps_figure(trace: NetworkTrace, layer_name: str, max_maps: int = 64, columns: int | None = None
+                        ) -> go.Figure:
+    """One layer's feature maps tiled left to right, top to bottom, each scaled to its own range; 4 a row up to
+    16 maps (each map large enough to see), else 8. Hover shows the raw value.
     """
     info = trace.layer(layer_name)
     maps = trace.feature_maps[layer_name][:, :, :max_maps]
     height, width, count = maps.shape
-    columns = max(1, min(columns, count))
+    columns = max(1, min(columns or (4 if count <= 16 else 8), count))
     # 2-D float32 arrays travel base64-encoded; a 3-D customdata (map number too) would triple the JSON
     heatmap = dict(type="heatmap", z=mosaic(normalise_maps(maps), columns), customdata=mosaic(maps, columns),
                    colorscale=MAP_SCALE, showscale=False, hoverongaps=False,
