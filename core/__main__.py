@@ -1,15 +1,20 @@
-"""Entry point for `python -m core`: training (core.cli), or a subcommand that takes a run away (core.export.cli)."""
+"""Entry point for `python -m core`: training (core.cli), or a subcommand that takes a run away (core.export.cli).
 
-import os
+Every command prints only its own lines: TensorFlow's start-up log is kept out unless `--verbose` is given
+(`core.console`).
+"""
+
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the CLI
+from core.console import quiet_tensorflow
 
-if len(sys.argv) > 1 and sys.argv[1] in ("notebook", "report", "export", "classify"):  # core.export.cli.COMMANDS
+argv = quiet_tensorflow(sys.argv[1:])
+
+if argv and argv[0] in ("notebook", "report", "export", "classify"):  # core.export.cli.COMMANDS
     from core.export.cli import main as export_main
 
-    sys.exit(export_main(sys.argv[1:]))
+    sys.exit(export_main(argv))
 
 from core.cli import main  # noqa: E402
 
-sys.exit(main())
+sys.exit(main(argv))

@@ -67,6 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=Path, default=None,
                         help=f"the run store (default: $CONVLAB_RUNS or ./runs; now {default_root()})")
     parser.add_argument("--no-download", action="store_true", help="use only local or cached data")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print TensorFlow's own start-up log lines (kept out by default)")
     return parser.parse_args(argv)
 
 

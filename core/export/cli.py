@@ -26,7 +26,8 @@ TOP_CLASSES = 3
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m core", description="Take a run away: its lab notebook, its "
-                                     "report, its model in other formats, or classify pictures with it.")
+                                     "report, its model in other formats, or classify pictures with it.",
+                                     epilog="--verbose (anywhere): also print TensorFlow's own start-up log lines.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
