@@ -361,9 +361,11 @@ def model_for(run: UsableRun) -> "keras.Model":
 
 
 def predictor_for(run: UsableRun) -> "Predictor":
+    """The run's model as a fast predictor, warmed once per server when a page first needs it (its first stroke
+    on the canvas is then as quick as the next)."""
     from core.evaluation.inference import Predictor
 
-    return shared_for_run("predictor", run, lambda: Predictor(model_for(run)))
+    return shared_for_run("predictor", run, lambda: Predictor(model_for(run)).warmed())
 
 
 def evaluation_for(run: UsableRun) -> "Evaluation":

@@ -25,6 +25,12 @@ class Predictor:
         signature = tf.TensorSpec(shape=(None, *self.input_shape), dtype=tf.float32)
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[signature])
 
+    def warmed(self) -> "Predictor":
+        """Itself, after one forward pass of a blank image: the first call traces the function (a tenth of a second
+        or more), so that the first drawing is answered as fast as the next ones."""
+        self(np.zeros((1, *self.input_shape), dtype=np.float32))
+        return self
+
     def __call__(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images, dtype=np.float32)
         if images.shape[1:] != self.input_shape:

@@ -35,6 +35,18 @@ def test_predictor_matches_model_predict(fast_model, predictor):
     np.testing.assert_allclose(probabilities, fast_model.predict(x, verbose=0), atol=1e-5)
 
 
+def test_a_warmed_predictor_has_traced_its_function_once_for_every_batch_size(fast_model):
+    from core.evaluation.inference import Predictor
+
+    predictor = Predictor(fast_model)
+    assert predictor._forward.experimental_get_tracing_count() == 0
+    assert predictor.warmed() is predictor
+    assert predictor._forward.experimental_get_tracing_count() == 1  # the page's warm-up, on a blank image
+    predictor(np.random.default_rng(1).random((1, 28, 28, 1), dtype=np.float32))  # the first drawing
+    predictor(np.random.default_rng(2).random((3, 28, 28, 1), dtype=np.float32))
+    assert predictor._forward.experimental_get_tracing_count() == 1  # nothing left to trace
+
+
 def test_predictor_takes_a_preprocessed_drawing(fast_model, predictor):
     steps = preprocess_drawing(transparent_canvas(ink_image(SEVEN)))
     probabilities = predictor(steps.model_input)
