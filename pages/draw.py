@@ -14,7 +14,7 @@ from ui.errors import guarded
 from ui.loading import picture_for_model
 from ui.runs import UsableRun
 from ui.state import DrawPage
-from ui.widgets import code, inline_image_row, md, show_error, upscale
+from ui.widgets import answer_elements_ready, code, inline_image_row, md, show_error, upscale
 
 page_setup()
 
@@ -46,6 +46,7 @@ def canvas(run: UsableRun) -> None:
     with controls:
         if steps is None:
             st.info("Draw a digit on the canvas to classify it.", icon=":material/draw:")
+            answer_elements_ready()  # so that the first answer is drawn as fast as the next
         else:
             if steps.coverage > 0.5:
                 st.warning("Most of the canvas is ink: draw a single digit with a clear background around it.")

@@ -346,6 +346,16 @@ def test_draw_page_asks_for_a_digit_on_an_empty_canvas(finished_run, monkeypatch
     assert not at.exception
     assert any("Draw a digit on the canvas" in i.value for i in at.info)
     assert not [m for m in at.metric if m.label == "Prediction"]
+    # the kinds of element an answer is made of, hidden, so the browser has their code before the first stroke
+    assert [m.label for m in at.metric] == ["ready"]
+    assert any("st-key-answer-elements-ready{display:none}" in b.proto.body for b in at.get("html"))
+
+
+def test_draw_page_answers_without_the_hidden_elements(finished_run, monkeypatch):
+    drawing = np.zeros((280, 280, 4), np.uint8)
+    drawing[40:240, 130:150, 3] = 255
+    at = digit_app(finished_run, monkeypatch, drawing)
+    assert [m.label for m in at.metric] == ["Prediction"]
 
 
 def test_draw_page_predicts_a_drawing(finished_run, monkeypatch, bars_data):
