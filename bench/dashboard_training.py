@@ -60,13 +60,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(runs_root: Path) -> tuple[subprocess.Popen, str]:
+def start_server(runs_root: Path, app_root: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` from `app_root` (this checkout, or another version of it) on a free port."""
     port = free_port()
     env = dict(os.environ, CONVLAB_OFFLINE="1", CONVLAB_RUNS=str(runs_root), TF_CPP_MIN_LOG_LEVEL="2")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=app_root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
