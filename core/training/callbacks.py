@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from core.errors import TrainingDiverged
+from core.evaluation.inference import Predictor
 from core.evaluation.metrics import confusion_counts
 from core.training.eta import Pace
 from core.training.progress import METRIC_KEYS, Progress, Sink
@@ -187,9 +188,12 @@ class ConfusionRecorder(keras.callbacks.Callback):
         super().__init__()
         self.x, self.y, self.num_classes, self.write = x, np.asarray(y, dtype=np.int64), num_classes, write
         self.matrices: list[dict[str, Any]] = list(earlier or [])  # a resumed run's epochs before
+        self._predict: Predictor | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        matrix = confusion_counts(self.model.predict_on_batch, self.x, self.y, self.num_classes)
+        if self._predict is None or self._predict.model is not self.model:  # traced once (predict_on_batch: again
+            self._predict = Predictor(self.model)  # for every model, with the training's steps per execution)
+        matrix = confusion_counts(self._predict, self.x, self.y, self.num_classes)
         self.matrices.append({"epoch": epoch + 1, "matrix": matrix.tolist()})
         self.write(self.matrices)
 

@@ -171,3 +171,18 @@ def test_evaluate_a_tiny_trained_model(bars):
     assert result.accuracy == pytest.approx(keras_accuracy, abs=1e-6)
     assert result.confusion().sum() == len(bars.y_test)
     assert sum(row["support"] for row in result.per_class()) == len(bars.y_test)
+
+
+def test_a_test_set_is_scored_through_one_traced_forward_pass_not_keras_predict(bars):
+    """Keras' `predict`, on a model compiled with several steps per execution (as ConvLab trains), traces its
+    forward pass once per batch of a call and again for each new number of batches: seconds for a test set."""
+    from core.evaluation.metrics import predict_probabilities
+    from core.model.build import build_model
+
+    model = build_model(Architecture(conv_blocks=(ConvBlock(filters=4),), dense_layers=(), name="tiny"),
+                        bars.input_shape, bars.num_classes, seed=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=8)
+    images = np.concatenate([bars.x_test] * 3)[:1000]  # batches of 64: 15 full and one short
+    probabilities = predict_probabilities(model, images, batch_size=64)
+    assert model.predict_function is None  # Keras' predict was never set up
+    np.testing.assert_allclose(probabilities, model.predict(images, batch_size=64, verbose=0), atol=1e-5)
