@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 
@@ -64,3 +65,11 @@ def test_the_progress_line_says_the_pace_is_being_measured_until_it_is_known():
     later = Progress(epoch=3, epochs=20, batch=15, batches_per_epoch=282, images_per_second=4980.4, elapsed_s=5.0,
                      eta_s=31.2)
     assert line(later) == "Epoch 3/20 · batch 15/282 · 4,980 images/s · 5s elapsed · about 31s left"
+
+
+@pytest.mark.parametrize("value, said", [(None, "?"), (0.04, "0.0 s"), (1.44, "1.4 s"), (9.96, "10 s"), (42.4, "42 s"),
+                                         (59.6, "1m 00s"), (185.0, "3m 05s")])
+def test_short_waits_are_said_to_a_tenth_of_a_second(value, said):
+    from ui.widgets import seconds
+
+    assert seconds(value) == said

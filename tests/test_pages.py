@@ -173,7 +173,13 @@ def test_training_from_the_page_runs_in_a_worker_and_lands_in_the_store(bars_dat
     assert run_store.summary(run_id).state is RunState.FINISHED
     assert run_store.raw_status(run_id).owner.pid != __import__("os").getpid()  # trained in another process
     assert len(run_store.epochs(run_id)) == 2
-    assert any("Training finished" in s.value for s in at.success)
+    from ui.widgets import seconds
+
+    status, test = run_store.raw_status(run_id), run_store.test_metrics(run_id)
+    said = next(s.value for s in at.success if "Training finished" in s.value)
+    assert said.startswith(f"Training finished in {seconds(status.training_s)}; you waited {seconds(status.waited_s)} "
+                           "from Start")  # both: how long it trained, how long the user waited
+    assert f"Test accuracy {test['accuracy']:.2%}** on {test['images']:,} test images" in said
     assert at.query_params["run"] == run_id  # the URL names the run: a reload comes back to it
     assert not at.exception
 
@@ -261,9 +267,33 @@ def test_pollers_refresh_by_phase_and_stop_once_the_run_ends():
     from ui.sidebar import poll_seconds
 
     assert poll_seconds("training", training_page=True) == poll_seconds("next", training_page=True) == 1.0
+    # the moments a user waits on, its first batch and its end, are polled closely, on the Training page only
+    assert poll_seconds("starting", training_page=True) == poll_seconds("ending", training_page=True) == 0.25
+    assert poll_seconds("starting") == poll_seconds("ending") == 2.0
     assert poll_seconds("training") == 2.0  # the sidebar on other pages
     assert poll_seconds("waiting") == poll_seconds("waiting", training_page=True) == 3.0
     assert poll_seconds("ended") is None and poll_seconds("ended", training_page=True) is None
+
+
+@pytest.mark.parametrize("state_, epoch, batch, eta_s, phase", [
+    (RunState.RUNNING, 0, 0, None, "starting"),  # loading the data, building, tracing its first batches
+    (RunState.RUNNING, 1, 5, None, "training"),  # (10 batches an epoch, 3 epochs)
+    (RunState.RUNNING, 3, 2, 9.0, "training"),
+    (RunState.RUNNING, 3, 8, 1.5, "ending"),  # its last two seconds, by its pace
+    (RunState.RUNNING, 3, 10, 0.0, "ending"),  # every batch done: validating, saving, scoring
+    (RunState.STOPPING, 1, 5, 60.0, "ending"),
+    (RunState.FINISHED, 3, 10, 0.0, "ended"),
+])
+def test_a_runs_phase_follows_its_progress(bars_data, state_, epoch, batch, eta_s, phase):
+    from core.runs.status import RunStatus
+    from core.runs.store import RunSnapshot
+    from core.training.progress import Progress
+    from ui import runs
+
+    progress = Progress(epoch=epoch, epochs=3, batch=batch, batches_per_epoch=10, eta_s=eta_s)
+    snapshot = RunSnapshot("20260101-000000-abcdef", RunSpec(bars_data.ref, TINY, QUICK),
+                           RunStatus(state_, started=1.0, progress=progress), (), (), "", None, False)
+    assert runs.phase(snapshot).value == phase
 
 
 def test_exploding_loss_is_explained_on_the_page_and_nothing_is_evaluated(bars_data):

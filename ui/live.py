@@ -13,12 +13,13 @@ import streamlit as st
 from core.figures.training import filter_mosaic, training_curves
 from core.runs.status import RunState
 from core.runs.store import RunSnapshot
+from core.training.controls import EVENT_RESUMED
 from ui import runs, state
 from ui.errors import guarded
 from ui.run_control import change_course, lineage, resume_or_continue
 from ui.sidebar import ordinal, rerun_if_run_moved_on, status_body
 from ui.state import RunControl
-from ui.widgets import duration, md, progress_bar
+from ui.widgets import duration, md, progress_bar, seconds
 
 CHART_SECONDS = 2.0  # while training, the curves and filters move every 2 s; the progress line every second
 
@@ -32,6 +33,19 @@ def progress_text(current: RunSnapshot) -> str:
         return f"{where} · {duration(p.elapsed_s)} elapsed · measuring the pace…"
     return (f"{where} · {p.images_per_second:,.0f} images/s · {duration(p.elapsed_s)} elapsed · "
             f"about {duration(p.eta_s)} left")
+
+
+def finished_line(current: RunSnapshot) -> str:
+    """How long it trained, how long the user waited from Start (not for a resumed run), and its test accuracy."""
+    status, test = current.status, current.test
+    line = f"Training finished in {seconds(status.training_s)}"
+    resumed = any(event.get("kind") == EVENT_RESUMED for event in current.events)
+    if status.waited_s is not None and not resumed:
+        line += (f"; you waited {seconds(status.waited_s)} from Start (getting ready, validating, saving and "
+                 "scoring the test set included)")
+    if test and "accuracy" in test:
+        line += f". **Test accuracy {test['accuracy']:.2%}** on {int(test.get('images', 0)):,} test images"
+    return line + "."
 
 
 def run_outcome(current: RunSnapshot) -> None:
@@ -53,7 +67,7 @@ def run_outcome(current: RunSnapshot) -> None:
     elif current.state is RunState.FINISHED and current.spec.origin == "upload":
         st.success(md(status.message), icon=":material/check_circle:")
     elif current.state is RunState.FINISHED:
-        st.success(f"Training finished in {duration(status.training_s)}.", icon=":material/check_circle:")
+        st.success(finished_line(current), icon=":material/check_circle:")
     elif current.state is RunState.PAUSED:
         st.info(f"**Paused.** {md(status.message)} Its training slot went to the next run in the queue.",
                 icon=":material/pause_circle:")
@@ -118,4 +132,4 @@ def live_view() -> None:
         curves_and_filters(current)
     if current.usable:
         st.page_link("pages/evaluation.py", label="Evaluate on the test set", icon=":material/arrow_forward:")
-    rerun_if_run_moved_on(current)
+    rerun_if_run_moved_on(current, training_page=True)

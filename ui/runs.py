@@ -385,24 +385,35 @@ def evaluation_for(run: UsableRun) -> "Evaluation":
     return state.per_run(state.RunCache.EVALUATION, run.run_id, make)
 
 
+ENDING_S = 2.0  # a run's last epoch with this little left (by its pace) is ending: its end is polled closely
+
+
 def phase(current: RunSnapshot | None) -> Phase:
     """Where a run is, as the pollers care (see `Phase`). A poller reruns the page when it changes (`phase_changed`)."""
     if current is None or not current.state.is_active:
         return Phase.ENDED
-    if current.state is not RunState.QUEUED:
-        return Phase.TRAINING
-    return queued_phase(current.run_id)
+    if current.state is RunState.QUEUED:
+        return queued_phase(current.run_id)
+    p = current.status.progress
+    if not p.epoch:
+        return Phase.STARTING
+    if (current.state is RunState.STOPPING or p.step_done >= p.epochs * p.batches_per_epoch
+            or p.epoch == p.epochs and p.eta_s is not None and p.eta_s <= ENDING_S):
+        return Phase.ENDING
+    return Phase.TRAINING
 
 
 def queued_phase(run_id: str) -> Phase:
-    """WAITING while `run_id` has others ahead of it in the queue, else NEXT."""
+    """STARTING once `run_id` is out of the queue or first in it with a training slot free; NEXT while it is first
+    and every slot is busy; WAITING while others are ahead of it."""
     position = queue_position(run_id)
-    return Phase.WAITING if position is not None and position > 1 else Phase.NEXT
+    if position is None or position == 1 and len(job_manager().running()) < job_manager().max_concurrent:
+        return Phase.STARTING
+    return Phase.NEXT if position == 1 else Phase.WAITING
 
 
-def phase_changed(current: RunSnapshot | None) -> bool:
-    """For pollers: True once when the run moves on (queued to training, training to ended): rerun the page."""
+def phase_changed(current: RunSnapshot | None) -> tuple[Phase, Phase]:
+    """For pollers: the run's phase when last seen and now (remembered from now on)."""
     before, now = st.session_state[state.RUN_PHASE], phase(current)
     st.session_state[state.RUN_PHASE] = now
-    return before != now and before is not Phase.ENDED
-
+    return before, now

@@ -20,9 +20,13 @@ from ui.widgets import md, progress_bar
 # How often a poller refreshes, by the run's phase (see `runs.phase`). Each refresh costs the browser 20-50 ms
 # of CPU (Streamlit's frontend handling the fragment's rerun, whatever it draws): a queued Training page
 # refreshed every second cost its tab 0.08-0.12 of a core, all through a wait of minutes. So only the
-# Training page, and only while its run trains or is about to start, refreshes every second.
-TRAINING_PAGE_POLL_SECONDS = {Phase.TRAINING: 1.0, Phase.NEXT: 1.0, Phase.WAITING: 3.0}
-SIDEBAR_POLL_SECONDS = {Phase.TRAINING: 2.0, Phase.NEXT: 2.0, Phase.WAITING: 3.0}
+# Training page, and only while its run trains or is next, refreshes every second; and four times a second
+# for the moments a user waits on (its first batch, its end and test accuracy), which last a second or two.
+TRAINING_PAGE_POLL_SECONDS = {Phase.STARTING: 0.25, Phase.ENDING: 0.25, Phase.TRAINING: 1.0, Phase.NEXT: 1.0,
+                              Phase.WAITING: 3.0}
+SIDEBAR_POLL_SECONDS = {Phase.STARTING: 2.0, Phase.ENDING: 2.0, Phase.TRAINING: 2.0, Phase.NEXT: 2.0,
+                        Phase.WAITING: 3.0}
+QUEUED = (Phase.WAITING, Phase.NEXT)
 
 
 def poll_seconds(phase: Phase, training_page: bool = False) -> float | None:
@@ -30,14 +34,19 @@ def poll_seconds(phase: Phase, training_page: bool = False) -> float | None:
     return (TRAINING_PAGE_POLL_SECONDS if training_page else SIDEBAR_POLL_SECONDS).get(phase)
 
 
-def rerun_if_run_moved_on(current: RunSnapshot | None) -> None:
-    """From a polling fragment: rerun the whole page once when the run starts training or ends.
+def rerun_if_run_moved_on(current: RunSnapshot | None, training_page: bool = False) -> None:
+    """From a polling fragment: rerun the whole page once when the run leaves the queue or ends, or when this
+    poller is to refresh at another pace (`poll_seconds`).
 
     It also holds the session's lease: a fragment's rerun does not run app.py, and a session that
     reconnects after a network drop (which released its lease) keeps its queued run.
     """
     runs.hold_session()
-    if runs.phase_changed(current):
+    before, now = runs.phase_changed(current)
+    if before is now or before is Phase.ENDED:
+        return
+    if (now is Phase.ENDED or (before in QUEUED) != (now in QUEUED)
+            or poll_seconds(before, training_page) != poll_seconds(now, training_page)):
         st.rerun()
 
 

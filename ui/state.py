@@ -69,8 +69,10 @@ class Phase(str, Enum):
     """Where the current run is, as the pollers care: they poll faster near a change, and rerun the page on one."""
 
     WAITING = "waiting"  # queued behind others
-    NEXT = "next"  # queued, next in line (or out of the queue, its training process getting ready)
+    NEXT = "next"  # queued, next in line, every training slot busy
+    STARTING = "starting"  # handed to a training process (or about to be), no batch trained yet
     TRAINING = "training"
+    ENDING = "ending"  # its last batches (or a stop): then validating, saving and scoring the test set
     ENDED = "ended"  # also: no run
 
 

@@ -128,6 +128,15 @@ def duration(seconds: float | None) -> str:
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
+def seconds(value: float | None) -> str:
+    """'1.4 s' under ten seconds, '42 s' under a minute, else as `duration` ('3m 05s'); '?' when unknown."""
+    if value is None:
+        return "?"
+    if value < 9.95:
+        return f"{value:.1f} s"
+    return f"{value:.0f} s" if value < 59.5 else duration(value)
+
+
 def choices_with(choices: Sequence, key: str) -> tuple:
     """`choices`, plus the widget's current value if it is not one of them (a run's setting made elsewhere)."""
     current = st.session_state.get(key)

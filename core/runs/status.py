@@ -109,6 +109,12 @@ class RunStatus:
         """Seconds of training (its progress clock), or None before it starts."""
         return self.progress.elapsed_s if self.started is not None else None
 
+    @property
+    def waited_s(self) -> float | None:
+        """Seconds from its creation (Start) to its end: queue, start-up, training, saving and scoring; None
+        while it goes on."""
+        return self.ended - self.created if self.ended is not None and self.created else None
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.value

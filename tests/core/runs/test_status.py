@@ -48,3 +48,9 @@ def test_only_queued_and_training_runs_are_active():
     assert [state.value for state in RunState if state.is_training] == ["running", "stopping"]
     ended = RunStatus(state=RunState.FINISHED, owner=Owner(1, "another-host", 1), heartbeat=0.0)
     assert effective_status(ended) is ended  # an ended run stays as it ended, whoever owned it
+
+
+def test_a_run_says_how_long_it_was_waited_for_once_it_has_ended():
+    assert RunStatus(RunState.RUNNING, created=100.0, started=101.0).waited_s is None
+    assert RunStatus(RunState.FINISHED, created=100.0, started=101.0, ended=103.5).waited_s == pytest.approx(3.5)
+    assert RunStatus(RunState.FINISHED, ended=103.5).waited_s is None  # no creation time recorded
