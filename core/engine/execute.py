@@ -44,6 +44,29 @@ class StartingPoint:
         return f"{'Continuing' if self.continuing else 'Resuming'} from {where}"
 
 
+class RecentData:
+    """The dataset a process loaded last, by its reference: a worker's next run on the same data (the usual case:
+    a user training again, a class on one dataset) starts without loading it again (0.1-0.3 s for the shipped
+    MNIST, seconds for larger sets). Only references whose content cannot change are kept: a built-in dataset
+    and an upload in the run store (named by its SHA-256); a file or folder on disk is read each time."""
+
+    KEPT_KINDS = ("builtin", "stored")
+
+    def __init__(self) -> None:
+        self._ref, self._dataset = None, None
+
+    def load(self, ref, stored: Callable, allow_download: bool):
+        from core.data.registry import load_ref
+
+        if self._dataset is not None and ref == self._ref:
+            return self._dataset
+        self._ref, self._dataset = None, None  # (the old one is let go before the new one is loaded)
+        dataset = load_ref(ref, stored, allow_download=allow_download)
+        if ref.kind in self.KEPT_KINDS:
+            self._ref, self._dataset = ref, dataset
+        return dataset
+
+
 def starting_point(store: RunStore, run_id: str) -> StartingPoint:
     """The run's own last checkpoint, else its parent's final state, else nothing (RunError if unreadable)."""
     last = store.checkpoint_bytes(run_id, "last")
@@ -57,29 +80,29 @@ def starting_point(store: RunStore, run_id: str) -> StartingPoint:
 
 
 def execute(store: RunStore, run_id: str, controls: Controls | None = None, allow_download: bool = True,
-            on_epoch: Callable[[dict], None] | None = None, evaluate_test: bool = True) -> RunState:
+            on_epoch: Callable[[dict], None] | None = None, evaluate_test: bool = True,
+            data: RecentData | None = None) -> RunState:
     """Train run `run_id` from its spec (or from where it was left), in this process; returns its end state.
 
     The record in the store says everything: metrics as they come, checkpoints,
     the model when training ends (finished, stopped, paused or interrupted),
     the test metrics. A failure of any kind ends the run as failed with a
     message, never raises (but a KeyboardInterrupt, which marks the run
-    interrupted and then propagates).
+    interrupted and then propagates). `data` keeps the dataset for the next run of this process (a worker).
     """
     controls = controls or Controls()
+    data = data or RecentData()
     writer = RunWriter(store, run_id)
     writer.begin("Loading the data…")
     try:
         spec = store.spec(run_id)
-        from core.data.registry import load_ref
-
         if spec.origin == "upload":
-            dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=allow_download)
+            dataset = data.load(spec.dataset, store.stored_dataset_path, allow_download)
             return score_upload(store, run_id, writer, dataset)
         if spec.architecture is None or spec.training is None:
             raise RunError(f"run {run_id} has no architecture and training settings to train.")
         start = starting_point(store, run_id)
-        dataset = load_ref(spec.dataset, store.stored_dataset_path, allow_download=allow_download)
+        dataset = data.load(spec.dataset, store.stored_dataset_path, allow_download)
         at = start.checkpoint.position if start.checkpoint is not None else None
         if not start.continuing:  # a resumed run drops what it recorded after its checkpoint (or all of it)
             store.rewind(run_id, at.epoch if at else 0, at.step if at else 0)

@@ -131,13 +131,13 @@ def main() -> int:
     import tensorflow as tf
 
     tf.constant(0.0) + 1.0  # start TensorFlow's runtime (thread pools, devices) before the job too
-    from core.engine.execute import execute
+    from core.engine.execute import RecentData, execute
     from core.runs.store import RunStore
 
     inbox = Inbox()
     threading.Thread(target=inbox.listen, args=(sys.stdin,), daemon=True).start()
     baseline_mb = resident_mb()
-    served = 0
+    served, data = 0, RecentData()
     emit(Event.READY, pid=os.getpid())
     while True:
         item = inbox.runs.get()
@@ -146,7 +146,7 @@ def main() -> int:
         job, controls = item
         run_id = job["run_id"]
         emit(Event.STARTED, run_id=run_id)
-        state = execute(RunStore(job["root"]), run_id, controls)
+        state = execute(RunStore(job["root"]), run_id, controls, data=data)
         served += 1
         keras.backend.clear_session()  # the next run builds its model from nothing, as in a fresh process
         gc.collect()

@@ -156,3 +156,23 @@ def test_a_run_resumed_after_a_crash_forgets_what_it_logged_after_its_checkpoint
     assert all(row["loss"] != 9.0 for row in store.reader(run_id).snapshot().batches)
     assert [e["kind"] for e in store.events(run_id)] == ["paused", "resumed"]
     assert same_training(store, run_id, *never_paused)
+
+
+def test_a_worker_keeps_the_dataset_it_loaded_last_if_its_content_cannot_change(tmp_path):
+    from core.engine.execute import RecentData
+    from tests.conftest import bars_arrays
+
+    data = RecentData()
+    digits = DatasetRef.of("builtin", "digits-8x8")
+    first = data.load(digits, None, False)
+    assert data.load(digits, None, False) is first  # the next run on it starts without loading it
+    # a file on disk may change between runs: it is read again each time
+    path = tmp_path / "bars.npz"
+    x_train, y_train, x_test, y_test = bars_arrays()
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    ref = DatasetRef.of("file", str(path))
+    assert data.load(ref, None, False).y_train.tolist() == y_train.tolist()
+    np.savez(path, x_train=x_train, y_train=y_train[::-1], x_test=x_test, y_test=y_test)
+    assert data.load(ref, None, False).y_train.tolist() == y_train[::-1].tolist()
+    assert data.load(digits, None, False) is not first  # (only the last one is kept)
+
