@@ -16,22 +16,26 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 if TYPE_CHECKING:
     import keras
 
+    from core.evaluation.inference import Predictor
+
 _EPSILON = 1e-7
 
 
 PREDICT_CHUNK = 8192  # images scaled at a time: a compact dataset is never turned into float32 all at once
 
 
-def predict_probabilities(model: "keras.Model", images: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_probabilities(model: "keras.Model", images: np.ndarray, batch_size: int = 512,
+                          forward: "Predictor | None" = None) -> np.ndarray:
     """Class probabilities for many images (an array, or a dataset's `ScaledImages`), (N, num_classes) float32.
 
     Through one traced forward pass (`Predictor`), not `model.predict`: a model compiled with several steps per
     execution (as ConvLab trains) has `predict` trace its forward pass once for each batch of a call, and
     again for each new number of batches (20 traces, 1-3 s here, for the 10,000 MNIST test images).
+    `forward`: the model's `Predictor` already traced (a training validating after every epoch).
     """
     from core.evaluation.inference import Predictor
 
-    forward = Predictor(model)
+    forward = forward or Predictor(model)
     parts = []
     for start in range(0, len(images), PREDICT_CHUNK):
         chunk = np.asarray(images[start:start + PREDICT_CHUNK], dtype=np.float32)

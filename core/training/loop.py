@@ -162,10 +162,9 @@ class _Training:
                  controls: Controls, callbacks: Sequence[Any], start: Checkpoint | None, continuing: bool,
                  best: Checkpoint | None, distribute: bool) -> None:
         import keras
-        import tensorflow as tf
 
         from core.training.batches import TrainingImages
-        from core.training.callbacks import ControlCallback, MetricsCallback, Once, Place
+        from core.training.callbacks import ControlCallback, MetricsCallback, Once, Place, Validation
         from core.training.checkpoint import restore
         from core.training.schedule import live_schedule
         from core.training.stopping import Watcher
@@ -178,8 +177,7 @@ class _Training:
         labels = np.asarray(dataset.y_train)
         self.images = TrainingImages(images[fit_idx], labels[fit_idx], config.batch_size, config.seed)
         self.validation_size = len(val_idx)
-        self.validation = None if not len(val_idx) else tf.data.Dataset.from_tensor_slices(
-            (np.asarray(dataset.x_train[val_idx]), labels[val_idx])).batch(VALIDATION_BATCH)
+        self.validation = Validation(np.asarray(dataset.x_train[val_idx]), labels[val_idx], VALIDATION_BATCH)
         per_epoch = self.images.batches_per_epoch
         if start is not None and start.batches_per_epoch != per_epoch:
             raise RunError(f"The checkpoint was taken with {start.batches_per_epoch} batches per epoch, this "
@@ -225,7 +223,7 @@ class _Training:
         self.halt: Halt | None = None
         self.outcome: tuple[RunState, str] | None = None
         self.wrapped = [Once(callback) for callback in callbacks]
-        self.fit_callbacks = [MetricsCallback(memory, self.place),
+        self.fit_callbacks = [self.validation, MetricsCallback(memory, self.place),
                               ControlCallback(self.place, self._after_chunk, self._resume_metrics), *self.wrapped]
 
     # --- the epochs ---
@@ -265,7 +263,7 @@ class _Training:
         place = self.place
         try:
             self.model.fit(self.images.batches(place.epoch, place.first_batch), initial_epoch=place.epoch,
-                           epochs=place.epoch + 1, validation_data=self.validation, callbacks=self.fit_callbacks,
+                           epochs=place.epoch + 1, callbacks=self.fit_callbacks,
                            shuffle=False, verbose=0)  # the batches come in their fixed order
         except Halted:
             self._halted()

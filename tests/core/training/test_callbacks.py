@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def test_a_short_last_chunk_of_batches_is_reported_as_the_epochs_last_batch():
@@ -30,3 +31,29 @@ def test_per_epoch_confusion_matrices_sum_to_the_subset_size(trained, bars):
         assert matrix.shape == (4, 4) and matrix.dtype == np.int64
         assert int(matrix.sum()) == 60
         np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(bars.y_test[subset], minlength=4))
+
+
+def test_validation_puts_keras_own_validation_metrics_into_the_epochs_logs(trained, bars):
+    from core.training.callbacks import Validation
+
+    model = trained[0]
+    validation = Validation(bars.x_test, bars.y_test, batch_size=32)
+    validation.set_model(model)
+    logs = {"loss": 0.1}
+    validation.on_epoch_end(0, logs)
+    keras_loss, keras_accuracy = model.evaluate(bars.x_test, bars.y_test, batch_size=32, verbose=0)
+    assert logs["loss"] == 0.1 and logs["val_loss"] == pytest.approx(keras_loss, rel=1e-4, abs=1e-6)
+    assert logs["val_accuracy"] == pytest.approx(keras_accuracy, abs=1e-9)
+
+
+def test_a_training_validates_without_keras_evaluation_function(bars):
+    """Keras' evaluation traces its function for every model (a second here, at the end of every short run)."""
+    from core.model.architecture import Architecture, ConvBlock, DenseLayer
+    from core.training.config import TrainingConfig
+    from core.training.loop import train
+
+    arch = Architecture(conv_blocks=(ConvBlock(filters=4),), dense_layers=(DenseLayer(units=8),), name="tiny")
+    result = train(arch, bars, TrainingConfig(optimizer="adam", learning_rate=0.01, epochs=2))
+    assert result.model.test_function is None
+    assert [sorted(key for key in epoch if key.startswith("val_")) for epoch in result.epochs] == \
+        [["val_accuracy", "val_loss"]] * 2
