@@ -41,7 +41,8 @@ def finished_line(current: RunSnapshot) -> str:
     line = f"Training finished in {seconds(status.training_s)}"
     resumed = any(event.get("kind") == EVENT_RESUMED for event in current.events)
     if status.waited_s is not None and not resumed:
-        line += (f"; you waited {seconds(status.waited_s)} from Start (getting ready, validating, saving and "
+        since = "the command" if current.spec.origin == "cli" else "Start"
+        line += (f"; you waited {seconds(status.waited_s)} from {since} (getting ready, validating, saving and "
                  "scoring the test set included)")
     if test and "accuracy" in test:
         line += f". **Test accuracy {test['accuracy']:.2%}** on {int(test.get('images', 0)):,} test images"
