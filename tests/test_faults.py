@@ -27,7 +27,6 @@ from streamlit.testing.v1 import AppTest
 
 import core.engine.jobs
 import ui.runs
-from ui.runs import WORKSPACE_PARAM
 from core.engine.jobs import JobManager
 from core.model.architecture import Architecture, ConvBlock, DenseLayer, layer_table
 from core.runs.spec import RunSpec
@@ -36,6 +35,7 @@ from core.runs.store import EPOCHS, SPEC, STATUS, RunStore
 from core.training.config import TrainingConfig
 from tests.conftest import ROOT, training, wait_for
 from ui import state
+from ui.runs import WORKSPACE_PARAM
 
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
 LONG = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=1, epochs=200)  # minutes: stopped or killed
