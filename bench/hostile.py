@@ -150,6 +150,8 @@ def tab(browser, url: str):
     page.set_default_timeout(180_000)
     page.goto(url)
     page.get_by_test_id("stMainBlockContainer").wait_for()
+    if "/data" in url:  # the Data page has loaded the session's dataset (a first visit may rerun on the way)
+        page.get_by_test_id("stMainBlockContainer").get_by_text("Training images").wait_for()
     page.wait_for_function(IDLE)
     return context, page
 

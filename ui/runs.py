@@ -81,6 +81,21 @@ def _session_lease(owner: str) -> SessionLease:
     return SessionLease(owner, manager)
 
 
+def where_runs_train() -> str:
+    """Where this server's runs execute, in words: this machine's training processes, or a Ray cluster."""
+    return job_manager().describe()
+
+
+def placement_line(run_id: str) -> str:
+    """Which cluster nodes trained a run ("" for one trained on the server's machine)."""
+    placed = store().placement(run_id)
+    if not placed:
+        return ""
+    nodes = [f"{'the head' if p.get('head') else 'node'} {p.get('ip', '')} ({str(p.get('node', ''))[:8]})"
+             for p in placed]
+    return "Trained on the cluster: " + ", then ".join(nodes) + "."
+
+
 def warm_up() -> None:
     """Pages near a training call this: a spare training process imports TensorFlow in the background."""
     job_manager().warm_up()

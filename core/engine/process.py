@@ -56,6 +56,17 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for it to exit; False if it is still running after `timeout` seconds."""
+        try:
+            self.process.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
     def send(self, kind: Command, /, **fields: object) -> bool:
         """Send one command; False when the worker has gone."""
         with self._send_lock:
