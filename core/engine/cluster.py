@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from core.engine.cluster_slot import CLOSE, HEARTBEAT, STORE_LINE, follow, inbox_name, outbox_name
 from core.engine.local import LocalPool
+from core.engine.process import WorkerEnd
 from core.engine.protocol import Command, Event, command, read_event
 from core.engine.queue import Job
 from core.runs.status import Owner, RunState
@@ -158,7 +159,7 @@ class Cluster:
         return submission_id
 
 
-class ClusterSlot:
+class ClusterSlot(WorkerEnd):
     """A training slot on the cluster (a Ray job running the worker program), as the pool sees a worker process:
     `ready` once TensorFlow is imported, `send` commands, `run_id` it trains, `alive`, `close`, `kill`."""
 
@@ -168,15 +169,10 @@ class ClusterSlot:
         self.slot = attach or secrets.token_hex(6)
         self.inbox = cluster.home.cluster_file(inbox_name(self.slot))
         self.outbox = cluster.home.cluster_file(outbox_name(self.slot))
-        self.ready = threading.Event()
-        self.run_id: str | None = None
-        self.ended_state: RunState | None = None
-        self.retiring = False
-        self.idle_since = time.monotonic()
-        self.failure = ""
+        self._init_events(on_run_ended, on_exit)
         self.node_id = ""
         self.pid = None  # (no process of this machine)
-        self._on_run_ended, self._on_exit, self._on_started = on_run_ended, on_exit, on_started
+        self._on_started = on_started
         self._exited = threading.Event()
         self._message = ""
         self._attached = attach is not None
@@ -220,25 +216,11 @@ class ClusterSlot:
     def _read_outbox(self) -> None:
         # a slot taken back by a restarted server: its past is read by `reattach`, only what comes next here
         for line in follow(self.outbox, self._exited, from_end=self._attached):
-            message = read_event(line)
-            if message is None:
-                continue
-            kind, fields = message
-            if kind is Event.READY:
-                self.idle_since = time.monotonic()
-                self.ready.set()
-            elif kind is Event.STARTED:
-                self.ready.clear()
-                self.run_id = str(fields.get("run_id") or self.run_id or "")
-                self._on_started(self, self.run_id)
-            elif kind is Event.ENDED:
-                self.ready.clear()
-                try:
-                    self.ended_state = RunState(fields.get("state"))
-                except ValueError:
-                    self.ended_state = None
-                self.retiring = bool(fields.get("retiring"))
-                self._on_run_ended(self)
+            self._heard(line)
+
+    def _started(self, run_id: str) -> None:
+        self.run_id = run_id or self.run_id or ""
+        self._on_started(self, self.run_id)
 
     def _watch_job(self) -> None:
         while not self._exited.is_set():
