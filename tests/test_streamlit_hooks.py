@@ -33,3 +33,9 @@ def test_the_session_state_a_lease_empties_is_reachable_from_the_script_run_cont
         "ScriptRunContext.session_state is gone: ui/runs.py's session lease must find another way to reach a "
         "session's state and empty it when the session ends")
     assert all(hasattr(SafeSessionState, name) for name in ("filtered_state", "__delitem__"))
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.uploaded_file_manager import UploadedFileManager
+
+    assert isinstance(Runtime.uploaded_file_mgr, property) and callable(UploadedFileManager.remove_session_files), (
+        "Runtime.uploaded_file_mgr.remove_session_files is gone: ui/runs.py must find how to drop a closed "
+        "session's uploads")

@@ -93,10 +93,16 @@ def _release(lease: SessionLease) -> None:
 
 
 def _forget(session_id: str, session_state: Any) -> None:
+    """The session has not come back: its state goes, and the files its uploaders hold (Streamlit keeps an
+    upload's bytes in memory until the session is shut down, which waits as its state does)."""
+    from streamlit import runtime
+
     with _forgetting_lock:
         if _forgetting.pop(session_id, None) is None:
             return  # it came back
     state.empty(session_state)
+    if runtime.exists():
+        runtime.get_instance().uploaded_file_mgr.remove_session_files(session_id)
 
 
 def _came_back(session_id: str) -> None:

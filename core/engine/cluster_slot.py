@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -87,15 +89,32 @@ def follow(path: Path, stop: threading.Event, from_end: bool = False):
             stop.wait(POLL_S)
 
 
+def private_code() -> Path:
+    """A copy of the `core` package in a folder of this slot's own, for its worker to run from.
+
+    Ray unpacks a job's code into a folder it manages and may replace or delete that folder while a
+    long-lived slot still runs from it (another job with the same code starting on a node that shares
+    the folder, its clean-up of unused packages): a worker whose current folder vanished fails at the
+    next path it resolves (NumPy's file readers resolve the current folder). The copy is its own, removed
+    when the slot ends.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="convlab-slot-code-"))
+    shutil.copytree(Path(__file__).resolve().parents[1], folder / "core",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
+
+
 class Relay:
     """The worker process, with its stdin fed from the inbox and its stdout written to the outbox."""
 
     def __init__(self, home: RunStore, slot: str, python: str = sys.executable) -> None:
         self.home, self.inbox, self.outbox = home, home.cluster_file(inbox_name(slot)), home.cluster_file(
             outbox_name(slot))
-        env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        self.code = private_code()
+        env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+                   PYTHONPATH=str(self.code))
         self.worker = subprocess.Popen([python, "-m", "core.engine.worker"], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+                                       stdout=subprocess.PIPE, text=True, bufsize=1, env=env, cwd=self.code)
         self.idle = True  # no run in hand (it says "ready" between runs)
         self.stop = threading.Event()
         self._lock = threading.Lock()
@@ -163,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: relay.close())
     for target in (relay.feed, relay.watch_server):
         threading.Thread(target=target, daemon=True).start()
-    relay.relay()
-    relay.stop.set()
-    return relay.worker.wait()
+    try:
+        relay.relay()
+        relay.stop.set()
+        return relay.worker.wait()
+    finally:
+        shutil.rmtree(relay.code, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from pathlib import Path
 
 from core.engine.cluster_slot import NO_STORE_EXIT, STORE_LINE, Relay, follow, inbox_name, main, outbox_name, store_problem
 from core.runs.store import RunStore
@@ -45,6 +46,9 @@ def test_the_relay_runs_the_worker_program_through_its_inbox_and_outbox(tmp_path
     """The worker imports TensorFlow, says it is ready in the outbox, and exits when the inbox says close."""
     home = RunStore(tmp_path)
     relay = Relay(home, "s1", python=sys.executable)
+    # it runs from a copy of its own, whatever happens to the folder Ray unpacked the job's code into
+    assert Path(f"/proc/{relay.worker.pid}/cwd").resolve() == relay.code.resolve()
+    assert (relay.code / "core" / "engine" / "worker.py").is_file()
     feeding = threading.Thread(target=relay.feed)
     feeding.start()
     relaying = threading.Thread(target=relay.relay)
