@@ -29,6 +29,9 @@ def one_run(summary: RunSummary, summaries: list[RunSummary]) -> None:
     st.caption(f"`{summary.run_id}` · {summary.state.value}: {md(summary.message)}")
     st.caption(run_list.details_line(summary))
     run_control.lineage(summary.run_id, summaries)
+    placed = runs.placement_line(summary.run_id)
+    if placed:
+        st.caption(md(placed))
     run_control.said()
     if summary.state is RunState.RUNNING:
         why = run_control.refused(summary.run_id)

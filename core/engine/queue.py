@@ -27,6 +27,7 @@ class Job:
     sent: bool = False  # the executor has handed it to a process that trains it
     stop_requested: bool = False  # Stop (or Cancel) came while it was being handed over
     handle: Any = None  # the executor's own record of it (a worker process, a cluster job)
+    placed: bool = False  # (a cluster job) the node it runs on is recorded
 
 
 class RunQueue:
@@ -40,6 +41,10 @@ class RunQueue:
 
     def add(self, job: Job) -> None:
         self._jobs.append(job)
+
+    def add_front(self, job: Job) -> None:
+        """A job that was on its way and must wait again: first in line."""
+        self._jobs.insert(0, job)
 
     def remove(self, run_id: str) -> Job | None:
         """Take the job of `run_id` out of the queue; None when it is not queued."""
