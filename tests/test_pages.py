@@ -280,6 +280,7 @@ def test_pollers_refresh_by_phase_and_stop_once_the_run_ends():
     (RunState.RUNNING, 1, 5, None, "training"),  # (10 batches an epoch, 3 epochs)
     (RunState.RUNNING, 3, 2, 9.0, "training"),
     (RunState.RUNNING, 3, 8, 1.5, "ending"),  # its last two seconds, by its pace
+    (RunState.RUNNING, 3, 1, None, "ending"),  # its last epoch, its pace not known yet (a one-epoch run): it may be
     (RunState.RUNNING, 3, 10, 0.0, "ending"),  # every batch done: validating, saving, scoring
     (RunState.STOPPING, 1, 5, 60.0, "ending"),
     (RunState.FINISHED, 3, 10, 0.0, "ended"),

@@ -443,7 +443,7 @@ def evaluation_for(run: UsableRun) -> "Evaluation":
     return state.per_run(state.RunCache.EVALUATION, run.run_id, make)
 
 
-ENDING_S = 2.0  # a run's last epoch with this little left (by its pace) is ending: its end is polled closely
+ENDING_S = 2.0  # a run's last epoch with this little left by its pace (or its pace not known yet) is ending
 
 
 def phase(current: RunSnapshot | None) -> Phase:
@@ -456,7 +456,7 @@ def phase(current: RunSnapshot | None) -> Phase:
     if not p.epoch:
         return Phase.STARTING
     if (current.state is RunState.STOPPING or p.step_done >= p.epochs * p.batches_per_epoch
-            or p.epoch == p.epochs and p.eta_s is not None and p.eta_s <= ENDING_S):
+            or p.epoch == p.epochs and (p.eta_s is None or p.eta_s <= ENDING_S)):  # (pace unknown: it may be)
         return Phase.ENDING
     return Phase.TRAINING
 
