@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,9 @@ class LocalRayCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.token_file = self.folder / "auth_token"
         self.token_file.write_text(secrets.token_hex(16))
+        # Ray's own folder, short: its sockets' paths must stay under 108 bytes (AF_UNIX), and a pytest
+        # tmp_path plus Ray's session name can pass that (the dashboard then fails to start)
+        self.ray_folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
 
@@ -91,7 +95,7 @@ class LocalRayCluster:
         head, ports = self._ports("head")
         self._ray(["start", "--head", "--port", str(self.gcs_port), "--dashboard-port", str(self.dashboard_port),
                    "--dashboard-host", "127.0.0.1", "--include-dashboard", "true",
-                   "--temp-dir", str(self.folder / "ray"), *ports])
+                   "--temp-dir", str(self.ray_folder), *ports])
         self.nodes.append(head)
         self.add_node()
         self.wait_for_nodes(2)
@@ -143,6 +147,7 @@ class LocalRayCluster:
 
     def stop(self) -> None:
         subprocess.run([*RAY, "stop", "--force"], capture_output=True, env=dict(os.environ, **self.env), timeout=120)
+        shutil.rmtree(self.ray_folder, ignore_errors=True)
 
 
 def _pids_with(text: str) -> list[int]:
