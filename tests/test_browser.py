@@ -258,7 +258,9 @@ def test_train_live_reload_mid_run_and_evaluate(page):
 
     go(page, "Evaluation")
     expect(main_area(page).get_by_text("Test accuracy")).to_be_visible()
-    accuracy = main_area(page).get_by_test_id("stMetricValue").first.inner_text()
+    # (by its label: while the page is redrawn, the Training page's metrics can still be the first ones)
+    accuracy = main_area(page).get_by_test_id("stMetric").filter(has_text="Test accuracy").get_by_test_id(
+        "stMetricValue").inner_text()
     assert re.fullmatch(r"\d+\.\d\d%", accuracy) and float(accuracy[:-1]) > 85, accuracy
     expect(main_area(page).get_by_text("The most confident mistakes")).to_be_visible()
     # click the confusion matrix cell (true 3, predicted 3): its images appear below
