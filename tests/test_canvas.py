@@ -18,7 +18,7 @@ def registered_canvas() -> None:
 
 
 def test_the_canvas_component_carries_its_stylesheet_inline():
-    at = AppTest.from_function(registered_canvas).run()
+    at = AppTest.from_function(registered_canvas, default_timeout=60).run()
     assert not at.exception, at.exception
     css, content, css_url, js_url, html = at.session_state["seen"]
     assert ".dc-background-canvas{z-index:0;position:absolute" in css  # what stacks the canvases, left undone late
