@@ -1,4 +1,5 @@
-"""Entry point for `python -m core`: training (core.cli), or a subcommand that takes a run away (core.export.cli)."""
+"""Entry point for `python -m core`: training (core.cli), a subcommand that takes a run away (core.export.cli),
+or a sweep (core.sweeps.cli)."""
 
 import os
 import sys
@@ -9,6 +10,10 @@ if len(sys.argv) > 1 and sys.argv[1] in ("notebook", "report", "export", "classi
     from core.export.cli import main as export_main
 
     sys.exit(export_main(sys.argv[1:]))
+if len(sys.argv) > 1 and sys.argv[1] == "sweep":
+    from core.sweeps.cli import main as sweep_main
+
+    sys.exit(sweep_main(sys.argv[2:]))
 
 from core.cli import main  # noqa: E402
 
