@@ -159,6 +159,10 @@ class _Drive:
         self.active[number] = _Active(number, run_id, trial, values)
 
     def _watch(self, active: _Active) -> None:
+        if not self.store.exists(active.run_id) and not self.manager.is_running(active.run_id):
+            del self.active[active.number]  # its run was deleted (by its maker, once it had ended)
+            self._told(active.number, active.values, "failed", TrialState.FAIL, message="Its run was deleted.")
+            return
         status = self.store.status(active.run_id)
         self._report(active, status)
         if status.state.is_active or self.manager.is_running(active.run_id):
@@ -225,7 +229,8 @@ class _Drive:
             self._told(active.number, active.values, "pruned", TrialState.PRUNED, active.pruning[1], active.run_id,
                        message)
         else:
-            outcome = {RunState.STOPPED: "stopped", RunState.CANCELLED: "cancelled"}.get(state, "failed")
+            outcome = {RunState.STOPPED: "stopped", RunState.PAUSED: "stopped", RunState.CANCELLED: "cancelled",
+                       RunState.INTERRUPTED: "stopped" if self.stopping else "failed"}.get(state, "failed")
             self._told(active.number, active.values, outcome, TrialState.FAIL, run_id=active.run_id,
                        message=status.message)
 
