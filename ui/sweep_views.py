@@ -84,6 +84,8 @@ def header(current: SweepView) -> None:
         st.caption("Started in another browser: only its maker can stop or resume it.")
         return
     driven = sweeps.sweep_driver().is_driving(current.sweep_id)
+    if state.is_active and not driven:
+        st.caption("Another process drives it (`python -m core sweep`): stop it there, with Ctrl-C.")
     stop, cancel, resume, _ = st.columns([1, 1, 1, 2])
     stop.button("Stop", icon=":material/stop:", key=KEYS.STOP, disabled=not driven, on_click=sweeps.stop,
                 args=(current.sweep_id, False), width="stretch",

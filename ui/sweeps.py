@@ -124,8 +124,6 @@ def importances_of(current: SweepView) -> tuple[dict[str, float] | None, str]:
             found, why = importances(sweeps(), current.sweep_id, current.spec), ""
         except ConvLabError as error:
             found, why = None, str(error)
-        except ValueError as error:  # Optuna's, when the completed trials cannot tell the settings apart
-            found, why = None, f"Optuna could not work it out yet: {error}"
         cached = (current.sweep_id, complete, found, why)
         st.session_state[KEYS.IMPORTANCES] = cached
     return cached[2], cached[3]

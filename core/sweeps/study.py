@@ -133,6 +133,11 @@ def importances(sweeps: SweepStore, sweep_id: str, spec: SweepSpec) -> dict[str,
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         raise RunError(f"The importance of each setting needs at least {MIN_TRIALS_FOR_IMPORTANCE} completed trials "
                        f"({len(complete)} so far).")
+    if len({t.value for t in complete}) == 1:
+        raise RunError(f"The {len(complete)} completed trials all scored the same: no setting made a difference.")
     study = optuna.load_study(study_name=STUDY, storage=_storage(sweeps, sweep_id))
-    found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=spec.names())
+    try:
+        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0), params=spec.names())
+    except (ValueError, RuntimeError) as error:  # Optuna's, when the trials cannot tell the settings apart
+        raise RunError(f"Optuna could not tell the settings apart yet ({error}).") from None
     return {name: float(found.get(name, 0.0)) for name in spec.names()}

@@ -105,3 +105,13 @@ def test_importances_need_enough_completed_trials_and_find_the_setting_that_matt
     found = importances(sweeps, sweep_id, spec)
     assert set(found) == {"learning_rate", "batch_size"} and found["learning_rate"] > 0.8
     assert sum(found.values()) == pytest.approx(1.0)
+
+
+def test_trials_that_all_scored_the_same_have_no_importances(store, digits):
+    sweeps, sweep_id, spec = make(store, digits, Setting("learning_rate", values=(0.1, 0.2)), BATCHES)
+    study = open_study(sweeps, sweep_id, spec)
+    for _ in range(5):
+        tell(study, ask(study, spec).number, TrialState.COMPLETE, 0.5)
+    with pytest.raises(RunError, match=re.escape("The 5 completed trials all scored the same: no setting made a "
+                                                 "difference.")):
+        importances(sweeps, sweep_id, spec)
