@@ -17,7 +17,7 @@ from core.runs.status import RunState
 from core.sweeps.results import SweepView
 from core.sweeps.spec import METRIC_NAMES
 from core.sweeps.store import SweepSummary
-from ui import runs, sweeps
+from ui import runs, state, sweeps
 from ui.errors import guarded
 from ui.state import SweepsPage as KEYS
 from ui.widgets import code, md
@@ -149,7 +149,8 @@ def best_trial(current: SweepView) -> None:
                      help="Put its architecture and training settings into the sliders, to train it again or go on."):
         sweeps.apply_best(best.run_id)
         st.rerun()
-    evaluate.page_link("pages/evaluation.py", label="Evaluation", icon=":material/arrow_forward:")
+    if state.current_run_id() == best.run_id:
+        evaluate.page_link("pages/evaluation.py", label="Evaluate it", icon=":material/arrow_forward:")
 
 
 def rerun_once_it_ends(current: SweepView) -> None:
