@@ -69,13 +69,13 @@ def sweep_view(sweep_id: str) -> None:
 def header(current: SweepView) -> None:
     status, spec = current.status, current.spec
     st.caption(f"`{current.sweep_id}` · {md(spec.describe())}")
-    state = status.state
-    if state.is_active:
-        words = "Stopping" if state is RunState.STOPPING else "Running"
+    now = status.state
+    if now.is_active:
+        words = "Stopping" if now is RunState.STOPPING else "Running"
         st.info(f"**{words}:** {md(current.progress())}", icon=":material/autorenew:")
-    elif state is RunState.FINISHED:
+    elif now is RunState.FINISHED:
         st.success(md(status.message), icon=":material/check_circle:")
-    elif state is RunState.FAILED:
+    elif now is RunState.FAILED:
         st.error(md(status.message), icon=":material/error:")
     else:
         st.warning(md(status.message), icon=":material/stop_circle:")
@@ -84,7 +84,7 @@ def header(current: SweepView) -> None:
         st.caption("Started in another browser: only its maker can stop or resume it.")
         return
     driven = sweeps.sweep_driver().is_driving(current.sweep_id)
-    if state.is_active and not driven:
+    if now.is_active and not driven:
         st.caption("Another process drives it (`python -m core sweep`): stop it there, with Ctrl-C.")
     stop, cancel, resume, _ = st.columns([1, 1, 1, 2])
     stop.button("Stop", icon=":material/stop:", key=KEYS.STOP, disabled=not driven, on_click=sweeps.stop,
@@ -93,11 +93,12 @@ def header(current: SweepView) -> None:
     cancel.button("Cancel", icon=":material/cancel:", key=KEYS.CANCEL, disabled=not driven, on_click=sweeps.stop,
                   args=(current.sweep_id, True), width="stretch",
                   help="No more trials, and the training ones stop now (they keep their weights).")
-    resume.button("Resume", icon=":material/resume:", key=KEYS.RESUME, on_click=sweeps.resume,
-                  args=(current.sweep_id,), width="stretch",
-                  disabled=driven or state.is_active or state in (RunState.FINISHED, RunState.DAMAGED),
-                  help="Go on to its budget of trials (a trial cut short by a stopped server goes on from its "
-                       "checkpoint).")
+    if resume.button("Resume", icon=":material/resume:", key=KEYS.RESUME, width="stretch",
+                     disabled=driven or now.is_active or now in (RunState.FINISHED, RunState.DAMAGED),
+                     help="Go on to its budget of trials (a trial cut short by a stopped server goes on from its "
+                          "checkpoint)."):
+        sweeps.resume(current.sweep_id)
+        st.rerun()  # (the whole page: it polls again, now that the sweep runs)
 
 
 def trials_table(current: SweepView) -> None:
