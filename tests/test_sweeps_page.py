@@ -164,3 +164,21 @@ def test_a_sweep_a_stopped_server_left_running_goes_on_when_its_store_is_seen(di
     assert sweeps.status(sweep_id).state is RunState.FINISHED and len(run_store.run_ids()) == 2
     at.run()
     assert not at.exception
+
+
+def test_a_stopped_sweep_of_mine_resumes_to_its_budget(digits, run_store):
+    mine = "00000000000000aa"
+    sweeps = SweepStore(run_store)
+    spec = SweepSpec(digits.ref, SMALL, QUICK, (Setting("learning_rate", values=(0.05, 0.02)),), trials=2,
+                     strategy="grid")
+    sweep_id = sweeps.create(spec, {"input_shape": [8, 8, 1], "num_classes": 10, "dataset_name": "digits-8x8"},
+                             made_by=mine)
+    sweeps.write_status(sweep_id, replace(sweeps.raw_status(sweep_id), state=RunState.STOPPED, message="Stopped."))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["ws"] = mine
+    at.run().switch_page("pages/sweeps.py").run()
+    assert not at.button(key=KEYS.RESUME).disabled and at.button(key=KEYS.STOP).disabled
+    at.button(key=KEYS.RESUME).click().run()
+    assert not at.exception and any("It goes on from where it was" in s.value for s in at.success)
+    assert driver().wait(sweep_id, timeout=600)
+    assert sweeps.status(sweep_id).state is RunState.FINISHED and len(run_store.run_ids()) == 2
