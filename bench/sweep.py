@@ -8,7 +8,8 @@ and recipe (SGD, momentum 0.9, 10 epochs), varying the learning rate (1e-3 to 0.
 worker processes, driven by a `SweepDriver` (one trial queued ahead, a warm worker).
 
 1. The same 12-trial random search (the same seed, so the same 12 settings) without pruning, then with Optuna's
-   median pruner: wall time from start to the sweep's end, and the ratio (target: at most 0.6).
+   median pruner: wall time from start to the sweep's end, and the ratio (target: at most 0.6); also the CPU time
+   its worker process spent, which other work on a shared machine moves less than the wall time.
 2. Per-trial overhead, from every trial of both: from the end of a trial (its run's end in its status, after its
    test-set scoring) to the next trial's first batch row in its log (polled every 10 ms; the first row is written
    after the first chunk of batches, so this slightly over-counts). Target: at most 1 s with a warm worker.
@@ -84,9 +85,17 @@ class FirstBatches:
         self._stop.set()
 
 
-def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tuple[float, float]], object]:
+def cpu_seconds(pid: int) -> float:
+    """A live process's CPU time (user + system), from /proc."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tuple[float, float]], object, float]:
     """Run one sweep to its end on a warm worker: (seconds, the overheads between its trials (to the next one's first
-    batch, to its first report), its view)."""
+    batch, to its first report), its view, the CPU seconds its worker spent on it)."""
     from core.engine.jobs import JobManager
     from core.sweeps.driver import SweepDriver
     from tests.conftest import wait_for
@@ -95,6 +104,8 @@ def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tu
     manager = JobManager(max_concurrent=1, idle_retire_s=0)
     manager.warm_up()
     wait_for(lambda: manager.spare_pids(), timeout=300, what="a warm worker")
+    (warm,) = manager.spare_pids()
+    cpu_before = cpu_seconds(warm)
     driver = SweepDriver(manager)
     watcher = FirstBatches(store)
     try:
@@ -105,6 +116,8 @@ def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tu
         driver.wait(sweep_id)
         seconds = time.perf_counter() - started
         time.sleep(0.1)
+        workers = {store.raw_status(run_id).owner.pid for run_id in store.run_ids()}
+        cpu = cpu_seconds(warm) - cpu_before if workers == {warm} else float("nan")  # (nan: a worker retired)
     finally:
         watcher.close()
         driver.shutdown()
@@ -116,7 +129,7 @@ def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tu
         ended, first = store.status(before).ended, watcher.first_batch(after)
         if ended is not None and first is not None:
             overheads.append((first[1] - ended, first[0] - ended))
-    return seconds, overheads, view
+    return seconds, overheads, view, cpu
 
 
 def describe(view) -> str:
@@ -146,15 +159,16 @@ def main() -> None:
 
     results = {}
     for name, spec in (("no pruning", replace(random, prune=False)), ("pruning", random)):
-        seconds, overheads, view = run_sweep(spec, details, name)
-        results[name] = (seconds, overheads, view)
-        print(f"  random search, {name}: {seconds:.1f} s; {describe(view)}", flush=True)
+        seconds, overheads, view, cpu = run_sweep(spec, details, name)
+        results[name] = (seconds, overheads, view, cpu)
+        print(f"  random search, {name}: {seconds:.1f} s, its worker's CPU {cpu:.1f} s; {describe(view)}", flush=True)
         print(f"    overheads to the first batch (to the first report), s: "
               f"{', '.join(f'{o:.2f} ({r:.2f})' for o, r in overheads)}", flush=True)
     ratio = results["pruning"][0] / results["no pruning"][0]
     overheads = results["pruning"][1] + results["no pruning"][1]
+    cpu_ratio = results["pruning"][3] / results["no pruning"][3]
     print(f"pruning / no pruning: {results['pruning'][0]:.1f} s / {results['no pruning'][0]:.1f} s = {ratio:.2f} "
-          "(target <= 0.6)")
+          f"(target <= 0.6); the worker's CPU time: {cpu_ratio:.2f} (less moved by other work on the machine)")
     firsts, reports = [o for o, _ in overheads], [r for _, r in overheads]
     print(f"per-trial overhead to the next first batch: median {statistics.median(firsts):.2f} s, max "
           f"{max(firsts):.2f} s over {len(firsts)} gaps (target <= 1 s); to its first report: median "
@@ -163,7 +177,7 @@ def main() -> None:
         return
     grid = SweepSpec(ref, arch, config, (rates, BATCHES), trials=args.rates * 4, strategy="grid", prune=False,
                      origin="cli", label="bench grid").validated()
-    seconds, grid_overheads, view = run_sweep(grid, details, "grid")
+    seconds, grid_overheads, view, _ = run_sweep(grid, details, "grid")
     print(f"  grid of {args.rates * 4}: {seconds:.1f} s; {describe(view)}")
     firsts = [o for o, _ in grid_overheads]
     print(f"    overheads to the first batch, s: median {statistics.median(firsts):.2f}, max {max(firsts):.2f} "

@@ -101,11 +101,17 @@ class Table:
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
         self.widths = [max(len(name), 9) for name in spec.names()]
+        self.headed = False
         self._lock = threading.Lock()
 
-    def header(self) -> None:
+    def say(self, line: str) -> None:
+        with self._lock:
+            print(line, flush=True)
+
+    def _header(self) -> None:
         names = "  ".join(name.rjust(width) for name, width in zip(self.spec.names(), self.widths))
         print(f"{'trial':>5}  {'outcome':<9}  {names}  {self.spec.metric:>12}  {'epochs':>6}  run", flush=True)
+        self.headed = True
 
     def row(self, end: TrialEnd, store: RunStore) -> None:
         values = "  ".join(_value(end.values.get(name)).rjust(width)
@@ -113,6 +119,8 @@ class Table:
         epochs = str(len([r for r in store.epochs(end.run_id) if not r.get("partial")])) if end.run_id else "-"
         metric = _metric(self.spec.metric, end.value) if end.outcome in ("finished", "pruned") else "-"
         with self._lock:
+            if not self.headed:
+                self._header()
             print(f"{end.number + 1:>5}  {end.outcome:<9}  {values}  {metric:>12}  {epochs:>6}  {end.run_id}"
                   + ("" if end.outcome in ("finished", "pruned") else f"  ({end.message[:160]})"), flush=True)
 
@@ -143,15 +151,14 @@ def run(args: argparse.Namespace) -> str:
     driver = SweepDriver(manager)
     table = Table(spec)
     try:
-        table.header()
         listener = lambda end: table.row(end, store)  # noqa: E731 - (from the driver's thread)
         if args.resume is not None:
             sweep_id = args.resume
             driver.resume(store, sweep_id, listener=listener)
         else:
             sweep_id = driver.start(store, spec, details, listener=listener)
-        print(f"       (sweep {sweep_id} in {sweeps.path(sweep_id)}; {manager.max_concurrent} trial"
-              f"{'s' if manager.max_concurrent != 1 else ''} at a time)", flush=True)
+        table.say(f"       sweep {sweep_id} in {sweeps.path(sweep_id)}; {manager.max_concurrent} trial"
+                  f"{'s' if manager.max_concurrent != 1 else ''} at a time")
         with ctrl_c_stops(driver, sweep_id):
             while not driver.wait(sweep_id, timeout=1.0):
                 pass
