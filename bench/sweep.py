@@ -123,6 +123,7 @@ def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tu
         driver.shutdown()
         manager.shutdown()
     view = read_sweep(SweepStore(store), sweep_id)
+    print(f"    ({what}: the run store {store.root}; CONVLAB_RUNS={store.root} shows it on the Sweeps page)", flush=True)
     runs = sorted((t.run_id for t in view.trials if t.run_id), key=lambda r: store.status(r).started or 0)
     overheads = []
     for before, after in zip(runs, runs[1:]):
