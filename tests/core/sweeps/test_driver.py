@@ -76,7 +76,7 @@ def test_the_queue_takes_another_browsers_run_between_a_sweeps_trials(driver, st
 
 def wait_first_trial_training(store: RunStore, sweep_id: str) -> str:
     def first() -> str | None:
-        runs = [run_id for run_id in store.run_ids() if store.spec(run_id).sweep]
+        runs = [run_id for run_id in store.run_ids() if store.exists(run_id) and store.spec(run_id).sweep]
         return next((run_id for run_id in runs if training(store, run_id)), None)
 
     wait_for(first, what="the sweep's first trial to train")
@@ -122,8 +122,8 @@ def test_a_sweep_survives_a_server_restart_and_continues(store, digits):
 
 def wait_first_running(store: RunStore, sweep_id: str) -> str:
     def running() -> str | None:
-        return next((run_id for run_id in store.run_ids() if store.spec(run_id).sweep
-                     and training(store, run_id) and store.epochs(run_id)), None)
+        return next((run_id for run_id in store.run_ids() if store.exists(run_id) and store.spec(run_id).sweep
+                     and training(store, run_id) and store.epochs(run_id)), None)  # (exists: spec.json written)
 
     wait_for(running, what="a trial in its second epoch")
     return running()
