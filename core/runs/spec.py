@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any
 
-from core import limits
 from core.checks import check_scalar, from_mapping
 from core.data.dataset import DatasetRef
 from core.errors import RunError
@@ -27,6 +26,7 @@ from core.training.controls import Change
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "streamlit")
 _SWEEP_ID = re.compile(r"^s\d{8}-\d{6}-[0-9a-f]{6}$")
+MAX_TRIAL_NUMBER = 2**31 - 1  # Optuna's trial numbers, as a sweep tag may carry them
 
 
 # --- a trial's tag -------------------------------------------------------------------------------
@@ -53,8 +53,10 @@ class SweepTag:
 
     def validated(self) -> "SweepTag":
         check_sweep_id(self.sweep_id)
-        check_scalar(self.trial, "a sweep tag's trial", RunError, integer=True, lo=0, hi=limits.MAX_SWEEP_TRIALS - 1,
-                     what=f"an integer from 0 to {limits.MAX_SWEEP_TRIALS - 1}")
+        # (Optuna numbers every trial asked: a trial cancelled before it trained is asked again under a new number
+        # when its sweep is resumed, so a sweep of MAX_SWEEP_TRIALS may number its trials past its budget)
+        check_scalar(self.trial, "a sweep tag's trial", RunError, integer=True, lo=0, hi=MAX_TRIAL_NUMBER,
+                     what=f"an integer from 0 to {MAX_TRIAL_NUMBER:,}")
         return self
 
     def describe(self) -> str:
