@@ -99,7 +99,9 @@ class _Drive:
         self.classes = int(self.details["num_classes"])
         self.share = self.made_by or f"sweep {self.sweep_id}"
         # the budget counts every trial asked but those cancelled before they trained (a sweep stopped, then resumed)
-        self.asked = sum(t.user_attrs.get("outcome") != "cancelled" for t in self.study.get_trials(deepcopy=False))
+        # and those put back to be asked again that have not been yet (waiting: the next ask takes them)
+        self.asked = sum(t.state is not TrialState.WAITING and t.user_attrs.get("outcome") != "cancelled"
+                         for t in self.study.get_trials(deepcopy=False))
 
     # --- picking up a sweep where it was ---
     def pick_up(self) -> None:

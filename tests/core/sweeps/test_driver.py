@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 import pytest
+from optuna.trial import TrialState
 
 from core.engine.jobs import JobManager
 from core.errors import RunError
@@ -16,6 +17,7 @@ from core.sweeps.driver import SweepDriver
 from core.sweeps.results import read_sweep
 from core.sweeps.space import Setting
 from core.sweeps.store import SweepStore
+from core.sweeps.study import ask, open_study, tell
 from tests.conftest import training, wait_for
 from tests.core.sweeps.conftest import QUICK, SMALL, details, sweep_spec
 
@@ -127,3 +129,23 @@ def wait_first_running(store: RunStore, sweep_id: str) -> str:
 
     wait_for(running, what="a trial in its second epoch")
     return running()
+
+
+def test_a_trial_put_back_but_not_yet_asked_again_is_run_and_the_budget_kept(driver, store, digits):
+    """A sweep resumed, then stopped before its driver asked anything, holds a waiting trial (the values of one
+    cancelled before it trained, put back): the next resume runs it and still the whole budget."""
+    spec = sweep_spec(digits, Setting("learning_rate", values=(0.05, 0.03)), strategy="grid", trials=2, prune=False,
+                      training=replace(QUICK, epochs=1))
+    sweeps = SweepStore(store)
+    sweep_id = sweeps.create(spec, details(digits))
+    study = open_study(sweeps, sweep_id, spec)
+    cancelled = ask(study, spec)
+    tell(study, cancelled.number, TrialState.FAIL, outcome="cancelled")
+    study.enqueue_trial(dict(cancelled.params), user_attrs={"again_of": cancelled.number})
+    sweeps.write_status(sweep_id, replace(sweeps.raw_status(sweep_id), state=RunState.STOPPED, message="Stopped."))
+    driver.resume(store, sweep_id)
+    assert driver.wait(sweep_id, timeout=600)
+    view = read_sweep(sweeps, sweep_id)
+    assert [t.state for t in view.trials] == ["cancelled", "finished", "finished"]
+    assert view.trials[1].values == cancelled.params and len(store.run_ids()) == 2
+    assert sweeps.status(sweep_id).message.startswith("Finished: 2 of 2 trials ended (2 finished); 1 cancelled")
