@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Iterator
 
+from core.checks import check_scalar
 from core.cli import add_run_arguments, dataset_ref
 from core.errors import ConvLabError, RunError
 from core.model.architecture import PRESETS, layer_table
@@ -133,10 +135,20 @@ def _metric(metric: str, value: float | None) -> str:
     return "?" if value is None else f"{value:.4f}"
 
 
+def parallel(value: int | None) -> int | None:
+    """--parallel checked: from 1 to one training per core (None: the job manager's default, one per two cores)."""
+    if value is None:
+        return None
+    cores = os.cpu_count() or 1
+    return check_scalar(value, "--parallel", RunError, integer=True, lo=1, hi=cores,
+                        what=f"an integer from 1 to {cores} (at most one training per core of this machine)")
+
+
 def run(args: argparse.Namespace) -> str:
     """Run (or resume) the sweep to its end; returns its id. Raises ConvLabError, or Stopped after a Ctrl-C."""
     from core.engine.jobs import JobManager
 
+    slots = parallel(args.parallel)
     store = RunStore(args.runs) if args.runs is not None else RunStore()
     sweeps = SweepStore(store)
     if args.resume is not None:
@@ -147,7 +159,7 @@ def run(args: argparse.Namespace) -> str:
     else:
         spec, details = make_spec(args)
     print(f"sweep: {spec.describe()}", flush=True)
-    manager = JobManager(max_concurrent=args.parallel, idle_retire_s=0)
+    manager = JobManager(max_concurrent=slots, idle_retire_s=0)
     driver = SweepDriver(manager)
     table = Table(spec)
     try:
