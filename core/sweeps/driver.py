@@ -338,14 +338,7 @@ class SweepDriver:
         `details`: the base run's (`core.runs.details.run_details`), which holds the images' shape and classes.
         """
         spec.check_for(tuple(details["input_shape"]), int(details["num_classes"]))
-        with self._cond:
-            if len(self._drives) >= limits.MAX_SWEEPS_AT_ONCE:
-                raise RunError(f"This server runs at most {limits.MAX_SWEEPS_AT_ONCE} sweeps at once; "
-                               f"{len(self._drives)} are running: try again when one has ended.")
-            mine = [d for d in self._drives.values() if made_by and d.made_by == made_by]
-            if len(mine) >= limits.MAX_SWEEPS_PER_BROWSER:
-                raise RunError(f"Each browser runs {limits.MAX_SWEEPS_PER_BROWSER} sweep at a time: stop sweep "
-                               f"{mine[0].sweep_id} first, or let it end.")
+        self._check_room(made_by)
         sweep_id = SweepStore(store).create(spec, details, made_by)
         self._drive(_Drive(self.manager, store, sweep_id, spec, details, made_by, listener), "Starting.")
         return sweep_id
@@ -356,6 +349,7 @@ class SweepDriver:
         with self._cond:
             if sweep_id in self._drives:
                 raise RunError(f"Sweep {sweep_id} is already running.")
+        self._check_room(sweeps.made_by(sweep_id))
         status = sweeps.status(sweep_id)
         if status.state.is_active:
             raise RunError(f"Sweep {sweep_id} is driven by another process (pid {status.owner.pid if status.owner else '?'}): "
@@ -364,6 +358,17 @@ class SweepDriver:
                        sweeps.made_by(sweep_id), listener)
         drive.pick_up()
         self._drive(drive, f"Going on from trial {drive.asked + 1 - len(drive.active)}.")
+
+    def _check_room(self, made_by: str) -> None:
+        """Refuse (RunError, the limit stated) one more sweep on this server, or one more of this browser's."""
+        with self._cond:
+            if len(self._drives) >= limits.MAX_SWEEPS_AT_ONCE:
+                raise RunError(f"This server runs at most {limits.MAX_SWEEPS_AT_ONCE} sweeps at once; "
+                               f"{len(self._drives)} are running: try again when one has ended.")
+            mine = [d for d in self._drives.values() if made_by and d.made_by == made_by]
+            if len(mine) >= limits.MAX_SWEEPS_PER_BROWSER:
+                raise RunError(f"Each browser runs {limits.MAX_SWEEPS_PER_BROWSER} sweep at a time: stop sweep "
+                               f"{mine[0].sweep_id} first, or let it end.")
 
     def adopt(self, store: RunStore) -> list[str]:
         """The first time a store is seen: dashboard sweeps a stopped server left running go on; their ids."""

@@ -62,8 +62,14 @@ def test_the_queue_takes_another_browsers_run_between_a_sweeps_trials(driver, st
     spec = sweep_spec(digits, Setting("learning_rate", values=(0.05, 0.04, 0.03)), strategy="grid", trials=3,
                       prune=False, training=replace(QUICK, batch_size=8, epochs=4))
     sweep_id = driver.start(store, spec, details(digits), made_by=ALICE)
-    with pytest.raises(RunError, match=re.escape("Each browser runs 1 sweep at a time: stop sweep")):
+    with pytest.raises(RunError, match=re.escape(f"Each browser runs 1 sweep at a time: stop sweep {sweep_id} first")):
         driver.start(store, spec, details(digits), made_by=ALICE)
+    sweeps = SweepStore(store)  # nor does Resume on another of hers get round the limit
+    stopped = sweeps.create(spec, details(digits), made_by=ALICE)
+    sweeps.write_status(stopped, replace(sweeps.raw_status(stopped), state=RunState.STOPPED, message="Stopped."))
+    with pytest.raises(RunError, match=re.escape(f"Each browser runs 1 sweep at a time: stop sweep {sweep_id} first")):
+        driver.resume(store, stopped)
+    assert not driver.is_driving(stopped) and sweeps.status(stopped).state is RunState.STOPPED
     first = wait_first_trial_training(store, sweep_id)
     ahead = [run_id for run_id in driver.manager.queued()]  # the sweep's next trial, queued ahead
     bobs = driver.manager.submit(store, replace(spec.run_spec(sweep_id, 0, {}, SMALL, QUICK), sweep=None,
