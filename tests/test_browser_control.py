@@ -84,3 +84,27 @@ def test_pause_gives_the_slot_to_the_queue_and_resume_finishes(browser, one_slot
     finally:
         first.close()
         second.close()
+
+
+def test_two_first_visits_to_a_fresh_server_both_get_the_apps_navigation(browser, tmp_path):  # noqa: F811
+    """Streamlit routes the first requests of a fresh server by the pages/ folder until app.py's st.navigation
+    runs; two sessions arriving together used to leave the second with the folder's file names as its menu
+    (no "Runs" in it) for good. Both now rerun through app.py."""
+    with serving_app(tmp_path / "runs", tmp_path / "keras") as url:
+        tabs = []
+        for _ in range(2):
+            context = browser.new_context(viewport={"width": 1400, "height": 1200})
+            page = context.new_page()
+            page.set_default_timeout(120_000)
+            tabs.append((context, page))
+        for _, page in tabs:  # both ask before either has run
+            page.goto(f"{url}/data", wait_until="commit")
+        try:
+            for _, page in tabs:
+                nav = page.get_by_test_id("stSidebarNav")
+                expect(nav.get_by_text("Runs", exact=True)).to_be_visible()
+                expect(nav.get_by_text("app", exact=True)).to_have_count(0)
+                expect(main_area(page).get_by_role("heading", name="1 · Data")).to_be_visible()
+        finally:
+            for context, _ in tabs:
+                context.close()

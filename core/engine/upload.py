@@ -5,7 +5,8 @@ its zip, its config, its size against the limits, its fit with the dataset),
 keeps it within the uploads' quota and queues the run (`submit_upload`). A
 worker then loads it in Keras' safe mode and scores it on the test set
 (`score_upload`, called by `core.engine.execute.execute`), so the server
-never builds a model a file describes.
+never builds a model a file describes. A file Keras cannot load fails its run
+with what is wrong with the file, in ConvLab's words (`core.model.files.keras_failure`).
 """
 
 from __future__ import annotations

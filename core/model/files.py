@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,11 +33,74 @@ if TYPE_CHECKING:
 _UNSAFE_CLASSES = ("Lambda", "TFOpLambda")
 
 
-def load_model_file(path: str | Path) -> "keras.Model":
-    """A `.keras` file written by ConvLab (or checked by `inspect_model_file`), in safe mode, not compiled."""
+def load_model_file(path: str | Path, name: str = "") -> "keras.Model":
+    """A `.keras` file written by ConvLab (or checked by `inspect_model_file`), in safe mode, not compiled.
+
+    Raises ModelFileError saying in ConvLab's words what is wrong with the file (`name`: how to call it)
+    when Keras cannot load it.
+    """
     import keras
 
-    return keras.models.load_model(path, safe_mode=True, compile=False)
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; each becomes one message in ConvLab's words
+        raise keras_failure(exc, name or Path(path).name) from None
+
+
+_DESERIALIZED = re.compile(r"<class '[\w.]*?(\w+)'> could not be deserialized")
+_CAUSE = "Exception encountered:"
+_WEIGHT_SHAPES = re.compile(r"variable\.shape=\(([^)]*)\), Received: value\.shape=\(([^)]*)\)")
+_WEIGHT_OWNER = re.compile(r"object <(\w+) name=([^,>]+)")
+_WEIGHT_COUNT = re.compile(r"Layer '([^']+)' expected (\d+) variables?, but received (\d+)")
+_INPUT_MISMATCH = re.compile(r"of layer '([^']+)' is incompatible with the layer: expected axis -?\d+ of input shape "
+                             r"to have value (\d+), but received input with shape \(([^)]*)\)")
+
+
+def keras_failure(exc: BaseException, name: str) -> ModelFileError:
+    """What Keras' failure to load `name` means for the file, in ConvLab's words (Keras' own words kept short)."""
+    text = str(exc)
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:200]
+    if "safe_mode" in text or "Lambda" in text:
+        return ModelFileError(f"{name} needs unsafe deserialisation (it holds code), which ConvLab refuses.")
+    if "truncated file" in text:
+        return ModelFileError(f"{name} is cut short: its weights (model.weights.h5) end early, as when a download or "
+                              "a copy did not finish. Save or download the model again.")
+    if isinstance(exc, OSError) or "file signature not found" in text:
+        return ModelFileError(f"{name}: its weights (model.weights.h5) are not a readable HDF5 file, as Keras writes "
+                              "them; the file is damaged. Save the model again with model.save('name.keras').")
+    if _CAUSE in text or "could not be deserialized" in text or "Could not locate" in text:
+        layers = _DESERIALIZED.findall(text)
+        which = f"its {layers[-1]} layer" if layers and layers[-1] not in ("Sequential", "Functional") else "it"
+        cause = text[text.rfind(_CAUSE) + len(_CAUSE):].strip().splitlines()[0][:200] if _CAUSE in text else first
+        cause = cause.rstrip(".")
+        return ModelFileError(f"{name}: Keras cannot rebuild {which} from the settings in the file's config.json "
+                              f"(Keras says: {cause}). The file was edited by hand, or saved by a Keras other than "
+                              f"ConvLab's {_keras_version()}.")
+    shapes, owner, count = _WEIGHT_SHAPES.search(text), _WEIGHT_OWNER.search(text), _WEIGHT_COUNT.search(text)
+    if shapes or count or "objects could not be loaded" in text:
+        where = f"layer '{owner.group(2)}'" if owner else "a layer"
+        if shapes:
+            detail = f"{where} needs weights of shape ({shapes.group(1)}), the file holds ({shapes.group(2)})"
+        elif count:
+            detail = f"layer '{count.group(1)}' needs {count.group(2)} weight arrays, the file holds {count.group(3)}"
+        else:
+            detail = f"Keras says: {first}"
+        return ModelFileError(f"{name}: its weights do not fit its layers ({detail}): the weights were saved from "
+                              "another model, or its config.json was changed after they were saved.")
+    mismatch = _INPUT_MISMATCH.search(text)
+    if mismatch:
+        layer, wanted, given = mismatch.groups()
+        values = given.split(",")[-1].strip()
+        return ModelFileError(f"{name}: its layers do not fit together: layer '{layer}' takes {wanted} values but the "
+                              f"layer before it gives {values} (its config.json was changed after the model was "
+                              "built?).")
+    return ModelFileError(f"Keras could not load {name} (Keras says: {first.rstrip('.')}).")
+
+
+def _keras_version() -> str:
+    import keras
+
+    return keras.__version__
 
 
 def inspect_model_file(data: bytes, name: str, input_shape: tuple[int, ...], num_classes: int) -> ModelSummary:
@@ -110,14 +174,20 @@ def _walk(config: object):
             stack.extend(value)
 
 
+def _loaded(config: object) -> object:
+    """The part of a model's config that loading builds: not its compile_config (the optimizer, the loss), which
+    ConvLab never loads (compile=False); a model ConvLab trained names its learning-rate schedule there."""
+    return {k: v for k, v in config.items() if k != "compile_config"} if isinstance(config, dict) else config
+
+
 def _classes(config: object) -> list[str]:
-    """Every `class_name` in a Keras config tree."""
-    return [node["class_name"] for node in _walk(config) if isinstance(node.get("class_name"), str)]
+    """Every `class_name` in the part of a Keras config tree that loading builds."""
+    return [node["class_name"] for node in _walk(_loaded(config)) if isinstance(node.get("class_name"), str)]
 
 
 def _modules(config: object) -> list[str]:
-    """Every `module` a Keras config tree names (where its objects would be imported from)."""
-    return [node["module"] for node in _walk(config)
+    """Every `module` the part of a Keras config tree that loading builds names (where objects come from)."""
+    return [node["module"] for node in _walk(_loaded(config))
             if isinstance(node.get("module"), str) and isinstance(node.get("class_name"), str)]
 
 
@@ -126,15 +196,7 @@ def load_checked_model(path: str | Path, name: str, input_shape: tuple[int, ...]
 
     For a training process: Keras builds every layer here. Raises ModelFileError saying why it failed.
     """
-    try:
-        model = load_model_file(path)
-    except Exception as exc:  # noqa: BLE001 - Keras raises many kinds; each becomes one message in ConvLab's words
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "safe_mode" in text or "Lambda" in text:
-            raise ModelFileError(f"{name} needs unsafe deserialisation (it holds code), which ConvLab refuses.") \
-                from None
-        raise ModelFileError(f"Keras could not load {name}: its layers or weights do not match each other, or the "
-                             f"file was saved by a Keras ConvLab does not read ({text[:200]}).") from None
+    model = load_model_file(path, name)
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     if (len(inputs) != 1 or tuple(inputs[0].shape[1:]) != tuple(input_shape) or len(outputs) != 1
             or tuple(outputs[0].shape[1:]) != (num_classes,)):

@@ -59,3 +59,24 @@ def test_nothing_is_kept_of_a_model_that_cannot_become_a_run(tmp_path, bars, bar
         import_model(store, keras_bytes(build_model(TINY, bars_data.input_shape, 3), tmp_path), "other.keras",
                      bars_data)
     assert store.run_ids() == []
+
+
+def test_an_upload_keras_cannot_load_fails_saying_what_is_wrong_with_the_file(tmp_path, bars_data):
+    import io
+    import zipfile
+
+    model = build_model(TINY, bars_data.input_shape, bars_data.num_classes, seed=4)
+    data = keras_bytes(model, tmp_path)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["model.weights.h5"] = members["model.weights.h5"][:2000]  # a download that did not finish
+    cut = io.BytesIO()
+    with zipfile.ZipFile(cut, "w") as archive:
+        for name, member in members.items():
+            archive.writestr(name, member)
+    store = RunStore(tmp_path / "runs")
+    run_id = import_model(store, cut.getvalue(), "mine.keras", bars_data)  # its config passes the checks
+    assert execute(store, run_id) is RunState.FAILED
+    assert store.status(run_id).message == ("mine.keras is cut short: its weights (model.weights.h5) end early, as "
+                                            "when a download or a copy did not finish. Save or download the model "
+                                            "again.")

@@ -127,3 +127,94 @@ def test_the_limits_on_model_files_are_those_of_the_limits_table(model_files, mo
     with pytest.raises(ModelFileError, match=r"^big\.keras: its config\.json is implausibly large \([\d.]+ kB; at most "
                                              r"100 bytes\)\.$"):
         inspect_model_file(data, "big.keras", SHAPE, CLASSES)
+
+
+def edited(data: bytes, config=None, weights: bytes | None = None) -> bytes:
+    """A real .keras file with its config.json changed by `config(config_dict)` or its weights replaced."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    if config is not None:
+        parsed = json.loads(members["config.json"])
+        config(parsed)
+        members["config.json"] = json.dumps(parsed).encode()
+    if weights is not None:
+        members["model.weights.h5"] = weights
+    return zip_of(members)
+
+
+def weights_of(data: bytes) -> bytes:
+    return zipfile.ZipFile(io.BytesIO(data)).read("model.weights.h5")
+
+
+def conv_config(config: dict) -> dict:
+    return next(layer["config"] for layer in config["config"]["layers"] if layer["class_name"] == "Conv2D")
+
+
+def dense_config(config: dict) -> dict:
+    return [layer["config"] for layer in config["config"]["layers"] if layer["class_name"] == "Dense"][-1]
+
+
+KERAS_FAILURES = {
+    "a setting Keras does not know": (
+        lambda files: edited(files["good"], lambda c: conv_config(c).update(frobnicate=3)),
+        "bad.keras: Keras cannot rebuild its Conv2D layer from the settings in the file's config.json (Keras says: "
+        "Unrecognized keyword arguments passed to Conv2D: {'frobnicate': 3}). The file was edited by hand, or saved by "
+        "a Keras other than ConvLab's {keras}."),
+    "an activation Keras does not know": (
+        lambda files: edited(files["good"], lambda c: dense_config(c).update(activation="swishy")),
+        "bad.keras: Keras cannot rebuild its Dense layer from the settings in the file's config.json (Keras says: "
+        "Could not interpret activation function identifier: swishy). The file was edited by hand, or saved by a Keras "
+        "other than ConvLab's {keras}."),
+    "the weights of another model": (
+        lambda files: edited(files["good"], weights=weights_of(files["3 classes"])),
+        re.compile(r"^bad\.keras: its weights do not fit its layers \(layer 'output' needs weights of shape "
+                   r"\(8, 4\), the file holds \(8, 3\)\): the weights were saved from another model, or its "
+                   r"config\.json was changed after they were saved\.$")),
+    "weights that are not HDF5": (
+        lambda files: edited(files["good"], weights=b"not an HDF5 file" * 64),
+        "bad.keras: its weights (model.weights.h5) are not a readable HDF5 file, as Keras writes them; the file is "
+        "damaged. Save the model again with model.save('name.keras')."),
+    "weights cut short": (
+        lambda files: edited(files["good"], weights=weights_of(files["good"])[:3000]),
+        "bad.keras is cut short: its weights (model.weights.h5) end early, as when a download or a copy did not "
+        "finish. Save or download the model again."),
+    "layers that no longer fit together": (
+        lambda files: edited(files["good"], lambda c: conv_config(c).update(filters=5)),
+        re.compile(r"^bad\.keras: its layers do not fit together: layer '\w+' takes \d+ values but the layer before "
+                   r"it gives \d+ \(its config\.json was changed after the model was built\?\)\.$")),
+}
+
+
+@pytest.mark.parametrize("make, message", KERAS_FAILURES.values(), ids=KERAS_FAILURES.keys())
+def test_a_file_keras_cannot_load_is_explained_in_convlabs_words(model_files, tmp_path, make, message):
+    import keras
+
+    data = make(model_files)
+    inspect_model_file(data, "bad.keras", SHAPE, CLASSES)  # each passes the checks made without loading it
+    (tmp_path / "bad.keras").write_bytes(data)
+    with pytest.raises(ModelFileError) as info:
+        load_checked_model(tmp_path / "bad.keras", "bad.keras", SHAPE, CLASSES)
+    if isinstance(message, str):
+        assert str(info.value) == message.replace("{keras}", keras.__version__)
+    else:
+        assert message.match(str(info.value)), str(info.value)
+    assert "could not be deserialized properly" not in str(info.value)  # Keras' own words stay out
+    with pytest.raises(ModelFileError, match=r"^model\.keras"):  # a run's own file, named by its file name
+        (tmp_path / "model.keras").write_bytes(data)
+        load_model_file(tmp_path / "model.keras")
+
+
+def test_a_model_convlab_trained_is_accepted_back_though_its_optimizer_names_convlabs_schedule(tmp_path):
+    """The optimizer's config (compile_config) names core.training.schedule; loading never builds it."""
+    from core.training.config import TrainingConfig
+    from core.training.loop import make_optimizer
+    from core.training.schedule import live_schedule
+
+    model = build_model(TINY, SHAPE, CLASSES, seed=3)
+    config = TrainingConfig(optimizer="sgd", learning_rate=0.01, batch_size=8, epochs=1)
+    model.compile(optimizer=make_optimizer(config, live_schedule(config, 10, 10)), loss="sparse_categorical_crossentropy")
+    data = saved(model, tmp_path)
+    assert b"core.training.schedule" in zipfile.ZipFile(io.BytesIO(data)).read("config.json")
+    assert inspect_model_file(data, "mine.keras", SHAPE, CLASSES).input_shape == SHAPE
+    (tmp_path / "mine.keras").write_bytes(data)
+    assert load_checked_model(tmp_path / "mine.keras", "mine.keras", SHAPE, CLASSES).name == "tiny_cnn"
