@@ -83,7 +83,8 @@ def parallel_coordinates(view: SweepView) -> FigureSpec | None:
 
 
 def _dimension(setting: Setting, values: Sequence) -> dict:
-    """One axis: a list of words at their positions, a log axis (log10 values, ticks in plain numbers), or linear."""
+    """One axis: a list of words at their positions, a log axis (log10 values, ticks in plain numbers), or linear
+    (a list of numbers ticked at its values: 16 and 64, not 20, 30, ... 60)."""
     if setting.kind is str:
         choices = list(setting.values)
         return {"label": setting.name, "values": [choices.index(v) for v in values], "range": [0, len(choices) - 1],
@@ -94,7 +95,8 @@ def _dimension(setting: Setting, values: Sequence) -> dict:
         return {"label": f"{setting.name} (log)", "values": [math.log10(v) for v in values],
                 "range": [math.log10(low), math.log10(high)], "tickvals": [math.log10(t) for t in ticks],
                 "ticktext": [_text(t) for t in ticks]}
-    return {"label": setting.name, "values": list(values), "range": [low, high]}
+    ticks = {"tickvals": list(setting.values), "ticktext": [_text(v) for v in setting.values]} if setting.values else {}
+    return {"label": setting.name, "values": list(values), "range": [low, high], **ticks}  # (a list: ticks at its values)
 
 
 def _log_ticks(low: float, high: float) -> list[float]:

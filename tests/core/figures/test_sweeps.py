@@ -56,8 +56,20 @@ def test_parallel_coordinates_put_each_setting_on_its_own_kind_of_axis(view):
     assert axes["batch_size (log)"]["ticktext"] == ["16", "32", "128"]  # a list spanning 8x: log, at its values
     assert axes["optimizer"]["ticktext"] == ["sgd", "adam"] and axes["optimizer"]["values"] == [0, 1]
     assert axes["conv1.dropout"]["range"] == [0.0, 0.5] and axes["validation accuracy"]["values"] == [0.9, 0.95]
+    assert "tickvals" not in axes["conv1.dropout"]  # (a range: plotly's own ticks)
     assert trace["line"]["color"] == [0.9, 0.95]
     assert is_a_valid_plotly_figure(fig)
+
+
+def test_a_list_of_numbers_on_a_linear_axis_is_ticked_at_its_values(view):
+    from dataclasses import replace
+
+    spec = replace(view.spec, settings=(Setting("batch_size", values=(16, 32, 64)),))
+    (trace,) = traces(sweeps.parallel_coordinates(replace(view, spec=spec)))
+    batch = trace["dimensions"][0]
+    assert batch["label"] == "batch_size" and batch["range"] == [16, 64]  # spanning 4x: linear
+    assert batch["tickvals"] == [16, 32, 64] and batch["ticktext"] == ["16", "32", "64"]
+    assert is_a_valid_plotly_figure(sweeps.parallel_coordinates(replace(view, spec=spec)))
 
 
 def test_no_parallel_coordinates_before_a_trial_has_finished(view):
