@@ -14,7 +14,8 @@ worker processes, driven by a `SweepDriver` (one trial queued ahead, a warm work
 2. Per-trial overhead, from every trial of both: from the end of a trial (its run's end in its status, after its
    test-set scoring) to the end of the next trial's first batch: its first batch row in its log (polled every 20 ms)
    less the rest of that first chunk of batches at the rate between the first two rows; the time to that first
-   row is printed beside it. Target: at most 1 s with a warm worker.
+   row is printed beside it, and the hand-over (the end of a run to the start of the next in the same worker:
+   the last model's Keras session cleared, the job manager's dispatch). Target: at most 1 s with a warm worker.
 3. A 36-point grid (9 learning rates log-spaced from 1e-3 to 0.3, x 4 batch sizes), without pruning: its best
    validation accuracy against the pruned random search's best (target: within 0.3 points).
 Figures go to bench/RESULTS.md by hand, with the machine lines printed here (the load average at the start and the end).
@@ -95,9 +96,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tuple[float, float]], object, float]:
+def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tuple[float, float, float]], object,
+                                                                   float]:
     """Run one sweep to its end on a warm worker: (seconds, the overheads between its trials (to the next one's first
-    batch, to its first report), its view, the CPU seconds its worker spent on it)."""
+    batch, to its first report, to its start: the hand-over), its view, the CPU seconds its worker spent on it)."""
     from core.engine.jobs import JobManager
     from core.sweeps.driver import SweepDriver
     from tests.conftest import wait_for
@@ -129,9 +131,9 @@ def run_sweep(spec: SweepSpec, details: dict, what: str) -> tuple[float, list[tu
     runs = sorted((t.run_id for t in view.trials if t.run_id), key=lambda r: store.status(r).started or 0)
     overheads = []
     for before, after in zip(runs, runs[1:]):
-        ended, first = store.status(before).ended, watcher.first_batch(after)
-        if ended is not None and first is not None:
-            overheads.append((first[1] - ended, first[0] - ended))
+        ended, first, start = store.status(before).ended, watcher.first_batch(after), store.status(after).started
+        if ended is not None and first is not None and start is not None:
+            overheads.append((first[1] - ended, first[0] - ended, start - ended))
     return seconds, overheads, view, cpu
 
 
@@ -165,24 +167,27 @@ def main() -> None:
         seconds, overheads, view, cpu = run_sweep(spec, details, name)
         results[name] = (seconds, overheads, view, cpu)
         print(f"  random search, {name}: {seconds:.1f} s, its worker's CPU {cpu:.1f} s; {describe(view)}", flush=True)
-        print(f"    overheads to the first batch (to the first report), s: "
-              f"{', '.join(f'{o:.2f} ({r:.2f})' for o, r in overheads)}", flush=True)
+        print(f"    overheads to the first batch (to the first report; the hand-over to the next run's start), s: "
+              f"{', '.join(f'{o:.2f} ({r:.2f}; {h:.2f})' for o, r, h in overheads)}", flush=True)
+        print(f"    {describe_machine()}", flush=True)
     ratio = results["pruning"][0] / results["no pruning"][0]
     overheads = results["pruning"][1] + results["no pruning"][1]
     cpu_ratio = results["pruning"][3] / results["no pruning"][3]
     print(f"pruning / no pruning: {results['pruning'][0]:.1f} s / {results['no pruning'][0]:.1f} s = {ratio:.2f} "
           f"(target <= 0.6); the worker's CPU time: {cpu_ratio:.2f} (less moved by other work on the machine)")
-    firsts, reports = [o for o, _ in overheads], [r for _, r in overheads]
-    print(f"per-trial overhead to the next first batch: median {statistics.median(firsts):.2f} s, max "
-          f"{max(firsts):.2f} s over {len(firsts)} gaps (target <= 1 s); to its first report: median "
-          f"{statistics.median(reports):.2f} s, max {max(reports):.2f} s")
+    firsts, reports, handovers = zip(*overheads)
+    print(f"per-trial overhead to the next first batch: median {statistics.median(firsts):.2f} s, min "
+          f"{min(firsts):.2f} s, max {max(firsts):.2f} s over {len(firsts)} gaps (target <= 1 s); to its first report: "
+          f"median {statistics.median(reports):.2f} s, max {max(reports):.2f} s; of which the hand-over (the end of a "
+          f"run to the start of the next in the same worker): median {statistics.median(handovers):.2f} s, min "
+          f"{min(handovers):.2f} s")
     if args.no_grid:
         return
     grid = SweepSpec(ref, arch, config, (rates, BATCHES), trials=args.rates * 4, strategy="grid", prune=False,
                      origin="cli", label="bench grid").validated()
     seconds, grid_overheads, view, _ = run_sweep(grid, details, "grid")
     print(f"  grid of {args.rates * 4}: {seconds:.1f} s; {describe(view)}")
-    firsts = [o for o, _ in grid_overheads]
+    firsts = [o for o, _, _ in grid_overheads]
     print(f"    overheads to the first batch, s: median {statistics.median(firsts):.2f}, max {max(firsts):.2f} "
           "(a worker retires after 25 runs: the next trial waits for a fresh one's TensorFlow import)")
     found, best = results["pruning"][2].best.value, view.best.value
