@@ -118,9 +118,11 @@ def figures(current: SweepView) -> None:
         st.caption("Settings against the metric (parallel coordinates) appear once a trial has finished.")
         return
     st.plotly_chart(parallel, key=KEYS.PARALLEL)
-    st.caption("Each line is a finished trial: follow it through the value of each setting to its "
-               f"{METRIC_NAMES[current.spec.metric]} on the right; the colour is that metric too. Drag along an axis "
-               "to pick out the trials in that range. Pruned trials are left out (they never reached the end).")
+    st.caption("Each line is a trial: follow it through the value of each setting to its "
+               f"{METRIC_NAMES[current.spec.metric]} on the right. A pruned trial is drawn at the best it reached "
+               "before it was stopped (the epochs axis shows how far it got). The colour spans the better half of the "
+               "trials, from the median to the best; those below the median share its darkest end. Drag along an axis "
+               "to pick out the trials in that range.")
     found, why = sweeps.importances_of(current)
     if found is None:
         st.caption(f"What mattered: {md(why)}")

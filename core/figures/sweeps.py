@@ -6,6 +6,7 @@ Plain dicts (`FigureSpec`): the Sweeps page redraws them while a sweep runs.
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Sequence
 
 from core.figures.base import RUN_COLOURS, FigureSpec, _plain_layout
@@ -62,24 +63,50 @@ def _hover(trial: TrialView, view: SweepView) -> str:
 
 
 def parallel_coordinates(view: SweepView) -> FigureSpec | None:
-    """One line per finished trial through an axis per setting varied and one for the metric, coloured by the
-    metric (plotly's parallel coordinates); log-scale settings on log axes. None before any trial has finished."""
-    finished = [t for t in view.trials if t.state == "finished" and t.value is not None]
-    if not finished:
+    """One line per finished or pruned trial through an axis per setting varied and one for the metric (plotly's
+    parallel coordinates); log-scale settings on log axes. None before any trial has finished.
+
+    A pruned trial is drawn at the best metric it reached before it was stopped, and an axis of the epochs each
+    trial trained says how far it got (with pruning on, most trials are pruned: the settings that failed are what
+    the plot must show). The colour spans the better half, from the median to the best, so that the trials worth
+    comparing differ in colour even when a diverged one sits far below them (it takes the end of the scale).
+    """
+    if not any(t.state == "finished" and t.value is not None for t in view.trials):
         return None
-    dimensions = [_dimension(setting, [t.values.get(setting.name) for t in finished]) for setting in view.spec.settings]
+    shown = [t for t in view.trials if t.state == "finished" and t.value is not None or t.state == "pruned" and t.curve]
+    values = [t.value if t.state == "finished" else _best(view, t.curve.values()) for t in shown]
+    dimensions = [_dimension(setting, [t.values.get(setting.name) for t in shown]) for setting in view.spec.settings]
+    if any(t.state == "pruned" for t in shown):
+        epochs = [max(t.curve) if t.curve else t.epochs_done for t in shown]
+        dimensions.append({"label": "epochs trained", "values": epochs, "range": [0, _most_epochs(view)]})
     metric = METRIC_NAMES[view.spec.metric]
-    values = [t.value for t in finished]
-    dimensions.append({"label": metric, "values": values,
-                       **({"tickformat": ".1%"} if _is_accuracy(view) else {})})
-    trace = {"type": "parcoords", "dimensions": dimensions,
-             "line": {"color": values, "colorscale": "Viridis", "reversescale": view.spec.direction == "minimize",
-                      "showscale": True, "colorbar": {"title": {"text": metric}, "x": 1.08, "thickness": 14,
-                                                      **({"tickformat": ".1%"} if _is_accuracy(view) else {})}},
+    dimensions.append({"label": metric, "values": values, **_number_format(view, min(values), max(values))})
+    middle, best = statistics.median(values), _best(view, values)
+    low, high = sorted((middle, best))
+    colour = {"color": values, "cmin": low, "cmax": high if high > low else low + 1e-9, "colorscale": "Viridis",
+              "reversescale": view.spec.direction == "minimize", "showscale": True,
+              "colorbar": {"title": {"text": f"{metric}<br>(median to best)"}, "x": 1.08, "thickness": 14,
+                           **_number_format(view, low, high)}}
+    trace = {"type": "parcoords", "dimensions": dimensions, "line": colour,
              "labelfont": {"size": 13}, "tickfont": {"size": 11}}
-    layout = _plain_layout(f"Settings against the {metric}: one line per finished trial", 440)
+    pruned = sum(t.state == "pruned" for t in shown)
+    title = f"Settings against the {metric}: one line per finished trial" + (
+        f" and per pruned one ({pruned}, at its best before it was stopped)" if pruned else "")
+    layout = _plain_layout(title, 440)
     layout["margin"] = {"l": 80, "r": 150, "t": 110, "b": 40}
     return FigureSpec({"data": [trace], "layout": layout})
+
+
+def _best(view: SweepView, values) -> float:
+    values = list(values)
+    return max(values) if view.spec.direction == "maximize" else min(values)
+
+
+def _number_format(view: SweepView, low: float, high: float) -> dict:
+    """Ticks of an accuracy in percent, with a decimal more when the span is narrow (97.05 % beside 97.10 %)."""
+    if not _is_accuracy(view):
+        return {}
+    return {"tickformat": ".2%" if high - low < 0.02 else ".1%"}
 
 
 def _dimension(setting: Setting, values: Sequence) -> dict:

@@ -48,17 +48,39 @@ def test_parallel_coordinates_put_each_setting_on_its_own_kind_of_axis(view):
     fig = sweeps.parallel_coordinates(view)
     (trace,) = traces(fig)
     axes = {d["label"]: d for d in trace["dimensions"]}
-    assert list(axes) == ["learning_rate (log)", "batch_size (log)", "optimizer", "conv1.dropout",
+    assert list(axes) == ["learning_rate (log)", "batch_size (log)", "optimizer", "conv1.dropout", "epochs trained",
                           "validation accuracy"]
-    assert axes["learning_rate (log)"]["values"] == pytest.approx([-2, math.log10(0.05)])  # finished trials only
+    # finished and pruned trials (the pruned one at its best before the stop), not the one still training
+    assert axes["learning_rate (log)"]["values"] == pytest.approx([-2, math.log10(0.05), -3])
     assert axes["learning_rate (log)"]["range"] == [-3, -1]
     assert axes["learning_rate (log)"]["ticktext"] == ["0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1"]
     assert axes["batch_size (log)"]["ticktext"] == ["16", "32", "128"]  # a list spanning 8x: log, at its values
-    assert axes["optimizer"]["ticktext"] == ["sgd", "adam"] and axes["optimizer"]["values"] == [0, 1]
-    assert axes["conv1.dropout"]["range"] == [0.0, 0.5] and axes["validation accuracy"]["values"] == [0.9, 0.95]
-    assert "tickvals" not in axes["conv1.dropout"]  # (a range: plotly's own ticks)
-    assert trace["line"]["color"] == [0.9, 0.95]
+    assert axes["optimizer"]["ticktext"] == ["sgd", "adam"] and axes["optimizer"]["values"] == [0, 1, 0]
+    assert axes["conv1.dropout"]["range"] == [0.0, 0.5] and "tickvals" not in axes["conv1.dropout"]  # plotly's ticks
+    assert axes["epochs trained"]["values"] == [2, 2, 1] and axes["epochs trained"]["range"] == [0, 3]
+    assert axes["validation accuracy"]["values"] == [0.9, 0.95, 0.3]
+    assert axes["validation accuracy"]["tickformat"] == ".1%"
+    assert "and per pruned one (1, at its best before it was stopped)" in fig.to_dict()["layout"]["title"]["text"]
     assert is_a_valid_plotly_figure(fig)
+
+
+def test_the_colour_spans_the_median_to_the_best_so_a_diverged_trial_does_not_flatten_the_rest(view):
+    from dataclasses import replace
+
+    finished = [TrialView(n, "finished", {"learning_rate": 0.01, "batch_size": 16, "optimizer": "sgd",
+                                          "conv1.dropout": 0.1}, value, {1: value}) for n, value in
+                enumerate((0.968, 0.971, 0.965, 0.107, 0.969))]
+    (trace,) = traces(sweeps.parallel_coordinates(replace(view, trials=tuple(finished))))
+    line = trace["line"]
+    assert (line["cmin"], line["cmax"]) == (0.968, 0.971) and line["color"] == [0.968, 0.971, 0.965, 0.107, 0.969]
+    assert line["colorbar"]["tickformat"] == ".2%"  # 96.80 % to 97.10 %: one decimal would repeat 97.0 %
+    assert [d["label"] for d in trace["dimensions"]][-2:] == ["conv1.dropout", "validation accuracy"]  # none pruned
+
+    losses = replace(view, spec=replace(view.spec, metric="val_loss"),
+                     trials=tuple(replace(t, value=v) for t, v in zip(finished, (0.2, 0.1, 0.3, 2.5, 0.15))))
+    (trace,) = traces(sweeps.parallel_coordinates(losses))
+    assert (trace["line"]["cmin"], trace["line"]["cmax"]) == (0.1, 0.2) and trace["line"]["reversescale"]
+    assert "tickformat" not in trace["line"]["colorbar"]
 
 
 def test_a_list_of_numbers_on_a_linear_axis_is_ticked_at_its_values(view):
