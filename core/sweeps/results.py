@@ -23,8 +23,10 @@ from core.sweeps.store import SweepStore
 from core.sweeps.study import read_trials
 
 WAITING = "waiting"  # asked, its run not yet made (or being made again)
+ENDING = "ending"  # its run has ended, and the sweep has not yet recorded how (its driver does, within a moment)
 RUN_WORDS = {RunState.QUEUED: "queued", RunState.RUNNING: "training", RunState.STOPPING: "training",
-             RunState.PAUSED: "paused", RunState.INTERRUPTED: "interrupted"}
+             RunState.PAUSED: "paused", RunState.INTERRUPTED: "interrupted", RunState.FINISHED: ENDING,
+             RunState.STOPPED: ENDING, RunState.FAILED: ENDING}
 ENDED = ("finished", "pruned", "failed", "stopped", "cancelled", "refused")
 
 
@@ -33,7 +35,8 @@ class TrialView:
     """One trial as a row: its number (from 0), state in words, values, metric, curve, run."""
 
     number: int
-    state: str  # waiting, queued, training, paused, interrupted, finished, pruned, failed, stopped, cancelled, refused
+    state: str  # waiting, queued, training, paused, interrupted, ending; finished, pruned, failed, stopped, cancelled,
+    # refused (as the sweep recorded its end: only a finished trial has a value)
     values: dict[str, Any]
     value: float | None = None  # the metric it was ranked by (a finished trial)
     curve: dict[int, float] = field(default_factory=dict)  # the metric after each epoch, as reported
@@ -83,8 +86,8 @@ class SweepView:
         """'7 of 12 trials ended (4 finished, 2 pruned, 1 failed); 1 training, 1 queued.'"""
         counts = self.counts()
         ended = [f"{counts[state]} {state}" for state in ENDED if counts.get(state) and state != "cancelled"]
-        going = [f"{counts[state]} {state}" for state in ("training", "queued", "paused", "interrupted", WAITING,
-                                                          "cancelled") if counts.get(state)]
+        going = [f"{counts[state]} {state}" for state in (ENDING, "training", "queued", "paused", "interrupted",
+                                                          WAITING, "cancelled") if counts.get(state)]
         done = sum(counts.get(state, 0) for state in ENDED if state != "cancelled")  # (asked again, if it goes on)
         return (f"{done} of {self.spec.planned_trials} trials ended" + (f" ({', '.join(ended)})" if ended else "")
                 + (f"; {', '.join(going)}" if going else "") + ".")

@@ -33,6 +33,24 @@ def trial_run(store, spec, sweep_id, trial, state: RunState, epochs: int, owner:
     return run_id
 
 
+def test_a_trial_whose_run_ended_is_ending_until_the_sweep_records_it(store, digits):
+    """Between its run's end and the driver's tell (a moment), a trial is neither finished nor counted as such: only a
+    finished trial has a value (the best, the parallel coordinates and the importances count those)."""
+    sweeps = SweepStore(store)
+    spec = sweep_spec(digits, trials=3)
+    sweep_id = sweeps.create(spec, details(digits))
+    study = open_study(sweeps, sweep_id, spec)
+    trials = [ask(study, spec) for _ in range(3)]
+    trial_run(store, spec, sweep_id, trials[0], RunState.FINISHED, 3)
+    tell(study, 0, TrialState.COMPLETE, 0.7, outcome="finished")
+    for trial, state in zip(trials[1:], (RunState.FINISHED, RunState.STOPPED)):
+        trial_run(store, spec, sweep_id, trial, state, 2)  # ended; the journal still holds the trial as running
+    view = read_sweep(sweeps, sweep_id)
+    assert [t.state for t in view.trials] == ["finished", "ending", "ending"]
+    assert [t.number for t in view.trials if t.state == "finished"] == [0] and view.best.number == 0
+    assert view.progress() == "1 of 3 trials ended (1 finished); 2 ending."
+
+
 def test_trials_are_shown_with_their_states_values_runs_and_the_best(store, digits):
     sweeps = SweepStore(store)
     spec = sweep_spec(digits, trials=6, label="rates")
