@@ -71,10 +71,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(folder: Path, workspaces: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+def start_server(folder: Path, workspaces: str, log_path: Path,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = dict(os.environ, CONVLAB_OFFLINE="1", CONVLAB_RUNS=str(folder / "runs"), KERAS_HOME=str(folder / "keras"),
-               CONVLAB_WORKSPACES=workspaces, TF_CPP_MIN_LOG_LEVEL="2")
+               CONVLAB_WORKSPACES=workspaces, TF_CPP_MIN_LOG_LEVEL="2", **(extra_env or {}))
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
@@ -594,11 +595,23 @@ def main() -> int:
     if not Path(CHROMIUM).exists():
         print(f"error: {CHROMIUM} is not installed (apt-get install chromium)", file=sys.stderr)
         return 1
+    result = run_classroom(args)
+    print(result["text"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(result["text"])
+    (args.out.with_suffix(".json")).write_text(json.dumps(result["json"], indent=1, default=str))
+    print(f"written: {args.out} (and {args.out.with_suffix('.json').name}); server log {result['folder'] / 'server.log'}")
+    return 0 if result["ok"] else 1
 
+
+def run_classroom(args, extra_env: dict[str, str] | None = None, folder: Path | None = None) -> dict:
+    """One classroom against a fresh server (`extra_env` added to its environment; its run store under
+    `folder`/runs): the report's text, its figures as JSON, the rows per student, the server's folder and
+    whether every run finished as its own."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    folder = Path(tempfile.mkdtemp(prefix="convlab-classroom-"))
+    folder = folder or Path(tempfile.mkdtemp(prefix="convlab-classroom-"))
     load_before = os.getloadavg()
-    server, url = start_server(folder, args.workspaces, folder / "server.log")
+    server, url = start_server(folder, args.workspaces, folder / "server.log", extra_env)
     sampler = Sampler(server.pid, students_flag=STUDENTS_FLAG if args.students_nice else None)
     sampler.start()
     students = [Student(index) for index in range(args.students)]
@@ -640,15 +653,13 @@ def main() -> int:
         clicked = sampler.t0_wall + switch["at"]
         switch["while_training"] = any(start <= clicked <= end for start, end in training)
     text = report(args, students, rows, switches, sampler, memory, elapsed, all_runs, leftover, commit)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    (args.out.with_suffix(".json")).write_text(json.dumps(
-        {"switches": switches, "students": [s.__dict__ for s in students], "rows": rows, "memory": memory,
-         "marks": sampler.marks, "samples": sampler.samples, "t0": sampler.marks["students begin"]["t"],
-         "server_log": str(folder / "server.log")}, indent=1, default=str))
-    print(f"written: {args.out} (and {args.out.with_suffix('.json').name}); server log {folder / 'server.log'}")
-    return 0 if all(row.get("finished") and row.get("own") for row in rows) else 1
+    figures = {"switches": switches, "students": [s.__dict__ for s in students], "rows": rows, "memory": memory,
+               "marks": sampler.marks, "samples": sampler.samples, "t0": sampler.marks["students begin"]["t"],
+               "server_log": str(folder / "server.log")}
+    return {"text": text, "json": figures, "rows": rows, "all_runs": all_runs, "elapsed": elapsed,
+            "switches": switches, "memory": memory, "folder": folder, "leftover": leftover,
+            "server_peak_mb": sampler.memory("students begin", "students done")["server_peak"],
+            "t0_wall": sampler.t0_wall, "ok": all(row.get("finished") and row.get("own") for row in rows)}
 
 
 if __name__ == "__main__":

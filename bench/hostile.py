@@ -150,8 +150,18 @@ def tab(browser, url: str):
     page.set_default_timeout(180_000)
     page.goto(url)
     page.get_by_test_id("stMainBlockContainer").wait_for()
+    if "/data" in url:  # the Data page has loaded the session's dataset (a first visit may rerun on the way)
+        page.get_by_test_id("stMainBlockContainer").get_by_text("Training images").wait_for()
     page.wait_for_function(IDLE)
     return context, page
+
+
+def text_of(element) -> str:
+    """An element's text on one line, or "" when it went away meanwhile (the page reran)."""
+    try:
+        return element.inner_text(timeout=1000).replace("\n", " ")
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: gone since it was listed
+        return ""
 
 
 def said(page, expected: str) -> str:
@@ -159,10 +169,9 @@ def said(page, expected: str) -> str:
     pattern = re.compile(expected)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        texts = [alert.inner_text().replace("\n", " ") for alert in page.get_by_test_id("stAlertContainer").all()]
-        texts += [metric.inner_text().replace("\n", " ") for metric in page.get_by_test_id("stMetric").all()]
         # (a file type the uploader does not take is refused by the browser, under the uploader)
-        texts += [box.inner_text().replace("\n", " ") for box in page.get_by_test_id("stFileUploader").all()]
+        texts = [text for test_id in ("stAlertContainer", "stMetric", "stFileUploader")
+                 for element in page.get_by_test_id(test_id).all() for text in [text_of(element)] if text]
         found = [text for text in texts if pattern.search(text)]
         if found:
             return found[0][:200]

@@ -24,6 +24,7 @@ from typing import Iterator
 from core.data.dataset import DatasetRef
 from core.data.pictures import COLOR_MODES, INVERT_MODES, ImageFolderOptions
 from core.data.registry import REGISTRY
+from core.engine.cluster import cluster_address
 from core.errors import ConvLabError, DataError, RunError
 from core.model.architecture import PRESETS, layer_table
 from core.runs.details import run_details
@@ -73,6 +74,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     parser.add_argument("--seed", type=int, help="override the preset's seed")
+    parser.add_argument("--ray", metavar="ADDRESS", default=None,
+                        help="train on the Ray cluster whose dashboard is at ADDRESS (http://head:8265; default: "
+                        "$CONVLAB_RAY_ADDRESS, else this machine); the run store must be a folder every node reaches")
 
 
 def locate(run: str | Path, runs: Path | None) -> tuple[RunStore, str]:
@@ -179,8 +183,12 @@ def run(args: argparse.Namespace) -> float:
 
     controls = Controls()
     started = time.perf_counter()
+    address = cluster_address() if args.ray is None else args.ray
     with ctrl_c_pauses(controls):
-        state = execute(store, run_id, controls, allow_download=not args.no_download, on_epoch=print_epoch)
+        if address:
+            state = on_cluster(address, store, run_id, controls, print_epoch)
+        else:
+            state = execute(store, run_id, controls, allow_download=not args.no_download, on_epoch=print_epoch)
     wall = time.perf_counter() - started
     status = store.status(run_id)
     if state is RunState.FAILED:
@@ -198,6 +206,38 @@ def run(args: argparse.Namespace) -> float:
     print(f"      saved run {run_id} in {store.path(run_id)}/: spec.json, epochs.csv, model.keras, curves.html, "
           f"tensorboard/ (repeat it with --from-run {run_id}; train it further with --continue {run_id})")
     return float(test.get("accuracy", float("nan")))
+
+
+def on_cluster(address: str, store: RunStore, run_id: str, controls, print_epoch) -> RunState:
+    """Train the run on the Ray cluster at `address` through a job manager of this process, printing its epochs
+    as they come; Ctrl-C's pause (or stop) goes to it through the cluster."""
+    from core.engine.jobs import JobManager
+    from core.training.controls import Halt
+
+    jobs = JobManager(cluster=address, cluster_home=store, keep_spare=False)
+    print(f"      on {jobs.describe()}", flush=True)
+    if jobs.max_concurrent == 0:
+        jobs.shutdown()
+        raise RunError(f"The Ray cluster at {address} cannot take the run: {jobs.describe()}.")
+    if store.status(run_id).state.is_resumable:
+        jobs.resume(store, run_id)
+    else:
+        jobs.enqueue(store, run_id)
+    reader, printed, asked = store.reader(run_id), 0, None
+    try:
+        while not jobs.wait_idle(timeout=0.5):
+            epochs = reader.snapshot().epochs
+            for record in epochs[printed:]:
+                print_epoch(dict(record))
+            printed = len(epochs)
+            if controls.halted is not None and controls.halted is not asked:
+                asked = controls.halted
+                (jobs.pause if asked is Halt.PAUSE else jobs.stop)(run_id)
+        for record in reader.snapshot().epochs[printed:]:
+            print_epoch(dict(record))
+    finally:
+        jobs.shutdown()
+    return store.status(run_id).state
 
 
 @contextlib.contextmanager

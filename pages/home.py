@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ui.bootstrap import page_setup
-from ui.runs import per_browser_workspaces
+from ui.runs import per_browser_workspaces, where_runs_train
+from ui.widgets import md
 
 page_setup()
 
@@ -35,6 +36,9 @@ for page, icon, title, text in STAGES:
 
 st.info("The sidebar always shows where you are: which data, which model, how training goes.",
         icon=":material/info:")
+st.caption(f":material/memory: **Where trainings run:** {md(where_runs_train())}. Teachers: start the server with "
+           "`CONVLAB_RAY_ADDRESS` naming a Ray cluster to train on the lab's machines (README, \"Beyond one "
+           "machine\").")
 
 if per_browser_workspaces():
     st.caption(":material/person: **Your own workspace.** This server gives each browser a workspace of its own: "

@@ -3,8 +3,10 @@ Markdown, uploads checked before they are kept and held to a quota, datasets one
 
 from __future__ import annotations
 
+import gc
 import io
 import re
+import weakref
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
 from core.training.config import TrainingConfig
-from tests.conftest import ROOT, bars_arrays, session_dataset
+from tests.conftest import ROOT, bars_arrays, session_dataset, wait_for
 from ui import state
 from ui.widgets import code, md
 
@@ -209,3 +211,33 @@ def test_labels_must_be_0_to_k_minus_1_with_every_class_present():
                                         r"training image \(label 3 appears twice\)\."):
         make_dataset("gap", x, np.array([0, 0, 2, 2, 3, 3]), x, np.array([0, 2, 3, 0, 2, 3]), source="s",
                      origin="gap.npz")
+
+
+def _a_session_holding_pixels():
+    from streamlit.runtime.state import SafeSessionState, SessionState
+
+    kept_by_streamlit = SafeSessionState(SessionState(), lambda: None)
+    pixels = np.zeros((1000, 28, 28), np.uint8)
+    kept_by_streamlit[state.WORKSPACE] = "0123456789abcdef"
+    kept_by_streamlit["some_dataset"] = {"x_train": pixels}
+    return kept_by_streamlit, weakref.ref(pixels)
+
+
+def test_a_session_that_ends_lets_its_dataset_go_though_streamlit_keeps_its_state(jobs, monkeypatch):
+    """Streamlit keeps a closed session's state object until another session disconnects: once the session
+    has not come back for FORGET_AFTER_S, its state is emptied and the arrays it referred to are freed."""
+    monkeypatch.setattr(ui.runs, "FORGET_AFTER_S", 0.2)
+    kept_by_streamlit, pixels = _a_session_holding_pixels()
+    ui.runs._release(ui.runs.SessionLease("0123456789abcdef", jobs, kept_by_streamlit, "session-1"))
+    assert "some_dataset" in kept_by_streamlit  # (a connection that drops for a moment loses nothing)
+    wait_for(lambda: gc.collect() is not None and pixels() is None, timeout=30, what="the pixels to be freed")
+    assert "some_dataset" not in kept_by_streamlit
+
+
+def test_a_session_whose_connection_comes_back_keeps_its_state(jobs, monkeypatch):
+    monkeypatch.setattr(ui.runs, "FORGET_AFTER_S", 0.2)
+    kept_by_streamlit, pixels = _a_session_holding_pixels()
+    ui.runs._release(ui.runs.SessionLease("0123456789abcdef", jobs, kept_by_streamlit, "session-2"))
+    ui.runs._came_back("session-2")
+    ui.runs._forget("session-2", kept_by_streamlit)  # the timer's call, had it not been cancelled in time
+    assert kept_by_streamlit["some_dataset"]["x_train"] is pixels()

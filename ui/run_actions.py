@@ -28,6 +28,9 @@ def one_run(summary: RunSummary, summaries: list[RunSummary]) -> None:
     st.subheader(md(summary.label or summary.run_id))
     st.caption(f"`{summary.run_id}` · {summary.state.value}: {md(summary.message)}")
     run_control.lineage(summary.run_id, summaries)
+    placed = runs.placement_line(summary.run_id)
+    if placed:
+        st.caption(md(placed))
     run_control.said()
     if summary.state is RunState.RUNNING:
         why = run_control.refused(summary.run_id)

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.errors import ConvLabError, RunError
 from core.model.architecture import layer_table
@@ -64,21 +66,77 @@ class SessionLease:
 
     owner: str
     manager: "JobManager"
+    session_state: Any = None  # the session's own state (Streamlit's SafeSessionState), emptied once it is gone
+    session_id: str = ""
+
+
+FORGET_AFTER_S = 30.0  # a dropped connection back within this keeps the session's state (a closed tab never is)
+_forgetting: dict[str, threading.Timer] = {}
+_forgetting_lock = threading.Lock()
 
 
 def _release(lease: SessionLease) -> None:
-    """The session has ended (its tab closed, or its connection dropped): its queue places and memory go."""
+    """The session's connection has gone (its tab closed, or the network dropped): its queue places go and
+    what only it held in the server's memory is dropped; its own state is emptied FORGET_AFTER_S later
+    unless it comes back. Streamlit keeps a closed session's state for reconnects, and in fact until another
+    session disconnects (streamlit#6166): the datasets and models it refers to would stay in memory as long."""
     from ui.loading import release_session
 
     lease.manager.release_owner(lease.owner)
     release_session(lease.owner)
+    if lease.session_state is not None:
+        timer = threading.Timer(FORGET_AFTER_S, _forget, args=(lease.session_id, lease.session_state))
+        timer.daemon = True
+        with _forgetting_lock:
+            _forgetting[lease.session_id] = timer
+        timer.start()
+
+
+def _forget(session_id: str, session_state: Any) -> None:
+    """The session has not come back: its state goes, and the files its uploaders hold (Streamlit keeps an
+    upload's bytes in memory until the session is shut down, which waits as its state does)."""
+    from streamlit import runtime
+
+    with _forgetting_lock:
+        if _forgetting.pop(session_id, None) is None:
+            return  # it came back
+    state.empty(session_state)
+    if runtime.exists():
+        runtime.get_instance().uploaded_file_mgr.remove_session_files(session_id)
+
+
+def _came_back(session_id: str) -> None:
+    """A session whose connection dropped is back: its state stays."""
+    with _forgetting_lock:
+        timer = _forgetting.pop(session_id, None)
+    if timer is not None:
+        timer.cancel()
 
 
 @st.cache_resource(scope="session", on_release=_release, show_spinner=False)
 def _session_lease(owner: str) -> SessionLease:
     manager = job_manager()
     manager.hold_owner(owner)  # a new session, or one back after a disconnect released it: its runs stay queued
-    return SessionLease(owner, manager)
+    context = get_script_run_ctx()
+    if context is None:
+        return SessionLease(owner, manager)
+    _came_back(context.session_id)
+    return SessionLease(owner, manager, context.session_state, context.session_id)
+
+
+def where_runs_train() -> str:
+    """Where this server's runs execute, in words: this machine's training processes, or a Ray cluster."""
+    return job_manager().describe()
+
+
+def placement_line(run_id: str) -> str:
+    """Which cluster nodes trained a run ("" for one trained on the server's machine)."""
+    placed = store().placement(run_id)
+    if not placed:
+        return ""
+    nodes = [f"{'the head' if p.get('head') else 'node'} {p.get('ip', '')} ({str(p.get('node', ''))[:8]})"
+             for p in placed]
+    return "Trained on the cluster: " + ", then ".join(nodes) + "."
 
 
 def warm_up() -> None:

@@ -78,6 +78,7 @@ def status_body(current: RunSnapshot | None) -> None:
         st.caption(f"{md(built.arch.name)} · {built.params:,} parameters")
 
     st.markdown("**3 · Training**")
+    st.caption(f":material/memory: on {md(runs.where_runs_train())}")
     if current is None:
         st.caption("Not started.")
     elif current.state.is_training:

@@ -336,3 +336,12 @@ def cached_for_run(what: str, run_id: str) -> Any | None:
 
 def forget_run_caches() -> None:
     st.session_state[PER_RUN] = {}
+
+
+def empty(session_state: Any) -> None:
+    """Drop every value a session holds (it has ended): what it refers to can then be freed."""
+    for key in list(session_state.filtered_state):
+        try:
+            del session_state[key]
+        except KeyError:  # (a widget's value, already gone with its widget)
+            pass

@@ -2,9 +2,11 @@
 
 Start creates a queued run in the store and puts it in the queue
 (`core.engine.queue`); the dispatcher hands the next wanted run to the
-executor as soon as it has a free slot. The executor is where runs execute:
-the local pool of worker processes (`core.engine.local`, the default). At
-most its `slots` trainings run at once; the rest wait with a visible position
+executor as soon as it has a free slot. The executor is where runs execute,
+the one seam between the queue and the machines: the local pool of worker
+processes (`core.engine.local`, the default), or a Ray cluster
+(`core.engine.cluster`) when CONVLAB_RAY_ADDRESS names one. At most its
+`slots` trainings run at once; the rest wait with a visible position
 and can be cancelled. Queued runs whose browser session has gone are
 cancelled after a grace period (a reload re-claims them); running ones
 finish into the store. One lock (a `threading.Condition`) guards the queue,
@@ -21,6 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core.engine.cluster import ClusterPool, cluster_address
 from core.engine.local import LocalPool
 from core.engine.protocol import Command
 from core.engine.queue import Job, RunQueue
@@ -29,7 +32,7 @@ from core.errors import RunError
 from core.runs.lineage import continue_run
 from core.runs.spec import RunSpec
 from core.runs.status import Owner, RunState
-from core.runs.store import RunStore
+from core.runs.store import RunStore, default_root
 from core.settings import int_setting
 from core.training.controls import Change, ChangeKind
 
@@ -58,7 +61,10 @@ class JobManager:
 
     def __init__(self, max_concurrent: int | None = None, keep_spare: bool = True, orphan_grace_s: float = 60.0,
                  worker_start_timeout_s: float = 180.0, python: str = sys.executable,
-                 idle_retire_s: float | None = None) -> None:
+                 idle_retire_s: float | None = None, cluster: str | None = None,
+                 cluster_home: RunStore | None = None) -> None:
+        """`cluster`: a Ray cluster's address (default CONVLAB_RAY_ADDRESS; "" for this machine's workers);
+        `cluster_home`: the shared run store its slots' files live in (default: the default run store)."""
         self.orphan_grace_s = orphan_grace_s
         self._cond = threading.Condition()
         self._queue = RunQueue()
@@ -66,16 +72,28 @@ class JobManager:
         self._sessions = Sessions()
         self._closed = False
         self._known_stores: dict[Path, RunStore] = {}
-        self.executor = LocalPool(
-            self._cond, self._job_ended, self._queue.any_wanted, slots=max_concurrent or default_max_concurrent(),
-            keep_spare=keep_spare, worker_start_timeout_s=worker_start_timeout_s, python=python,
-            idle_retire_s=default_idle_retire_s() if idle_retire_s is None else idle_retire_s)
+        address = cluster_address() if cluster is None else cluster
+        idle = default_idle_retire_s() if idle_retire_s is None else idle_retire_s
+        self.executor: LocalPool
+        if address:
+            self.executor = ClusterPool(self._cond, self._job_ended, self._queue.any_wanted, self._requeue,
+                                        address=address, home=cluster_home or RunStore(default_root()),
+                                        keep_spare=keep_spare, idle_retire_s=idle)
+        else:
+            self.executor = LocalPool(
+                self._cond, self._job_ended, self._queue.any_wanted, slots=max_concurrent or default_max_concurrent(),
+                keep_spare=keep_spare, worker_start_timeout_s=worker_start_timeout_s, python=python,
+                idle_retire_s=idle)
         self._thread = threading.Thread(target=self._dispatch_forever, name="convlab-job-manager", daemon=True)
         self._thread.start()
 
     @property
     def max_concurrent(self) -> int:
         return self.executor.slots
+
+    def describe(self) -> str:
+        """Where runs execute, in words ("this machine, 1 training at a time", "the Ray cluster at …: 2 nodes…")."""
+        return self.executor.describe()
 
     # --- what sessions call ---
     def warm_up(self) -> None:
@@ -258,11 +276,17 @@ class JobManager:
         self.executor.shutdown()
 
     def adopt(self, store: RunStore) -> None:
-        """The first time a store is seen: runs a dead server left active are marked interrupted."""
+        """The first time a store is seen: runs a dead server left active are marked interrupted, and runs still
+        training on the cluster are followed again."""
         key = store.root.resolve()
         if key not in self._known_stores:
             self._known_stores[key] = store
+            store.identity(create=True)
             store.mark_interrupted()
+            if isinstance(self.executor, ClusterPool):
+                for job in self.executor.reattach(store):
+                    with self._cond:
+                        self._running[job.run_id] = job
 
     # --- the dispatcher ---
     def _dispatch_forever(self) -> None:
@@ -287,6 +311,14 @@ class JobManager:
         for job in self._queue.take_expired(time.monotonic(), self.orphan_grace_s):
             threading.Thread(target=self._write_final, daemon=True, args=(
                 job, RunState.CANCELLED, "Cancelled: its browser session ended before it started.")).start()
+
+    def _requeue(self, job: Job) -> None:
+        """The executor's: `job` goes back to the front of the queue (its cluster was away, or its node went)."""
+        with self._cond:
+            self._running.pop(job.run_id, None)
+            if not self._closed:
+                self._queue.add_front(job)
+            self._cond.notify_all()
 
     def _job_ended(self, job: Job, state: RunState | None, message: str) -> None:
         """The executor's: `job` is over (its record is final, or `state` makes it so)."""

@@ -15,7 +15,6 @@ the lock" expect it held; the others take it themselves.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -72,7 +71,7 @@ class LocalPool:
     def spare_pids(self) -> list[int]:
         """Process ids of the spare workers that have imported TensorFlow and wait for a run."""
         with self._cond:
-            return [w.process.pid for w in self._spares if w.ready.is_set() and w.process.poll() is None]
+            return [w.pid for w in self._spares if w.ready.is_set() and w.alive() and w.pid is not None]
 
     def tick(self, sessions_gone_for: float) -> None:
         """(Under the lock.) Once no session has been open for `idle_retire_s`, ready workers unused as long exit.
@@ -97,9 +96,7 @@ class LocalPool:
         for worker in spares:
             worker.kill()
         for worker in training:
-            try:
-                worker.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
+            if not worker.wait(timeout=60):
                 worker.kill()
 
     # --- a run's way through a worker ---
@@ -113,7 +110,7 @@ class LocalPool:
         worker.run_id = job.run_id  # from here on, the worker's "ended" or its exit ends the job, whatever happens
         deadline = time.monotonic() + self.worker_start_timeout_s
         while not worker.ready.wait(0.2):  # (a worker imports TensorFlow: seconds; a Cancel does not wait for it)
-            if job.stop_requested or worker.process.poll() is not None:
+            if job.stop_requested or not worker.alive():
                 break
             if time.monotonic() > deadline:
                 worker.failure = f"it was not ready within {self.worker_start_timeout_s:.0f} s"
@@ -142,7 +139,7 @@ class LocalPool:
             job = self._busy.get(worker.run_id or "")
             worker.run_id = None
             wanted = not self._spares or self._runs_waiting()  # one idle at most
-            kept = (self.keep_spare and not self._closed and not worker.retiring and worker.process.poll() is None
+            kept = (self.keep_spare and not self._closed and not worker.retiring and worker.alive()
                     and wanted)
             if kept:
                 self._spares.append(worker)  # (before the job ends: the queue's next run takes this one)
@@ -161,15 +158,19 @@ class LocalPool:
             return
         status = job.store.status(job.run_id)
         if status.state.is_active or status.state is RunState.INTERRUPTED and worker.ended_state is None:
-            p = status.progress
             if status.state is RunState.QUEUED:
                 self._end(job, RunState.FAILED, f"The training process could not start ({worker.exit_reason()}).")
                 return
-            where = f" in epoch {p.epoch}/{p.epochs}" if p.epoch else " before its first batch"
-            self._end(job, RunState.INTERRUPTED, f"The training process ended unexpectedly ({worker.exit_reason()})"
-                      f"{where}; Resume goes on from its last checkpoint.")
+            self._lost(job, status, worker)
         else:
             self._end(job, None, "")
+
+    def _lost(self, job: Job, status, worker) -> None:
+        """Its worker went away mid-run: the run ends interrupted (a cluster resumes it elsewhere instead)."""
+        p = status.progress
+        where = f" in epoch {p.epoch}/{p.epochs}" if p.epoch else " before its first batch"
+        self._end(job, RunState.INTERRUPTED, f"The training process ended unexpectedly ({worker.exit_reason()})"
+                  f"{where}; Resume goes on from its last checkpoint.")
 
     # --- spare workers ---
     def _new_worker(self) -> WorkerProcess | None:
@@ -195,7 +196,7 @@ class LocalPool:
                 self._cond.wait(1.0)
             while self._spares:
                 worker = self._spares.pop(0)
-                if worker.process.poll() is None:
+                if worker.alive():
                     return worker
         return self._new_worker()
 
@@ -203,7 +204,7 @@ class LocalPool:
         """A ready worker that never got its run: the next spare, or ended."""
         with self._cond:
             worker.run_id = None
-            if self.keep_spare and not self._closed and worker.process.poll() is None:
+            if self.keep_spare and not self._closed and worker.alive():
                 self._spares.append(worker)
                 return
         worker.kill()

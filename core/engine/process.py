@@ -22,7 +22,51 @@ from core.runs.status import RunState
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-class WorkerProcess:
+class WorkerEnd:
+    """What the server knows of one worker from its events, wherever it runs (a local process, a cluster slot):
+    `ready` while it waits for a run, the state its last run ended in, whether it retires after it."""
+
+    ready: threading.Event
+    run_id: str | None
+    ended_state: RunState | None
+    retiring: bool
+    idle_since: float
+
+    def _init_events(self, on_run_ended: Callable, on_exit: Callable) -> None:
+        self.ready = threading.Event()
+        self.run_id = None
+        self.ended_state = None
+        self.retiring = False  # it said it exits after the run that just ended
+        self.idle_since = time.monotonic()  # when it last said "ready": free for a run since then
+        self.failure = ""  # why the manager gave up on it, if it did
+        self._on_run_ended, self._on_exit = on_run_ended, on_exit
+
+    def _heard(self, line: str) -> None:
+        """One line of the worker's output: an event updates what is known of it; any other line is ignored."""
+        message = read_event(line)
+        if message is None:
+            return  # a library printing to stdout: not ours
+        kind, fields = message
+        if kind is Event.READY:
+            self.idle_since = time.monotonic()
+            self.ready.set()
+        elif kind is Event.STARTED:
+            self.ready.clear()
+            self._started(str(fields.get("run_id") or ""))
+        elif kind is Event.ENDED:
+            self.ready.clear()
+            try:
+                self.ended_state = RunState(fields.get("state"))
+            except ValueError:
+                self.ended_state = None
+            self.retiring = bool(fields.get("retiring"))
+            self._on_run_ended(self)
+
+    def _started(self, run_id: str) -> None:
+        """It began a run (the pool already knows which)."""
+
+
+class WorkerProcess(WorkerEnd):
     """A worker process: imports TensorFlow, says it is ready, trains runs one at a time.
 
     It says a run ended after each run, then that it is ready again, or exits when it retires. When its
@@ -39,15 +83,8 @@ class WorkerProcess:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C in the server's terminal is the server's to handle
         )
-        self.ready = threading.Event()
-        self.run_id: str | None = None
-        self.ended_state: RunState | None = None
-        self.retiring = False  # it said it exits after the run that just ended
-        self.idle_since = time.monotonic()  # when it last said "ready": free for a run since then
-        self.failure = ""  # why the manager gave up on it, if it did
+        self._init_events(on_run_ended, on_exit)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
-        self._on_run_ended = on_run_ended
-        self._on_exit = on_exit
         self._send_lock = threading.Lock()
         threading.Thread(target=self._read_stdout, name=f"convlab-worker-{self.process.pid}", daemon=True).start()
         threading.Thread(target=self._read_stderr, daemon=True).start()
@@ -55,6 +92,17 @@ class WorkerProcess:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait for it to exit; False if it is still running after `timeout` seconds."""
+        try:
+            self.process.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def send(self, kind: Command, /, **fields: object) -> bool:
         """Send one command; False when the worker has gone."""
@@ -80,23 +128,7 @@ class WorkerProcess:
 
     def _read_stdout(self) -> None:
         for line in self.process.stdout:
-            message = read_event(line)
-            if message is None:
-                continue  # a library printing to stdout: not ours
-            kind, fields = message
-            if kind is Event.READY:
-                self.idle_since = time.monotonic()
-                self.ready.set()
-            elif kind is Event.STARTED:
-                self.ready.clear()
-            elif kind is Event.ENDED:
-                self.ready.clear()
-                try:
-                    self.ended_state = RunState(fields.get("state"))
-                except ValueError:
-                    self.ended_state = None
-                self.retiring = bool(fields.get("retiring"))
-                self._on_run_ended(self)
+            self._heard(line)
         self.process.wait()
         self.process.stdout.close()
         self.close()

@@ -52,6 +52,11 @@ def read_command(line: str) -> tuple[Command, dict[str, Any]] | None:
     return _read(line, "cmd", Command)
 
 
+def command_of(record: dict[str, Any]) -> tuple[Command, dict[str, Any]] | None:
+    """(the command, its fields) from a command already parsed (a line of a run's control.jsonl)."""
+    return _read(json.dumps(record), "cmd", Command)
+
+
 def read_event(line: str) -> tuple[Event, dict[str, Any]] | None:
     """(the event, its fields) from a line of the worker's stdout; None for anything else."""
     return _read(line, "event", Event)

@@ -36,7 +36,9 @@ class Job:
     sent: bool = False  # the executor has handed it to a process that trains it
     stop_requested: bool = False  # Stop (or Cancel) came while it was being handed over
     handle: Any = None  # the executor's own record of it (a worker process, a cluster job)
+    placed: bool = False  # (a cluster job) the node it runs on is recorded
     share: str = ""  # whose turn it takes (the browser that made it), for the round-robin between shares
+    again: bool = False  # back in the queue after it was taken (its cluster was away): first in line, its turn kept
 
 
 MAX_SHARES_REMEMBERED = 10_000  # turns are remembered per share; beyond this the longest-served are forgotten
@@ -55,6 +57,11 @@ class RunQueue:
 
     def add(self, job: Job) -> None:
         self._jobs.append(job)
+
+    def add_front(self, job: Job) -> None:
+        """A job that was on its way and must wait again: first in line, on the turn it had already taken."""
+        job.again = True
+        self._jobs.insert(0, job)
 
     def remove(self, run_id: str) -> Job | None:
         """Take the job of `run_id` out of the queue; None when it is not queued."""
@@ -79,10 +86,13 @@ class RunQueue:
         served = dict(self._served)
         waiting = [job for job in self._jobs if job.orphaned_at is None]
         order = []
-        for turn in range(self._turn + 1, self._turn + 1 + len(waiting)):
+        turn = self._turn
+        while waiting:
             job = self._pick(waiting, served)
             waiting.remove(job)
-            served[job.share] = turn
+            if not job.again:
+                turn += 1
+                served[job.share] = turn
             order.append(job)
         return order + [job for job in self._jobs if job.orphaned_at is not None]
 
@@ -94,6 +104,9 @@ class RunQueue:
             return None
         job = self._pick(waiting, self._served)
         self._jobs.remove(job)
+        if job.again:  # (its turn was counted when it was first taken)
+            job.again = False
+            return job
         self._turn += 1
         self._served.pop(job.share, None)  # (re-inserted last: the dict stays ordered by turn)
         self._served[job.share] = self._turn
@@ -103,8 +116,9 @@ class RunQueue:
 
     @staticmethod
     def _pick(waiting: list[Job], served: dict[str, int]) -> Job:
-        """Among `waiting` (in queued order): the first job of the share whose last turn is the oldest."""
-        return min(enumerate(waiting), key=lambda item: (served.get(item[1].share, 0), item[0]))[1]
+        """Among `waiting` (in queued order): a job back in the queue, else the first job of the share whose last turn
+        is the oldest."""
+        return min(enumerate(waiting), key=lambda item: (not item[1].again, served.get(item[1].share, 0), item[0]))[1]
 
     def any_wanted(self) -> bool:
         """Is a queued run still wanted by its session?"""

@@ -104,22 +104,23 @@ class Inbox:
                 self._current = self._make_controls()
                 self.runs.put((fields, self._current))
             elif self._current is not None:
-                self._control(self._current, kind, fields)
+                apply_command(self._current, kind, fields)
         if self._current is not None:
             self._current.halt(Halt.SERVER_GONE)
         self.runs.put(None)
 
-    @staticmethod
-    def _control(controls: Controls, kind: Command, fields: dict) -> None:
-        if kind is Command.STOP:
-            controls.stop()
-        elif kind is Command.PAUSE:
-            controls.pause()
-        elif kind is Command.CHANGE:
-            try:
-                controls.change(str(fields.get("kind")), fields.get("value"))
-            except (ConvLabError, ValueError):
-                pass  # the server checked it before sending: a bad one is not ours to act on
+
+def apply_command(controls: Controls, kind: Command, fields: dict) -> None:
+    """A stop, pause or change from the server, to the run's controls (a run command is not one of these)."""
+    if kind is Command.STOP:
+        controls.stop()
+    elif kind is Command.PAUSE:
+        controls.pause()
+    elif kind is Command.CHANGE:
+        try:
+            controls.change(str(fields.get("kind")), fields.get("value"))
+        except (ConvLabError, ValueError):
+            pass  # the server checked it before sending: a bad one is not ours to act on
 
 
 def main() -> int:

@@ -80,6 +80,7 @@ EVENT_WORDS = {  # how a run's events (`core.training.controls`) read on its cur
     "learning_rate": "rate {value:.3g}", "epochs": "{value} epochs", "stop": "stopped", "paused": "paused",
     "resumed": "resumed", "continued": "continued", "plateau": "rate {value:.3g} (plateau)",
     "early_stop": "early stop", "kept": "kept epoch {value}", "pruned": "pruned by its sweep",
+    "node_lost": "node lost",
 }
 EVENT_COLOUR = "#7f7f7f"
 

@@ -22,6 +22,11 @@ move it), named by its id:
     checkpoints/           the training's whole state (`core.training.checkpoint`): last.npz after every
                            epoch and on pause or stop, best.npz the best epoch's (early stopping),
                            start.npz the parent's final state a continued run starts from
+    placement.json         where it trained on a cluster: each node, from which batch on
+
+The store's root holds `.convlab-store`, its identity: a training process on another machine checks it
+sees the same store as the server that sent it the run; and, when runs train on a cluster, `.cluster/`:
+each cluster slot's inbox and outbox (`core.engine.cluster_slot`) and the server's heartbeat.
 
 Beside the runs, `datasets/` keeps uploaded datasets (`core.runs.uploads`) and `sweeps/` the sweeps
 (`core.sweeps.store`, which names the files inside it).
@@ -65,7 +70,8 @@ MODEL, TEST, TEST_PROBABILITIES = "model.keras", "test.json", "test_probabilitie
 CONFUSION, FILTERS, TENSORBOARD, CURVES = "confusion.json", "filters.npy", "tensorboard", "curves.html"
 EXPORTS = "exports"  # the model in other formats (core.export.formats), made on demand
 EXPORT_SUFFIXES = (".keras", ".zip", ".onnx", ".tflite")
-EVENTS, CHECKPOINTS = "events.jsonl", "checkpoints"
+EVENTS, CHECKPOINTS, PLACEMENT = "events.jsonl", "checkpoints", "placement.json"
+IDENTITY, CLUSTER = ".convlab-store", ".cluster"
 CHECKPOINT_NAMES = ("last", "best", "start")
 DATASETS = "datasets"  # uploaded dataset files, by content hash, shared by the runs made on them
 SWEEPS = "sweeps"  # one folder per sweep (core.sweeps.store)
@@ -396,6 +402,42 @@ class RunStore:
         if not path.exists():
             atomic.append_line(path, ",".join(fields))
         atomic.append_line(path, csv_line(fields, record))
+
+    def identity(self, create: bool = False) -> str:
+        """The store's identity ("" when it has none; `create` gives it one): which store a node sees."""
+        path = self.root / IDENTITY
+        try:
+            return path.read_text().strip()
+        except OSError:
+            if not create:
+                return ""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:  # (exclusive: two servers starting on one store agree on one identity)
+            with open(path, "x") as handle:
+                handle.write(secrets.token_hex(8) + "\n")
+        except FileExistsError:
+            pass
+        return path.read_text().strip()
+
+    def placement(self, run_id: str) -> list[dict[str, Any]]:
+        """The cluster nodes that trained the run, in order ([] for a run trained on the server's machine)."""
+        try:
+            records = atomic.read_json(self.path(run_id) / PLACEMENT)
+        except (OSError, ValueError):
+            return []
+        return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+    def add_placement(self, run_id: str, record: Mapping[str, Any]) -> None:
+        """A cluster node took the run (at its start, or to resume it)."""
+        atomic.write_json(self.path(run_id) / PLACEMENT, [*self.placement(run_id), dict(record)])
+
+    def cluster_file(self, name: str) -> Path:
+        """A file of the cluster's slots and server under `.cluster/` (`name`: letters, digits, '-', '.')."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,80}", name):
+            raise RunError(f"'{name[:40]}' is not a cluster file name.")
+        folder = self.root / CLUSTER
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
 
     def append_event(self, run_id: str, record: Mapping[str, Any]) -> None:
         atomic.append_line(self.path(run_id) / EVENTS, json_line(record))

@@ -36,3 +36,14 @@ def test_hand_made_statistics_and_a_class_absent_from_training():
     assert filled.tolist() == [0, 10, 30, 49] and stats.pixel_counts[filled].tolist() == [4, 4, 4, 4]
     assert (stats.scaled.shape, stats.scaled.dtype, stats.scaled.minimum, stats.scaled.maximum) == (
         (4, 2, 2, 1), "float32", 0.0, 1.0)
+
+
+def test_pixel_moments_are_numpys_chunk_by_chunk(monkeypatch):
+    import core.data.stats as stats
+
+    monkeypatch.setattr(stats, "_CHUNK", 1000)  # many chunks, the last one short
+    values = np.random.default_rng(0).integers(0, 256, 12_345, dtype=np.uint8)
+    mean, std = stats._moments(values)
+    assert mean == pytest.approx(values.mean(dtype=np.float64), rel=1e-12)
+    assert std == pytest.approx(values.std(dtype=np.float64), rel=1e-12)
+    assert stats._moments(values[:0]) == (0.0, 0.0)

@@ -97,3 +97,15 @@ def test_with_one_share_runs_start_in_the_order_they_were_queued(tmp_path):
     for run_id in ("a", "b", "c"):
         queue.add(Job(run_id, store, "x"))
     assert [queue.take_next().run_id for _ in range(3)] == ["a", "b", "c"]
+
+
+def test_a_job_put_back_goes_first_on_the_turn_it_had(tmp_path):
+    """A run taken for a cluster that went away comes back first in line, and its share does not lose a turn for it."""
+    store, queue = RunStore(tmp_path), RunQueue()
+    for run_id, share in (("x1", "x"), ("y1", "y"), ("x2", "x")):
+        queue.add(Job(run_id, store, share, share=share))
+    taken = queue.take_next()
+    assert taken.run_id == "x1" and queue.run_ids() == ["y1", "x2"]
+    queue.add_front(taken)  # (the job manager's requeue)
+    assert queue.run_ids() == ["x1", "y1", "x2"] and queue.position("x1") == 1
+    assert [queue.take_next().run_id for _ in range(3)] == ["x1", "y1", "x2"]
