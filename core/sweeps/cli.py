@@ -2,16 +2,17 @@
 
     python -m core sweep --dataset digits-8x8 --arch lab --train lab \\
         --vary learning_rate=1e-3:1e-1:log --vary filters=8,16,32 --trials 12 [--strategy random|tpe|grid] \\
-        [--metric val_accuracy|val_loss] [--no-prune] [--parallel 2]
+        [--metric val_accuracy|val_loss] [--no-prune] [--parallel 2 | --ray http://head:8265]
     python -m core sweep --resume s20261206-101500-a1b2c3      # go on with an interrupted or stopped sweep
 
 Each trial is an ordinary run in the run store (the dashboard's Runs and Sweeps
 pages list them), trained through the same job manager and worker processes
 as the dashboard's: a warm worker takes the next trial as soon as one ends, a
 pruned trial is stopped the way the Stop button stops a run, `--parallel`
-trains several at once, and what a trial's TensorFlow keeps goes with its
-worker (a worker retires after 25 runs), where one process training trial
-after trial would grow. A line is printed as each trial ends, the best at the
+trains several at once (`--ray`, or CONVLAB_RAY_ADDRESS: on a Ray cluster's
+slots), and what a trial's TensorFlow keeps goes with its worker (a worker
+retires after 25 runs), where one process training trial after trial would
+grow. A line is printed as each trial ends, the best at the
 end (repeat it with `python -m core --from-run RUN`). The first Ctrl-C stops
 asking trials (the training ones finish), a second stops those too; resume the
 sweep with --resume.
@@ -135,10 +136,14 @@ def _metric(metric: str, value: float | None) -> str:
     return "?" if value is None else f"{value:.4f}"
 
 
-def parallel(value: int | None) -> int | None:
-    """--parallel checked: from 1 to one training per core (None: the job manager's default, one per two cores)."""
+def parallel(value: int | None, cluster: str = "") -> int | None:
+    """--parallel checked: from 1 to one training per core (None: the job manager's default, one per two cores); on
+    a Ray cluster its slots decide."""
     if value is None:
         return None
+    if cluster:
+        raise RunError(f"--parallel is for this machine's training processes; on the Ray cluster at {cluster} its "
+                       "slots decide how many trials train at once (CONVLAB_RAY_CPUS_PER_RUN).")
     cores = os.cpu_count() or 1
     return check_scalar(value, "--parallel", RunError, integer=True, lo=1, hi=cores,
                         what=f"an integer from 1 to {cores} (at most one training per core of this machine)")
@@ -146,9 +151,11 @@ def parallel(value: int | None) -> int | None:
 
 def run(args: argparse.Namespace) -> str:
     """Run (or resume) the sweep to its end; returns its id. Raises ConvLabError, or Stopped after a Ctrl-C."""
+    from core.engine.cluster import cluster_address
     from core.engine.jobs import JobManager
 
-    slots = parallel(args.parallel)
+    cluster = cluster_address() if args.ray is None else args.ray
+    slots = parallel(args.parallel, cluster)
     store = RunStore(args.runs) if args.runs is not None else RunStore()
     sweeps = SweepStore(store)
     if args.resume is not None:
@@ -159,7 +166,7 @@ def run(args: argparse.Namespace) -> str:
     else:
         spec, details = make_spec(args)
     print(f"sweep: {spec.describe()}", flush=True)
-    manager = JobManager(max_concurrent=slots, idle_retire_s=0)
+    manager = JobManager(max_concurrent=slots, idle_retire_s=0, cluster=cluster, cluster_home=store)
     driver = SweepDriver(manager)
     table = Table(spec)
     try:
@@ -169,8 +176,7 @@ def run(args: argparse.Namespace) -> str:
             driver.resume(store, sweep_id, listener=listener)
         else:
             sweep_id = driver.start(store, spec, details, listener=listener)
-        table.say(f"       sweep {sweep_id} in {sweeps.path(sweep_id)}; {manager.max_concurrent} trial"
-                  f"{'s' if manager.max_concurrent != 1 else ''} at a time")
+        table.say(f"       sweep {sweep_id} in {sweeps.path(sweep_id)}; trained on {manager.describe()}")
         with ctrl_c_stops(driver, sweep_id):
             while not driver.wait(sweep_id, timeout=1.0):
                 pass

@@ -93,6 +93,8 @@ def test_ctrl_c_stops_asking_and_resume_goes_on_to_the_budget(tmp_path):
     (["--vary", "filters=8,16", "--arch", "fast"], "error: filters: the model has 2 conv blocks; say which"),
     (["--vary", "learning_rate=1e-3:1e-1:log", "--parallel", "0"], "error: --parallel == 0, must be an integer from 1 "
      f"to {os.cpu_count()} (at most one training per core of this machine)."),
+    (["--vary", "learning_rate=1e-3:1e-1:log", "--parallel", "2", "--ray", "http://127.0.0.1:1"],
+     "error: --parallel is for this machine's training processes; on the Ray cluster at http://127.0.0.1:1 its slots"),
     (["--resume", "s20261206-101500-a1b2c3"], "error: s20261206-101500-a1b2c3: no such sweep in"),
     (["--resume", "../../etc"], "error: '../../etc' is not a sweep id."),
 ])
