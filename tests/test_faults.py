@@ -420,3 +420,22 @@ def test_damaged_run_folders_break_neither_the_runs_page_nor_the_sidebar(bars_da
         assert not linked.exception and not linked.error, name
         if DAMAGES[name][1] == "damaged":
             assert f"Run {run_id} cannot be opened: run {run_id}: spec.json" in texts(linked.toast), name
+
+
+def test_a_run_whose_process_went_away_while_the_server_takes_it_back_is_still_followed(
+        bars_data, run_store, stalled, monkeypatch):
+    """A cluster node dies: its run's folder says 'interrupted' (its process is gone) until the server has
+    requeued it to resume elsewhere. Meanwhile the page says it is being taken back and keeps polling."""
+    serve(monkeypatch, stalled)
+    tab = session(bars_data)
+    run_id = start(tab)  # the server holds it (its worker still starting)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    status = run_store.raw_status(run_id)
+    run_store.write_status(run_id, replace(status, state=RunState.RUNNING,
+                                           owner=status.owner.__class__(gone.pid, status.owner.host, 1)))
+    assert run_store.status(run_id).state is RunState.INTERRUPTED and stalled.is_running(run_id)
+    tab.run()
+    assert not tab.exception
+    assert "Taking it back." in texts(tab.info)
+    assert tab.session_state[state.RUN_PHASE] is state.Phase.TRAINING  # (its poller goes on)

@@ -34,7 +34,12 @@ def progress_text(current: RunSnapshot) -> str:
 def run_outcome(current: RunSnapshot) -> None:
     """The run's state in words: queued with its place, progress, or how it ended."""
     status = current.status
-    if current.state is RunState.QUEUED:
+    if current.state is RunState.QUEUED and current.events and current.events[-1].get("kind") == "node_lost":
+        st.caption(md(status.message))  # taken back to resume after its node went away: why, first
+    if current.state is RunState.INTERRUPTED and runs.taken_back(current.run_id):
+        st.info(f"**Taking it back.** {md(status.message)} The server resumes it from its last checkpoint on a "
+                "training slot that is there.", icon=":material/autorenew:")
+    elif current.state is RunState.QUEUED:
         position = runs.queue_position(current.run_id)
         if position is None:  # out of the queue: its training process is getting ready
             st.info("**Starting.** A training process is getting ready for it (loading TensorFlow takes a few "

@@ -441,10 +441,19 @@ def evaluation_for(run: UsableRun) -> "Evaluation":
     return state.per_run(state.RunCache.EVALUATION, run.run_id, make)
 
 
+def taken_back(run_id: str) -> bool:
+    """The server still has the run (training, or queued to resume), whatever its folder says: its process went
+    away (a cluster node lost) and the server is resuming it from its last checkpoint."""
+    manager = job_manager()
+    return manager.is_running(run_id) or manager.position(run_id) is not None
+
+
 def phase(current: RunSnapshot | None) -> Phase:
     """Where a run is, as the pollers care (see `Phase`). A poller reruns the page when it changes (`phase_changed`)."""
-    if current is None or not current.state.is_active:
+    if current is None:
         return Phase.ENDED
+    if not current.state.is_active:
+        return Phase.TRAINING if current.state is RunState.INTERRUPTED and taken_back(current.run_id) else Phase.ENDED
     if current.state is not RunState.QUEUED:
         return Phase.TRAINING
     return queued_phase(current.run_id)
