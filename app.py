@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import runs
+from ui import runs, sweeps
 from ui.errors import error_boundary
 from ui.keras_session import keep_keras_session
 from ui.sidebar import mark_run_phase, render_status
@@ -25,6 +25,7 @@ with error_boundary("start of the session"):
     runs.workspace()  # this browser's key, in its URL from the first page on: the runs it makes are its own
     runs.attach_from_url()  # a reload or a shared link: ?run=<id> brings its run back
     runs.sync_url()  # early, so a reload during a long page run still finds the run
+    sweeps.sweep_driver()  # once per server: the sweeps a stopped server left running go on
 
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -35,6 +36,7 @@ navigation = st.navigation([
     st.Page("pages/draw.py", title="Draw & classify", icon=":material/draw:"),
     st.Page("pages/inside.py", title="Inside the network", icon=":material/visibility:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
 ])
 mark_run_phase()
 st.sidebar.markdown("#### Pipeline")  # a write in every full run lets page fragments draw into the sidebar

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.classroom import CHROMIUM, DATASETS, run_classroom  # noqa: E402
+from core.errors import RunError  # noqa: E402
 from core.runs.store import RunStore  # noqa: E402
 from tests.ray_cluster import LocalRayCluster, descendants  # noqa: E402
 
@@ -80,7 +81,10 @@ class Witness(threading.Thread):
             under = {name: set(descendants(pid)) for name, pid in raylets.items() if pid}
             for store in stores(self.runs_root) if self.runs_root.is_dir() else []:
                 for run_id in store.run_ids():
-                    status = store.raw_status(run_id)
+                    try:
+                        status = store.raw_status(run_id)
+                    except RunError:  # (its folder is being made)
+                        continue
                     if status.state.is_training and status.owner is not None:
                         for name, pids in under.items():
                             if status.owner.pid in pids:

@@ -11,6 +11,7 @@ One package per stage of the lab and per step of a run's life:
     runs/        a run as data (spec, status) and as files (the run store)
     engine/      executing runs: one run from its spec, the worker processes, the job queue
     export/      taking a run away: the lab notebook, the run report, the model for other runtimes
+    sweeps/      many runs of one study (Optuna): what varies, the driver that asks, runs, prunes and tells
 
 and the rules every package shares: `limits` (every size limit), `checks`
 (every setting's check), `errors`, `atomic` (crash-safe writes), `settings`.

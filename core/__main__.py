@@ -1,4 +1,5 @@
-"""Entry point for `python -m core`: training (core.cli), or a subcommand that takes a run away (core.export.cli).
+"""Entry point for `python -m core`: training (core.cli), a subcommand that takes a run away (core.export.cli),
+or a sweep (core.sweeps.cli).
 
 Every command prints only its own lines: TensorFlow's start-up log is kept out unless `--verbose` is given
 (`core.console`).
@@ -14,6 +15,10 @@ if argv and argv[0] in ("notebook", "report", "export", "classify"):  # core.exp
     from core.export.cli import main as export_main
 
     sys.exit(export_main(argv))
+if argv and argv[0] == "sweep":
+    from core.sweeps.cli import main as sweep_main
+
+    sys.exit(sweep_main(argv[1:]))
 
 from core.cli import main  # noqa: E402
 

@@ -40,6 +40,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Load a dataset, build a CNN preset, train it and score it on the test set; "
         "the run is kept in the run store (the dashboard's Runs page lists it).",
     )
+    add_run_arguments(parser)
+    parser.add_argument("--label", help="a label for the run (default: preset names and settings)")
+    parser.add_argument("--from-run", type=Path, metavar="RUN",
+                        help="repeat a run (its id, or its folder runs/<id>): the same spec and seed, and the changes "
+                        "made while it trained, at the same batches; other settings ignored")
+    parser.add_argument("--resume", metavar="RUN",
+                        help="go on with a paused or interrupted run (its id or folder) from its last checkpoint")
+    parser.add_argument("--continue", dest="continue_run", metavar="RUN",
+                        help="a new run that trains a finished or stopped run further: --epochs more epochs "
+                        "(default 5), from its final weights and optimizer state; --learning-rate to change it")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help=f"the run store (default: $CONVLAB_RUNS or ./runs; now {default_root()})")
+    parser.add_argument("--no-download", action="store_true", help="use only local or cached data")
+    return parser.parse_args(argv)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dataset (with a folder's image options), --arch, --train and the recipe's overrides (also the sweep's)."""
     parser.add_argument("--dataset", default="mnist",
                         help=f"one of {', '.join(REGISTRY)}, or a Keras-layout .npz file, a folder of IDX files, "
                         "or a folder or .zip of class folders of images (one folder per class, or train/ and test/)")
@@ -56,24 +74,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     parser.add_argument("--seed", type=int, help="override the preset's seed")
-    parser.add_argument("--label", help="a label for the run (default: preset names and settings)")
-    parser.add_argument("--from-run", type=Path, metavar="RUN",
-                        help="repeat a run (its id, or its folder runs/<id>): the same spec and seed, and the changes "
-                        "made while it trained, at the same batches; other settings ignored")
-    parser.add_argument("--resume", metavar="RUN",
-                        help="go on with a paused or interrupted run (its id or folder) from its last checkpoint")
-    parser.add_argument("--continue", dest="continue_run", metavar="RUN",
-                        help="a new run that trains a finished or stopped run further: --epochs more epochs "
-                        "(default 5), from its final weights and optimizer state; --learning-rate to change it")
-    parser.add_argument("--runs", type=Path, default=None,
-                        help=f"the run store (default: $CONVLAB_RUNS or ./runs; now {default_root()})")
-    parser.add_argument("--no-download", action="store_true", help="use only local or cached data")
     parser.add_argument("--verbose", action="store_true",
                         help="also print TensorFlow's own start-up log lines (kept out by default)")
     parser.add_argument("--ray", metavar="ADDRESS", default=None,
                         help="train on the Ray cluster whose dashboard is at ADDRESS (http://head:8265; default: "
                         "$CONVLAB_RAY_ADDRESS, else this machine); the run store must be a folder every node reaches")
-    return parser.parse_args(argv)
 
 
 def locate(run: str | Path, runs: Path | None) -> tuple[RunStore, str]:

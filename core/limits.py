@@ -135,6 +135,23 @@ MAX_EXPORT_PARAMS = 10_000_000
 MAX_EXPORTS_AT_ONCE = 1
 
 
+# --- sweeps (core.sweeps: many runs of one study) -------------------------------------------------------
+
+# Trials of one sweep. Each is an ordinary run, bounded like any other (epochs, model size); the queue takes the
+# runs of a student's sweep in turn with everyone else's (`core.engine.queue`), so a large sweep delays only its
+# own maker. 100 lab-recipe trials on the 10,000 MNIST digits are about half an hour of one training slot here.
+MAX_SWEEP_TRIALS = 100
+# Settings one sweep varies at once (a TPE or a random search learns little from 12 trials over more).
+MAX_SWEEP_SETTINGS = 8
+# Values listed for one setting, and grid points of one range.
+MAX_SWEEP_VALUES = 20
+# Points of a grid (the product of every setting's values): Optuna's grid sampler lists them all in memory.
+MAX_GRID_SIZE = 10_000
+# Sweeps running at once on one server (the dashboard); each browser runs one at a time.
+MAX_SWEEPS_AT_ONCE = 4
+MAX_SWEEPS_PER_BROWSER = 1
+
+
 # --- architectures ------------------------------------------------------------------------
 
 # Parameters of one model: 100,000,000 float32 weights are 400 MB, 1.6 GB with their gradients

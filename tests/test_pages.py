@@ -20,7 +20,7 @@ from tests.conftest import ROOT, bars_arrays, session_dataset, wait_for
 from ui import state
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/architecture.py", "pages/training.py",
-         "pages/evaluation.py", "pages/draw.py", "pages/runs.py"]
+         "pages/evaluation.py", "pages/draw.py", "pages/runs.py", "pages/sweeps.py"]
 TINY = Architecture(conv_blocks=(ConvBlock(filters=8),), dense_layers=(DenseLayer(units=16),), name="tiny_cnn")
 QUICK = TrainingConfig(optimizer="adam", learning_rate=0.01, batch_size=32, epochs=2)
 

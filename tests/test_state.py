@@ -55,7 +55,7 @@ def test_the_scan_finds_literal_keys(tmp_path):
 def test_no_two_pages_share_a_key():
     keys = []
     for namespace in (state.DataPage, state.ArchitecturePage, state.TrainingPage, state.EvaluationPage,
-                      state.DrawPage, state.InsidePage, state.RunsPage):
+                      state.DrawPage, state.InsidePage, state.RunsPage, state.SweepsPage):
         for name, value in vars(namespace).items():
             if isinstance(value, str) and not name.startswith("_"):
                 keys.append(value)

@@ -35,9 +35,10 @@ def table(summaries: list[RunSummary]) -> pd.DataFrame:
         "best val accuracy": percent(summary.best_val_accuracy),
         "test accuracy": percent(summary.test_accuracy),
         "training time": duration(summary.training_s) if summary.training_s is not None else "",
-        "state": summary.state.value,
+        "state": summary.state_words,
         "run": summary.run_id,
         "continues": summary.parent,
+        "sweep": summary.sweep,
     } for summary in summaries])
 
 
@@ -48,6 +49,8 @@ COLUMNS = {
     "": st.column_config.TextColumn(width=32, help="the session's current run"),
     "label": st.column_config.TextColumn(width="medium"),
     "continues": st.column_config.TextColumn(help="the run it was continued from (Continue, on a finished run)"),
+    "sweep": st.column_config.TextColumn(help="the sweep it is a trial of, and which trial (see Sweeps); a pruned "
+                                              "trial was stopped early by its sweep"),
     "parameters": st.column_config.NumberColumn(format="localized"),
     "best val accuracy": st.column_config.NumberColumn("best val acc.", format="%.2f%%",
                                                        help="the best epoch's validation accuracy"),

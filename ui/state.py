@@ -208,6 +208,27 @@ class RunsPage:
     CLEAN_UPLOADS = "runs_clean_uploads"
 
 
+class SweepsPage:
+    """The Sweeps page: a new sweep's settings, the sweep it shows, what its buttons said."""
+
+    VARY = "sweeps_vary"  # the settings chosen to vary
+    RANGE = "sweeps_range_{}"  # one per setting, formatted with its name: its range or its values (the widget)
+    KEPT = "sweeps_kept_{}"  # what that widget said last, kept across pages (range widgets take it as their value)
+    TRIALS, STRATEGY, METRIC = "sweeps_trials", "sweeps_strategy", "sweeps_metric"
+    PRUNE, SEED, GRID_POINTS = "sweeps_prune", "sweeps_seed", "sweeps_grid_points"
+    START = "sweeps_start"
+    START_ERROR = "sweeps_start_error"  # why Start sweep refused, shown under the button
+    PICK = "sweeps_pick"  # the sweep the page shows (a select box; a new sweep is put in it)
+    STOP, CANCEL, RESUME = "sweeps_stop", "sweeps_cancel", "sweeps_resume"
+    USE, APPLY = "sweeps_use", "sweeps_apply"
+    CSV = "sweeps_csv"
+    TABLE, CURVES, PARALLEL, IMPORTANCE = "sweeps_table", "sweeps_curves", "sweeps_parallel", "sweeps_importance"
+    SAID = "sweeps_said"  # (kind, text): what the last Stop, Resume, Use or Apply said
+    ACTIVE = "sweeps_active"  # (sweep id, whether it was running at the last poll): the page reruns once it ends
+    ENDED_RUNS = "sweeps_ended_runs"  # {run id: RunSummary} of trials' runs that have ended for good
+    IMPORTANCES = "sweeps_importances"  # (sweep id, completed trials, importances or why none)
+
+
 class TakeAway:
     """The take-away panel (`ui.exports.take_away`): its keys on each page that shows it (formatted with the page)."""
 

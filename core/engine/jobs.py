@@ -41,6 +41,11 @@ WORKER_IDLE_ENV = "CONVLAB_WORKER_IDLE_S"
 RESUME_WAIT_S = 10.0  # a run seen paused may still be in its worker's hands this long
 
 
+def _share(share: str | None, owner: str | None) -> str:
+    """Whose turn a run takes in the queue: the share asked for, else its owner's ("" for nobody's)."""
+    return share if share is not None else owner or ""
+
+
 def default_max_concurrent() -> int:
     """CONVLAB_MAX_TRAININGS, else one training per two cores."""
     return int_setting(MAX_TRAININGS_ENV, max(1, (os.cpu_count() or 2) // 2), 1, 1_000)
@@ -100,23 +105,24 @@ class JobManager:
         self.executor.warm_up()
 
     def submit(self, store: RunStore, spec: RunSpec, details: dict | None = None, owner: str | None = None,
-               made_by: str = "") -> str:
+               made_by: str = "", share: str | None = None) -> str:
         """Create a queued run for `spec` and queue it; returns its id.
 
-        `owner` is the browser session that waits for it (its queued run is cancelled when it goes),
-        `made_by` the browser's workspace key recorded as the run's maker.
+        `owner` is the browser session that waits for it (its queued run is cancelled when it goes; None:
+        nobody's, never cancelled so), `made_by` the browser's workspace key recorded as the run's maker,
+        `share` whose turn in the queue it takes (`core.engine.queue`; default: its maker, else its owner).
         """
         self.adopt(store)
         run_id = store.create(spec, details, owner=Owner.this_process(), state=RunState.QUEUED,
                               message="Waiting for a free training slot.", made_by=made_by)
-        self.enqueue(store, run_id, owner)
+        self.enqueue(store, run_id, owner, share=(made_by or None) if share is None else share)
         return run_id
 
-    def enqueue(self, store: RunStore, run_id: str, owner: str | None = None) -> None:
-        """Queue a run already created in `store` (queued, owned by this process)."""
+    def enqueue(self, store: RunStore, run_id: str, owner: str | None = None, share: str | None = None) -> None:
+        """Queue a run already created in `store` (queued, owned by this process); `share` as in `submit`."""
         self.adopt(store)
         with self._cond:
-            self._queue.add(Job(run_id, store, owner))
+            self._queue.add(Job(run_id, store, owner, share=_share(share, owner)))
             self._cond.notify_all()
 
     def position(self, run_id: str) -> int | None:
@@ -165,7 +171,7 @@ class JobManager:
         job = self._sent_job(run_id)
         return job is not None and self.executor.send(job, Command.CHANGE, kind=change.kind.value, value=change.value)
 
-    def resume(self, store: RunStore, run_id: str, owner: str | None = None) -> None:
+    def resume(self, store: RunStore, run_id: str, owner: str | None = None, share: str | None = None) -> None:
         """Queue a paused or interrupted run again: it goes on from its last checkpoint (RunError if it cannot)."""
         self.adopt(store)
         with self._cond:  # (under the lock: two Resumes of one run cannot both queue it)
@@ -183,7 +189,7 @@ class JobManager:
             store.write_status(run_id, replace(status, state=RunState.QUEUED, ended=None, heartbeat=now,
                                                owner=Owner.this_process(),
                                                message="Waiting for a free training slot to resume."))
-            self._queue.add(Job(run_id, store, owner))
+            self._queue.add(Job(run_id, store, owner, share=_share(share, owner)))
             self._cond.notify_all()
 
     def continue_run(self, store: RunStore, parent_id: str, more_epochs: int, learning_rate: float | None = None,
@@ -192,7 +198,7 @@ class JobManager:
         self.adopt(store)
         run_id = continue_run(store, parent_id, more_epochs, learning_rate, made_by=made_by,
                               owner=Owner.this_process())
-        self.enqueue(store, run_id, owner)
+        self.enqueue(store, run_id, owner, share=made_by or None)
         return run_id
 
     def _sent_job(self, run_id: str) -> Job | None:

@@ -79,7 +79,8 @@ def _two_panels(traces: list[dict], title: str, height: int = 340, accuracy_rang
 EVENT_WORDS = {  # how a run's events (`core.training.controls`) read on its curves
     "learning_rate": "rate {value:.3g}", "epochs": "{value} epochs", "stop": "stopped", "paused": "paused",
     "resumed": "resumed", "continued": "continued", "plateau": "rate {value:.3g} (plateau)",
-    "early_stop": "early stop", "kept": "kept epoch {value}", "node_lost": "node lost",
+    "early_stop": "early stop", "kept": "kept epoch {value}", "pruned": "pruned by its sweep",
+    "node_lost": "node lost",
 }
 EVENT_COLOUR = "#7f7f7f"
 

@@ -46,7 +46,7 @@ def continue_run(store: RunStore, parent_id: str, more_epochs: int, learning_rat
     epochs = at.epoch + (1 if at.mid_epoch else 0) + more_epochs
     training = replace(spec.training, epochs=epochs,
                        learning_rate=spec.training.learning_rate if learning_rate is None else learning_rate)
-    child = replace(spec, training=training.validated(), parent=parent_id, changes=(), origin=origin,
+    child = replace(spec, training=training.validated(), parent=parent_id, changes=(), origin=origin, sweep=None,
                     label=f"{store.label(parent_id) or parent_id} +{more_epochs}")
     run_id = store.create(child, store.spec_file(parent_id).get("details"), owner=owner, state=RunState.QUEUED,
                           message="Waiting for a free training slot.", made_by=made_by)
@@ -55,11 +55,13 @@ def continue_run(store: RunStore, parent_id: str, more_epochs: int, learning_rat
 
 
 def replay_spec(store: RunStore, run_id: str, origin: str = "cli") -> RunSpec:
-    """`run_id`'s spec with the changes a person made while it trained (a replay of those too)."""
+    """`run_id`'s spec with the changes a person made while it trained (a replay of those too); a repeated sweep
+    trial is no trial of that sweep."""
     spec = store.spec(run_id)
     planned = {(change.kind, change.step) for change in spec.changes}
     made = [change for change in replayable(store.events(run_id)) if (change.kind, change.step) not in planned]
-    return replace(spec, origin=origin, changes=tuple(sorted((*spec.changes, *made), key=lambda c: c.step or 0)))
+    return replace(spec, origin=origin, sweep=None,
+                   changes=tuple(sorted((*spec.changes, *made), key=lambda c: c.step or 0)))
 
 
 def replay_run(source: RunStore, run_id: str, store: RunStore, label: str = "", origin: str = "cli") -> str:

@@ -28,6 +28,9 @@ The store's root holds `.convlab-store`, its identity: a training process on ano
 sees the same store as the server that sent it the run; and, when runs train on a cluster, `.cluster/`:
 each cluster slot's inbox and outbox (`core.engine.cluster_slot`) and the server's heartbeat.
 
+Beside the runs, `datasets/` keeps uploaded datasets (`core.runs.uploads`) and `sweeps/` the sweeps
+(`core.sweeps.store`, which names the files inside it).
+
 Every file of a run is read and written through `RunStore`: no other module
 names them. Every whole-file write is atomic (`core.atomic`); the CSV logs grow
 one complete line per write. Reading never trusts a run: a folder with a
@@ -71,6 +74,8 @@ EVENTS, CHECKPOINTS, PLACEMENT = "events.jsonl", "checkpoints", "placement.json"
 IDENTITY, CLUSTER = ".convlab-store", ".cluster"
 CHECKPOINT_NAMES = ("last", "best", "start")
 DATASETS = "datasets"  # uploaded dataset files, by content hash, shared by the runs made on them
+SWEEPS = "sweeps"  # one folder per sweep (core.sweeps.store)
+PRUNED = "pruned"  # the event a sweep appends to a trial it stopped early (core.sweeps.driver)
 _ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 
 
@@ -130,6 +135,13 @@ class RunSummary:
     has_model: bool = False
     made_by: str = ""  # the workspace key of the browser that made it; "" for the CLI and scripts
     parent: str = ""  # the run it continues, if it does
+    sweep: str = ""  # the sweep and trial it is ('s20261206-101500-a1b2c3 #4'), if it is a trial
+    pruned: bool = False  # a trial its sweep stopped early (its state is stopped)
+
+    @property
+    def state_words(self) -> str:
+        """Its state as the Runs page says it: 'pruned' for a pruned trial, else the state."""
+        return PRUNED if self.pruned else self.state.value
 
     def editable_by(self, workspace: str) -> bool:
         """May the browser with this workspace key label or delete it? Its maker, or anyone for a CLI run."""
@@ -305,6 +317,10 @@ class RunStore:
         """What happened on the way (JSON records, oldest first)."""
         return JsonLog(self.path(run_id) / EVENTS).read()
 
+    def was_pruned(self, run_id: str) -> bool:
+        """Did its sweep stop it early (a 'pruned' event)?"""
+        return any(event.get("kind") == PRUNED for event in self.events(run_id))
+
     def checkpoint_bytes(self, run_id: str, name: str) -> bytes | None:
         """The checkpoint `name` ("last", "best", "start") as written, or None when there is none."""
         try:
@@ -359,6 +375,8 @@ class RunStore:
             test_accuracy=None if test is None else float(test["accuracy"]),
             training_s=status.training_s, origin=spec.origin, has_model=self.has_model(run_id),
             made_by=str(spec_file.get("made_by") or ""), parent=spec.parent,
+            sweep="" if spec.sweep is None else spec.sweep.describe(),
+            pruned=spec.sweep is not None and status.state is RunState.STOPPED and self.was_pruned(run_id),
         )
 
     def list(self) -> list[RunSummary]:
@@ -542,6 +560,11 @@ class RunStore:
         trash = folder.with_name(f".deleted-{run_id}-{secrets.token_hex(2)}")
         os.replace(folder, trash)  # gone from listings at once, even if removing the files takes a while
         shutil.rmtree(trash, ignore_errors=True)
+
+    @property
+    def sweeps_root(self) -> Path:
+        """The folder of this store's sweeps (`core.sweeps.store.SweepStore` names what is inside)."""
+        return self.root / SWEEPS
 
     # --- uploads (datasets by content hash, and uploaded model files), under one quota ---
     @property

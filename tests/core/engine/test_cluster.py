@@ -1,6 +1,6 @@
 """Runs on a real Ray cluster of two nodes started on this machine (`tests/ray_cluster.py`): where runs land,
 Stop and cancel, a node killed mid-run, a node that cannot see the store, a server restarted while runs train,
-a cluster that cannot be reached, and Ray's token authentication."""
+a cluster that cannot be reached, Ray's token authentication, the CLI's runs and sweeps."""
 
 from __future__ import annotations
 
@@ -170,6 +170,25 @@ def test_the_cli_trains_on_the_cluster_with_ray(cluster, tmp_path, bars_file, ca
     assert f"on the Ray cluster at {cluster.address}: 2 nodes, 2 slots" in out
     assert "epoch 1/2: loss" in out and "epoch 2/2: loss" in out and "[4/4] test accuracy:" in out
     assert len(node_names(cluster, store, run_id)) == 1
+
+
+def test_a_sweep_trains_its_trials_side_by_side_on_the_clusters_nodes(cluster, tmp_path, bars_file, capsys):
+    from core.sweeps.cli import main
+    from core.sweeps.results import read_sweep
+    from core.sweeps.store import SweepStore
+
+    store = RunStore(tmp_path / "runs")
+    code = main(["--dataset", str(bars_file), "--arch", "lab", "--train", "lab", "--epochs", "2", "--runs",
+                 str(store.root), "--vary", "learning_rate=0.005,0.01", "--strategy", "grid", "--no-prune",
+                 "--ray", cluster.address])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"trained on the Ray cluster at {cluster.address}: 2 nodes, 2 slots" in out
+    (sweep_id,) = SweepStore(store).ids()
+    view = read_sweep(SweepStore(store), sweep_id)
+    assert [t.state for t in view.trials] == ["finished", "finished"] and len(store.run_ids()) == 2
+    # two slots, two trials: one on each node
+    assert sorted(name for run_id in store.run_ids() for name in node_names(cluster, store, run_id)) == ["head", "node2"]
 
 
 def test_a_submission_without_the_token_is_refused(cluster):

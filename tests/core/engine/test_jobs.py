@@ -20,8 +20,9 @@ def test_the_queue_holds_runs_beyond_the_limit_with_positions_and_cancels(manage
     second = manager.submit(store, spec(bars_file), owner="a")
     third = manager.submit(store, spec(bars_file), owner="b")
     wait_for(lambda: training(store, first), what="the first run to train")
-    assert manager.running() == [first] and manager.queued() == [second, third]
-    assert [manager.position(run_id) for run_id in (first, second, third)] == [None, 1, 2]
+    # b has had no turn yet and a has (its first run trains): b's run goes first (core.engine.queue)
+    assert manager.running() == [first] and manager.queued() == [third, second]
+    assert [manager.position(run_id) for run_id in (first, second, third)] == [None, 2, 1]
     assert store.status(second).state is RunState.QUEUED
     assert manager.cancel(third)
     assert store.status(third).state is RunState.CANCELLED and manager.position(second) == 1

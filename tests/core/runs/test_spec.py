@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -50,3 +51,25 @@ def test_a_continued_runs_parent_and_a_replays_changes_survive_json():
     data["changes"] = [{"kind": "learning_rate", "value": 99, "step": 3}]
     with pytest.raises(ConvLabError, match="learning rate == 99"):
         RunSpec.from_dict(data)
+
+
+def test_a_trials_sweep_tag_survives_json_and_is_checked():
+    from dataclasses import replace
+
+    from core.runs.spec import SweepTag
+
+    trial = replace(LAB, sweep=SweepTag("s20261206-101500-a1b2c3", 4))
+    assert RunSpec.from_dict(json.loads(json.dumps(trial.to_dict()))) == trial
+    # a trial asked again after its sweep was stopped and resumed is numbered past the budget of 100
+    again = replace(LAB, sweep=SweepTag("s20261206-101500-a1b2c3", 100))
+    assert RunSpec.from_dict(json.loads(json.dumps(again.to_dict()))) == again
+    assert RunSpec.from_dict({k: v for k, v in LAB.to_dict().items() if k != "sweep"}).sweep is None  # older specs
+    for tag, message in (({"sweep_id": "../../etc", "trial": 1}, "'../../etc' is not a sweep id."),
+                         ({"sweep_id": "s20261206-101500-a1b2c3", "trial": 2**31},
+                          "a sweep tag's trial == 2147483648, must be an integer from 0 to 2,147,483,647."),
+                         ({"sweep_id": "s20261206-101500-a1b2c3", "trial": "4"},
+                          "a sweep tag's trial == '4', must be an integer from 0 to 2,147,483,647."),
+                         ({"sweep_id": "s20261206-101500-a1b2c3"},
+                          "a sweep tag's trial == -1, must be an integer from 0 to 2,147,483,647.")):
+        with pytest.raises(RunError, match=re.escape(message)):
+            RunSpec.from_dict(LAB.to_dict() | {"sweep": tag})
