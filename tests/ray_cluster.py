@@ -146,11 +146,17 @@ class LocalRayCluster:
         self.nodes.remove(node)
 
     def stop(self) -> None:
-        subprocess.run([*RAY, "stop", "--force"], capture_output=True, env=dict(os.environ, **self.env), timeout=120)
+        """Stop this cluster only (`ray stop` would stop every Ray on the machine): every process that names its
+        folder (head, raylets, dashboards, agents) and everything they started."""
+        ours = _pids_with(str(self.ray_folder), raylet_only=False)
+        for pid in ours:
+            for child in descendants(pid):
+                _kill(child)
+            _kill(pid)
         shutil.rmtree(self.ray_folder, ignore_errors=True)
 
 
-def _pids_with(text: str) -> list[int]:
+def _pids_with(text: str, raylet_only: bool = True) -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -159,7 +165,7 @@ def _pids_with(text: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if text in command and "raylet" in command:
+        if text in command and ("raylet" in command or not raylet_only) and int(entry.name) != os.getpid():
             pids.append(int(entry.name))
     return pids
 
