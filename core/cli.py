@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from core.data.dataset import DatasetRef
 from core.data.pictures import COLOR_MODES, INVERT_MODES, ImageFolderOptions
@@ -243,6 +243,20 @@ def on_cluster(address: str, store: RunStore, run_id: str, controls, print_epoch
 
 
 @contextlib.contextmanager
+def on_ctrl_c(handle: Callable[[int, object], None]) -> Iterator[None]:
+    """Inside the block, Ctrl-C calls `handle` (signum, frame) instead of raising KeyboardInterrupt; in the main
+    thread only (Python takes signals there), elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def ctrl_c_pauses(controls) -> Iterator[None]:
     """The first Ctrl-C pauses the training at the next chunk of batches (a checkpoint to resume from); a
     second one stops it instead (it keeps its weights and is scored); a third aborts."""
@@ -259,14 +273,8 @@ def ctrl_c_pauses(controls) -> Iterator[None]:
         else:
             raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
+    with on_ctrl_c(handle):
         yield
-        return
-    previous = signal.signal(signal.SIGINT, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def write_curves(store: RunStore, run_id: str) -> None:

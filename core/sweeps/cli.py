@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Iterator
 
 from core.checks import check_scalar
-from core.cli import add_run_arguments, dataset_ref
+from core.cli import add_run_arguments, dataset_ref, on_ctrl_c
 from core.errors import ConvLabError, RunError
 from core.model.architecture import PRESETS, layer_table
 from core.runs.details import run_details
@@ -228,14 +227,8 @@ def ctrl_c_stops(driver: SweepDriver, sweep_id: str) -> Iterator[None]:
         else:
             raise KeyboardInterrupt
 
-    if threading.current_thread() is not threading.main_thread():
+    with on_ctrl_c(handle):
         yield
-        return
-    previous = signal.signal(signal.SIGINT, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv: list[str] | None = None) -> int:
