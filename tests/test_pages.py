@@ -15,7 +15,7 @@ from core.model.architecture import PRESETS, Architecture, ConvBlock, DenseLayer
 from core.runs.spec import RunSpec
 from core.runs.status import RunState
 from core.runs.store import RunStore
-from core.training.config import TrainingConfig
+from core.training.config import TRAINING_PRESETS, TrainingConfig
 from tests.conftest import ROOT, bars_arrays, session_dataset, wait_for
 from ui import state
 
@@ -150,6 +150,9 @@ def test_training_preset_fills_the_recipe():
     at.switch_page("pages/training.py").run()
     at.button(key="train_preset_fast").click().run()
     assert at.selectbox(key="train_optimizer").value == "adam"
+    at.button(key="train_preset_photos").click().run()
+    assert at.select_slider(key="train_batch_size").value == TRAINING_PRESETS["photos"].batch_size
+    assert at.slider(key="train_epochs").value == TRAINING_PRESETS["photos"].epochs
     at.button(key="train_preset_lab").click().run()
     assert at.selectbox(key="train_optimizer").value == "sgd"
     assert at.number_input(key="train_learning_rate").value == pytest.approx(0.01)

@@ -73,25 +73,47 @@ PRESETS: dict[str, Architecture] = {
         dense_layers=(),
         name="keras_mnist_convnet",
     ),
-    # Two narrow batch-normalised blocks: fewer multiply-adds per image than `lab`
-    # (the first block has 16 filters), better accuracy thanks to depth and BN; shifting each training
-    # image by up to 5 % (about a pixel and a half) is what takes it past 98.5 % on 10,000 digits.
+    # Three blocks for handwritten digits (issue 23: at least 99.0 % on 10,000 digits within a minute here).
+    # Batch normalisation only where the maps are small: on the first block's 24x24 maps it would add about
+    # half to each epoch. The third block ('same' padding, no pooling) looks again at the 5x5 map with twice the
+    # filters; the wide dense layer with dropout 0.5 keeps it from learning the 9,000 training digits by heart.
+    # Shifting each training image by up to 5 % (about a pixel and a half) still helps on digits.
     "fast": Architecture(
         conv_blocks=(
-            ConvBlock(filters=16, kernel_size=3, batch_norm=True),
+            ConvBlock(filters=32, kernel_size=5),
             ConvBlock(filters=32, kernel_size=3, batch_norm=True),
+            ConvBlock(filters=64, kernel_size=3, batch_norm=True, padding="same", pooling="none"),
         ),
-        dense_layers=(DenseLayer(units=64, dropout=0.2),),
+        dense_layers=(DenseLayer(units=256, dropout=0.5),),
         name="fast_cnn",
         augmentation=Augmentation(shift=0.05),
+    ),
+    # Three blocks for photos of objects and clothing (issue 23: at least 93.0 % on Fashion-MNIST within ten
+    # minutes here). 'same' padding keeps the edges of a garment in the first two blocks; the third looks at the
+    # 7x7 map without pooling and hands 5x5x128 features to a wide dense layer. Dropout after the last block and
+    # the dense layer, and mirroring left to right (a mirrored shirt is still a shirt; shifts, which help
+    # digits, cost accuracy on centred photos).
+    "photos": Architecture(
+        conv_blocks=(
+            ConvBlock(filters=32, kernel_size=3, padding="same"),
+            ConvBlock(filters=64, kernel_size=3, padding="same", batch_norm=True),
+            ConvBlock(filters=128, kernel_size=3, batch_norm=True, pooling="none", dropout=0.25),
+        ),
+        dense_layers=(DenseLayer(units=256, dropout=0.5),),
+        name="photos_cnn",
+        augmentation=Augmentation(horizontal_flip=True),
     ),
 }
 
 PRESET_DESCRIPTIONS = {
     "lab": "The lab's model: one 32-filter 3x3 convolution, max-pooling, dense 100, softmax.",
     "keras-example": "The keras-io MNIST convnet: 32 and 64 filters, max-pooling, dropout 0.5.",
-    "fast": "ConvLab's default: two small batch-normalised blocks and dense 64; more accurate than "
-    "`lab` in no more time.",
+    "fast": "For handwritten digits: three blocks (32, 32, 64 filters; the last two batch-normalised), dense 256 "
+    "with dropout 0.5, training images shifted by up to 5 %. With the fast recipe: over 99 % on 10,000 "
+    "digits in under a minute on a 2-core CPU.",
+    "photos": "For photos of objects and clothing: three blocks (32, 64, 128 filters; 'same' padding in the first "
+    "two, the last two batch-normalised), dense 256 with dropout 0.5, training images mirrored left to right. With "
+    "the photos recipe: over 93 % on Fashion-MNIST in under ten minutes on a 2-core CPU.",
 }
 
 

@@ -231,10 +231,24 @@ def test_bad_arguments_exit_with_usage(capsys, argv):
     assert err.startswith("usage: python -m core") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("preset", ["fast", "photos"])
+def test_cli_takes_each_preset_as_architecture_and_recipe(tmp_path, preset):
+    from core.cli import parse_args, prepare_run
+    from core.training.config import TRAINING_PRESETS, override
+
+    data = write_bars_npz(tmp_path / "bars.npz")
+    args = parse_args(["--dataset", str(data), "--arch", preset, "--train", preset, "--seed", "2",
+                       "--runs", str(tmp_path / "runs")])
+    _, run_id, what, spec = prepare_run(args)
+    assert (run_id, what) == (None, "new")
+    assert spec.architecture == PRESETS[preset] and spec.training == override(TRAINING_PRESETS[preset], seed=2)
+    assert spec.label == f"{preset} / {preset} (cli)"
+
+
 def test_module_entry_point_prints_help():
     result = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0
-    assert "--dataset" in result.stdout and "keras-example" in result.stdout
+    assert "--dataset" in result.stdout and "keras-example" in result.stdout and "photos" in result.stdout
 
 
 def test_cli_trains_a_zip_of_class_folders(shapes, tmp_path):

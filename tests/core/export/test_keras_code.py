@@ -35,6 +35,7 @@ FLIPS = Architecture(conv_blocks=(ConvBlock(filters=4, kernel_size=5, pooling="n
                      dense_layers=(DenseLayer(units=8, activation="elu", dropout=0.3), DenseLayer(units=6)),
                      name="flips", augmentation=Augmentation(horizontal_flip=True, vertical_flip=True, shift=0.2))
 CASES = {"lab": (PRESETS["lab"], (28, 28, 1), 10), "fast": (PRESETS["fast"], (28, 28, 1), 10),
+         "photos": (PRESETS["photos"], (32, 32, 3), 10),
          "keras-example": (PRESETS["keras-example"], (28, 28, 1), 10), "rich": (RICH, (8, 8, 1), 10),
          "flips": (FLIPS, (16, 16, 3), 4)}
 

@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import ArchitectureError
 from core.model.architecture import (
+    PRESET_DESCRIPTIONS,
     PRESETS,
     Architecture,
     ConvBlock,
@@ -54,6 +55,36 @@ def test_keras_example_preset_matches_keras_io_convnet():
     assert (dropout.kind, dropout.output_shape) == ("Dropout", (5, 5, 64))
 
 
+def test_fast_preset_is_three_blocks_normalised_where_the_maps_are_small():
+    arch = PRESETS["fast"]
+    table = layer_table(arch, MNIST_SHAPE, 10)
+    assert table.total_params == 441_386
+    assert [(b.filters, b.kernel_size, b.batch_norm, b.padding, b.pooling) for b in arch.conv_blocks] == [
+        (32, 5, False, "valid", "max"), (32, 3, True, "valid", "max"), (64, 3, True, "same", "none")]
+    assert arch.dense_layers == (DenseLayer(units=256, dropout=0.5),)
+    shapes = {row.name: row.output_shape for row in table.rows}
+    assert shapes["pool1"] == (12, 12, 32) and shapes["conv3"] == (5, 5, 64) and shapes["flatten"] == (1600,)
+
+
+def test_photos_preset_keeps_the_edges_mirrors_and_fits_colour_photos():
+    arch = PRESETS["photos"]
+    assert arch.augmentation == Augmentation(horizontal_flip=True)  # a mirrored shirt is a shirt; no up-down flip
+    assert [(b.filters, b.kernel_size, b.padding, b.batch_norm, b.pooling, b.dropout) for b in arch.conv_blocks] == [
+        (32, 3, "same", False, "max", 0.0), (64, 3, "same", True, "max", 0.0), (128, 3, "valid", True, "none", 0.25)]
+    assert arch.dense_layers == (DenseLayer(units=256, dropout=0.5),)
+    table = layer_table(arch, MNIST_SHAPE, 10)
+    shapes = {row.name: row.output_shape for row in table.rows}
+    assert shapes["pool2"] == (7, 7, 64) and shapes["flatten"] == (5 * 5 * 128,) and table.total_params == 915_466
+    colour = {row.name: row.output_shape for row in layer_table(arch, (32, 32, 3), 10).rows}
+    assert colour["flatten"] == (6 * 6 * 128,)  # CIFAR-10's photos fit too
+
+
+def test_every_preset_is_described_with_what_it_is_for():
+    assert set(PRESET_DESCRIPTIONS) == set(PRESETS)
+    assert "digits" in PRESET_DESCRIPTIONS["fast"] and "photos" in PRESET_DESCRIPTIONS["photos"]
+    assert "clothing" in PRESET_DESCRIPTIONS["photos"]
+
+
 def test_layer_table_records_for_display():
     records = layer_table(PRESETS["lab"], MNIST_SHAPE, 10).as_records()
     assert records[0] == {"layer": "conv1", "type": "Conv2D", "output shape": "(26, 26, 32)", "parameters": 320}
@@ -77,7 +108,8 @@ def test_layer_table_does_not_import_keras():
 CASES = {
     "lab": (PRESETS["lab"], MNIST_SHAPE, 10),
     "keras-example": (PRESETS["keras-example"], MNIST_SHAPE, 10),
-    "fast (batch norm, dense dropout)": (PRESETS["fast"], MNIST_SHAPE, 10),
+    "fast (batch norm, same padding, no pooling, dense dropout)": (PRESETS["fast"], MNIST_SHAPE, 10),
+    "photos on colour photos (flips)": (PRESETS["photos"], (32, 32, 3), 10),
     "colour, same padding, average pooling, no dense": (
         Architecture(
             conv_blocks=(
@@ -231,8 +263,9 @@ def test_a_description_from_before_augmentation_loads_without_it():
     assert architecture_from_dict(data) == PRESETS["lab"] and not PRESETS["lab"].augmentation.enabled
 
 
-def test_only_the_fast_preset_shifts_its_training_images():
+def test_only_the_fast_and_photos_presets_augment_their_training_images():
     assert PRESETS["fast"].augmentation == Augmentation(shift=0.05)
+    assert PRESETS["photos"].augmentation.enabled
     assert not PRESETS["lab"].augmentation.enabled and not PRESETS["keras-example"].augmentation.enabled
 
 

@@ -53,7 +53,7 @@ def models():
     return keras_models()
 
 
-@pytest.mark.parametrize("name", ["functional", "sequential", "nested", "lab", "keras-example", "fast"])
+@pytest.mark.parametrize("name", ["functional", "sequential", "nested", "lab", "keras-example", "fast", "photos"])
 def test_the_config_gives_the_parameters_and_shapes_keras_builds(models, name):
     model = models[name]
     summary = inspect_config(config_of(model), f"{name}.keras")

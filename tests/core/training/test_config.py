@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import TrainingConfigError
-from core.training.config import TRAINING_PRESETS, TrainingConfig, override
+from core.training.config import TRAINING_PRESET_DESCRIPTIONS, TRAINING_PRESETS, TrainingConfig, override
 
 BAD_SETTINGS = [
     ({"optimizer": "adamw"}, "optimizer == 'adamw', must be one of 'sgd', 'adam', 'rmsprop'."),
@@ -61,6 +61,18 @@ def test_presets_are_valid_and_lab_is_the_lab_recipe():
     assert lab.schedule == "constant"
     for preset in TRAINING_PRESETS.values():
         assert preset.validated() is preset
+
+
+def test_fast_recipe_and_every_recipe_pairs_with_an_architecture_of_its_name():
+    from core.model.architecture import PRESETS
+
+    fast = TRAINING_PRESETS["fast"]
+    assert (fast.optimizer, fast.learning_rate, fast.batch_size, fast.epochs, fast.schedule) == (
+        "adam", 0.01, 64, 12, "warmup-cosine")
+    assert set(TRAINING_PRESETS) <= set(PRESETS) and set(TRAINING_PRESET_DESCRIPTIONS) == set(TRAINING_PRESETS)
+    for name, preset in TRAINING_PRESETS.items():
+        assert f"{preset.epochs} epochs" in TRAINING_PRESET_DESCRIPTIONS[name]
+        assert f"batch {preset.batch_size}" in TRAINING_PRESET_DESCRIPTIONS[name]
 
 
 def test_override_replaces_only_given_settings_and_validates():
