@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from core.engine.scoring import evaluate_into
 from core.engine.upload import score_upload
 from core.errors import ConvLabError, RunError
@@ -141,23 +143,25 @@ def _train(spec: RunSpec, dataset, writer: RunWriter, controls: Controls, start:
            on_epoch: Callable[[dict], None] | None):
     import keras
 
-    from core.data.splits import fixed_subset, split_validation
+    from core.data.splits import fixed_subset, validation_indices
     from core.training.callbacks import CONFUSION_SUBSET, ConfusionRecorder, FilterRecorder
     from core.training.loop import train
 
     config = spec.training
-    _, _, x_val, y_val = split_validation(dataset.x_train, dataset.y_train, config.validation_fraction, config.seed)
-    steps = math.ceil((len(dataset.x_train) - len(x_val)) / config.batch_size)
+    # (the indices only: splitting the arrays copied nine tenths of the training images to find the tenth held out)
+    _, val_idx = validation_indices(len(dataset.x_train), config.validation_fraction, config.seed)
+    steps = math.ceil((len(dataset.x_train) - len(val_idx)) / config.batch_size)
     writer.set_total_steps(steps * config.epochs)
     callbacks: list = [FilterRecorder(writer.write_filters),
                        keras.callbacks.TensorBoard(log_dir=str(writer.store.tensorboard_dir(writer.run_id)),
                                                    write_graph=True,
                                                    update_freq="epoch", profile_batch=0)]
-    if len(x_val):
-        subset = fixed_subset(len(x_val), CONFUSION_SUBSET, config.seed)
+    if len(val_idx):
+        subset = fixed_subset(len(val_idx), CONFUSION_SUBSET, config.seed)
         earlier = writer.store.confusion(writer.run_id) if start.checkpoint is not None else None
-        callbacks.append(ConfusionRecorder(x_val[subset], y_val[subset], dataset.num_classes, writer.write_confusion,
-                                           earlier=earlier))
+        images = val_idx[subset]
+        callbacks.append(ConfusionRecorder(np.asarray(dataset.x_train[images]), np.asarray(dataset.y_train)[images],
+                                           dataset.num_classes, writer.write_confusion, earlier=earlier, rows=subset))
     sink = _EpochEcho(writer, on_epoch) if on_epoch else writer
 
     def on_halt(halt: Halt) -> None:  # (from the thread that asked)

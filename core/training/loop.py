@@ -178,6 +178,9 @@ class _Training:
         self.images = TrainingImages(images[fit_idx], labels[fit_idx], config.batch_size, config.seed)
         self.validation_size = len(val_idx)
         self.validation = Validation(np.asarray(dataset.x_train[val_idx]), labels[val_idx], VALIDATION_BATCH)
+        for callback in callbacks:  # (a confusion matrix over epochs takes the validation's predictions)
+            if hasattr(callback, "share_validation"):
+                callback.share_validation(self.validation)
         per_epoch = self.images.batches_per_epoch
         if start is not None and start.batches_per_epoch != per_epoch:
             raise RunError(f"The checkpoint was taken with {start.batches_per_epoch} batches per epoch, this "

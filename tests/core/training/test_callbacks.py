@@ -57,3 +57,24 @@ def test_a_training_validates_without_keras_evaluation_function(bars):
     assert result.model.test_function is None
     assert [sorted(key for key in epoch if key.startswith("val_")) for epoch in result.epochs] == \
         [["val_accuracy", "val_loss"]] * 2
+
+
+def test_the_confusion_matrix_takes_the_validations_predictions_when_it_shares_its_images(trained, bars):
+    """No second forward pass over the same images: the matrix comes from the epoch's validation predictions, and
+    equals the one a forward pass of its own gives; images that are not the validation's get their own pass."""
+    from core.evaluation.metrics import confusion_counts
+    from core.training.callbacks import ConfusionRecorder, Validation
+
+    model, _, _, subset = trained
+    validation = Validation(bars.x_test, bars.y_test, batch_size=32)
+    shared, alone = [], []
+    sharing = ConfusionRecorder(bars.x_test[subset], bars.y_test[subset], 4, shared.append, rows=subset)
+    sharing.share_validation(validation)
+    wrong_rows = ConfusionRecorder(bars.x_test[subset], bars.y_test[subset], 4, alone.append, rows=subset[::-1])
+    wrong_rows.share_validation(validation)  # (its labels are not the validation's at these rows: not shared)
+    for callback in (validation, sharing, wrong_rows):
+        callback.set_model(model)
+        callback.on_epoch_end(0, {"loss": 0.1})
+    expected = confusion_counts(model.predict_on_batch, bars.x_test[subset], bars.y_test[subset], 4).tolist()
+    assert shared[-1] == alone[-1] == [{"epoch": 1, "matrix": expected}]
+    assert sharing._predict is None and wrong_rows._predict is not None
