@@ -271,7 +271,7 @@ def test_pollers_refresh_by_phase_and_stop_once_the_run_ends():
 
     assert poll_seconds("training", training_page=True) == poll_seconds("next", training_page=True) == 1.0
     # the moments a user waits on, its first batch and its end, are polled closely, on the Training page only
-    assert poll_seconds("starting", training_page=True) == 0.25 and poll_seconds("ending", training_page=True) == 0.125
+    assert poll_seconds("starting", training_page=True) == poll_seconds("ending", training_page=True) == 0.25
     assert poll_seconds("starting") == poll_seconds("ending") == 2.0
     assert poll_seconds("training") == 2.0  # the sidebar on other pages
     assert poll_seconds("waiting") == poll_seconds("waiting", training_page=True) == 3.0

@@ -20,10 +20,11 @@ from ui.widgets import md, progress_bar
 # How often a poller refreshes, by the run's phase (see `runs.phase`). Each refresh costs the browser 20-50 ms
 # of CPU (Streamlit's frontend handling the fragment's rerun, whatever it draws): a queued Training page
 # refreshed every second cost its tab 0.08-0.12 of a core, all through a wait of minutes. So only the
-# Training page, and only while its run trains or is next, refreshes every second; four times a second while
-# its first batch is awaited, and eight times while its end and test accuracy are (a second or two: the last
-# batch to "finished" on screen is the wait issue 23 holds to 1 s, and a quarter-second poll was a fifth of it).
-TRAINING_PAGE_POLL_SECONDS = {Phase.STARTING: 0.25, Phase.ENDING: 0.125, Phase.TRAINING: 1.0, Phase.NEXT: 1.0,
+# Training page, and only while its run trains or is next, refreshes every second; and four times a second
+# for the moments a user waits on (its first batch, its end and test accuracy), which last a second or two.
+# (Eight times a second while ending gained nothing measurable: on a shared machine the refreshes take the CPU
+# the worker's end needs, which is 0.3-0.4 s alone and 0.6-0.75 s beside a browser polling it.)
+TRAINING_PAGE_POLL_SECONDS = {Phase.STARTING: 0.25, Phase.ENDING: 0.25, Phase.TRAINING: 1.0, Phase.NEXT: 1.0,
                               Phase.WAITING: 3.0}
 SIDEBAR_POLL_SECONDS = {Phase.STARTING: 2.0, Phase.ENDING: 2.0, Phase.TRAINING: 2.0, Phase.NEXT: 2.0,
                         Phase.WAITING: 3.0}
