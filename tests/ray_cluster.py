@@ -40,6 +40,20 @@ def can_hide_folders() -> bool:
     return probe.returncode == 0
 
 
+_TOKEN_FILE: list[Path] = []
+
+
+def process_token_file() -> Path:
+    """One token file for every cluster this process starts: Ray's client reads its authentication settings (the
+    token's path and the token) once per process, so a second cluster with a token of its own refused every call
+    from the process that had talked to the first (`bench/cluster.py` starts one cluster per class size)."""
+    if not _TOKEN_FILE:
+        path = Path(tempfile.mkdtemp(prefix="convlab-ray-token-")) / "auth_token"
+        path.write_text(secrets.token_hex(16))
+        _TOKEN_FILE.append(path)
+    return _TOKEN_FILE[0]
+
+
 @dataclass
 class Node:
     name: str
@@ -57,8 +71,7 @@ class LocalRayCluster:
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.token_file = self.folder / "auth_token"
-        self.token_file.write_text(secrets.token_hex(16))
+        self.token_file = process_token_file()
         # Ray's own folder, short: its sockets' paths must stay under 108 bytes (AF_UNIX), and a pytest
         # tmp_path plus Ray's session name can pass that (the dashboard then fails to start)
         self.ray_folder = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
