@@ -62,7 +62,10 @@ def per_run(result: dict) -> dict:
             "switch_median": statistics.median(s["seconds"] for s in result["switches"]) if result["switches"] else 0,
             "switch_max": max((s["seconds"] for s in result["switches"]), default=0.0),
             "server_peak_mb": result["server_peak_mb"], "ok": result["ok"],
-            "lost": sum(1 for state in result["all_runs"].values() if state != "finished")}
+            "lost": sum(1 for state in result["all_runs"].values() if state != "finished"),
+            "not_ok": [{key: row.get(key) for key in ("student", "run", "finished", "own", "error", "val_accuracy",
+                                                       "test_accuracy")}
+                       for row in result["rows"] if not (row.get("finished") and row.get("own"))]}
 
 
 class Witness(threading.Thread):
@@ -171,6 +174,8 @@ def main() -> int:
                          f"| {f['server_peak_mb']:.0f} MB | {f['lost']} | {'yes' if f['ok'] else 'NO'} "
                          f"| {where[0]} | {where[1]} |")
             print(lines[-1], flush=True)
+            for row in f["not_ok"]:  # (what a student's pages showed that did not match the store, and why)
+                print(f"    not ok: {row}", flush=True)
         ratios.append((students, figures["cluster"]["turnover_s"] / figures["local"]["turnover_s"]))
     lines += ["", "Cluster turnover per run over local (target ≤ 1.10): "
               + "; ".join(f"{students} students {ratio:.2f}" for students, ratio in ratios)]

@@ -134,6 +134,10 @@ class JobManager:
         """Process ids of the spare workers that have imported TensorFlow and wait for a run."""
         return self.executor.spare_pids()
 
+    def ready_spares(self) -> int:
+        """How many training processes (local workers or cluster slots) are ready for a run, none of them busy."""
+        return self.executor.ready_spares()
+
     def is_running(self, run_id: str) -> bool:
         with self._cond:
             return run_id in self._running

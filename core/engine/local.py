@@ -73,6 +73,11 @@ class LocalPool:
         with self._cond:
             return [w.pid for w in self._spares if w.ready.is_set() and w.alive() and w.pid is not None]
 
+    def ready_spares(self) -> int:
+        """How many spare workers (or cluster slots) are ready for a run now."""
+        with self._cond:
+            return sum(1 for w in self._spares if w.ready.is_set() and w.alive())
+
     def tick(self, sessions_gone_for: float) -> None:
         """(Under the lock.) Once no session has been open for `idle_retire_s`, ready workers unused as long exit.
 

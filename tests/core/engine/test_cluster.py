@@ -80,6 +80,17 @@ def test_runs_land_on_both_nodes_and_train_as_they_do_here(cluster, jobs, tmp_pa
         assert same_training(store, run_id, *never_paused)  # a cluster node trains as this machine does
 
 
+def test_every_free_slot_is_kept_warm_so_a_class_does_not_wait_for_each_slot_to_start(cluster, jobs, tmp_path,
+                                                                                          bars_file):
+    jobs.warm_up()
+    wait_for(lambda: jobs.ready_spares() == 2, timeout=300, what="both slots ready before anyone pressed Start")
+    store = RunStore(tmp_path)
+    runs = [jobs.submit(store, spec(bars_file, PAUSABLE)) for _ in range(2)]
+    assert jobs.wait_idle(timeout=600)
+    assert sorted(name for run_id in runs for name in node_names(cluster, store, run_id)) == ["head", "node2"]
+    assert all(store.status(run_id).state is RunState.FINISHED for run_id in runs)
+
+
 def test_stop_keeps_the_weights_and_a_queued_run_is_cancelled(cluster, jobs, tmp_path, bars_file):
     store = RunStore(tmp_path)
     first, second, third = (jobs.submit(store, spec(bars_file, LONG)) for _ in range(3))
