@@ -164,9 +164,10 @@ class ClusterSlot(WorkerEnd):
     `ready` once TensorFlow is imported, `send` commands, `run_id` it trains, `alive`, `close`, `kill`."""
 
     def __init__(self, on_run_ended: Callable[["ClusterSlot"], None], on_exit: Callable[["ClusterSlot"], None],
-                 on_started: Callable[["ClusterSlot", str], None], cluster: Cluster, attach: str | None = None) -> None:
+                 on_started: Callable[["ClusterSlot", str], None], cluster: Cluster, attach: str | None = None,
+                 name: str | None = None) -> None:
         self.cluster = cluster
-        self.slot = attach or secrets.token_hex(6)
+        self.slot = attach or name or secrets.token_hex(6)
         self.inbox = cluster.home.cluster_file(inbox_name(self.slot))
         self.outbox = cluster.home.cluster_file(outbox_name(self.slot))
         self._init_events(on_run_ended, on_exit)
@@ -259,6 +260,9 @@ class ClusterPool(LocalPool):
         self._requeue = requeue
         self._resumes: dict[str, int] = {}
         self._spares_from = 0.0  # (monotonic) no spare slot before this: the last one died before it was ready
+        # every slot this pool follows, made or taken back: `reattach` runs for each store seen for the first time (a
+        # browser's workspace too), and must not follow one of them twice (each event would count twice)
+        self._own_slots: set[str] = set()
         threading.Thread(target=self._follow_cluster, name="convlab-cluster", daemon=True).start()
 
     def describe(self) -> str:
@@ -284,9 +288,12 @@ class ClusterPool(LocalPool):
             meta = info.metadata or {}
             if meta.get("convlab_store") != self.cluster.identity or str(info.status) not in ("PENDING", "RUNNING"):
                 continue
-            training, ready = _state_now(self.cluster.home.cluster_file(outbox_name(meta.get("convlab_slot", ""))))
-            slot = ClusterSlot(self._run_ended, self._worker_exited, self._slot_started, self.cluster,
-                               attach=meta.get("convlab_slot"))
+            name = meta.get("convlab_slot", "")
+            if name in self._own_slots:  # (this pool's own: a store seen for the first time, not a restart)
+                continue
+            self._own_slots.add(name)
+            training, ready = _state_now(self.cluster.home.cluster_file(outbox_name(name)))
+            slot = ClusterSlot(self._run_ended, self._worker_exited, self._slot_started, self.cluster, attach=name)
             with self._cond:
                 if training and store.exists(training):
                     slot.run_id = training
@@ -301,8 +308,10 @@ class ClusterPool(LocalPool):
 
     # --- the pool's hooks ---
     def _new_worker(self) -> ClusterSlot | None:
+        name = secrets.token_hex(6)
+        self._own_slots.add(name)  # (before its job exists: a store adopted meanwhile must not take it for a stray)
         try:
-            return ClusterSlot(self._run_ended, self._worker_exited, self._slot_started, self.cluster)
+            return ClusterSlot(self._run_ended, self._worker_exited, self._slot_started, self.cluster, name=name)
         except Exception:  # noqa: BLE001 - the cluster refused a slot (away, full): the run waits
             return None
 

@@ -82,6 +82,8 @@ def test_runs_land_on_both_nodes_and_train_as_they_do_here(cluster, jobs, tmp_pa
 
 def test_every_free_slot_is_kept_warm_so_a_class_does_not_wait_for_each_slot_to_start(cluster, jobs, tmp_path,
                                                                                           bars_file):
+    """Also: the store the runs go to, seen for the first time after the slots exist (a browser's workspace),
+    does not make the pool follow its own slots twice (each run was placed twice)."""
     jobs.warm_up()
     wait_for(lambda: jobs.ready_spares() == 2, timeout=300, what="both slots ready before anyone pressed Start")
     store = RunStore(tmp_path)
