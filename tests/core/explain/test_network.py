@@ -101,13 +101,13 @@ def test_the_strongest_place_of_a_map_is_its_largest_value_and_not_the_backgroun
 
 
 def test_conv_arithmetic_reads_the_previous_blocks_output(explainers):
-    """conv2 of `fast` convolves pool1's maps (valid padding, 16 input channels)."""
+    """conv2 of `fast` convolves pool1's maps (valid padding, 32 input channels)."""
     _, explainer, shape, _ = explainers["fast"]
     trace = explainer.activations(_image(shape, seed=5))
     np.testing.assert_array_equal(trace.conv_inputs["conv2"], trace.feature_maps["pool1"])
-    for row, col, f in ((0, 0, 0), (10, 10, 31), (4, 7, 12)):
+    for row, col, f in ((0, 0, 0), (9, 9, 31), (4, 7, 12)):
         a = explainer.conv_arithmetic(trace, "conv2", row, col, f)
-        assert a.patch.shape == a.kernel.shape == (3, 3, 16)
+        assert a.patch.shape == a.kernel.shape == (3, 3, 32)
         np.testing.assert_array_equal(a.patch, trace.feature_maps["pool1"][row:row + 3, col:col + 3])
         assert abs(a.result - trace.feature_maps["conv2"][row, col, f]) < 1e-4
         assert not a.padding_mask.any()
@@ -210,18 +210,18 @@ def test_filters_are_the_kernels_on_one_shared_scale(explainers):
     model, explainer, _, _ = explainers["fast"]
     first = explainer.filters()
     kernel = np.asarray(model.get_layer("conv1").kernel)
-    assert first.layer == "conv1" and first.images.shape == (16, 3, 3, 1)
+    assert first.layer == "conv1" and first.images.shape == (32, 5, 5, 1)
     np.testing.assert_array_equal(first.weights, kernel.transpose(3, 0, 1, 2))
     assert first.scale == pytest.approx(float(np.abs(kernel).max()))
     np.testing.assert_allclose(first.images, 0.5 + 0.5 * first.weights / first.scale)
     assert first.images.min() >= 0.0 and first.images.max() <= 1.0
-    assert explainer.filters("conv2").images.shape == (32, 3, 3, 16)
+    assert explainer.filters("conv2").images.shape == (32, 3, 3, 32)
 
 
 def test_weight_histograms_count_every_kernel_weight(explainers):
     model, explainer, _, _ = explainers["fast"]
     histograms = explainer.weight_histograms(bins=20)
-    assert [h.layer for h in histograms] == ["conv1", "conv2", "dense1", "output"]
+    assert [h.layer for h in histograms] == ["conv1", "conv2", "conv3", "dense1", "output"]
     for h in histograms:
         assert h.counts.shape == (20,) and h.edges.shape == (21,)
         assert int(h.counts.sum()) == h.size == int(np.prod(model.get_layer(h.layer).kernel.shape))

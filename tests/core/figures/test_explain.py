@@ -29,11 +29,11 @@ def test_figures_render_the_records(explainers, trained, bars):
     image = _image(shape)
     trace = explainer.activations(image)
     grid = figs.feature_maps_figure(trace, "conv2_relu", max_maps=20, columns=5)
-    assert grid.layout.title.text == "conv2_relu (Activation (relu)): 20 of 32 maps of 11x11"
-    assert grid.data[0].z.shape == (4 * 12 - 1, 5 * 12 - 1)
+    assert grid.layout.title.text == "conv2_relu (Activation (relu)): 20 of 32 maps of 10x10"
+    assert grid.data[0].z.shape == (4 * 11 - 1, 5 * 11 - 1)
     assert len(figs.network_overview_figure(trace).data) == 1 + len(trace.layers)
-    assert len(figs.filters_figure(explainer.filters()).layout.annotations) == 16
-    assert len(figs.weight_histograms_figure(explainer.weight_histograms()).data) == 4
+    assert len(figs.filters_figure(explainer.filters()).layout.annotations) == 32
+    assert len(figs.weight_histograms_figure(explainer.weight_histograms()).data) == 5  # conv1-3, dense1, output
     a = explainer.conv_arithmetic(trace, "conv2", 1, 2, 3)
     assert f"= {a.pre_activation:.3f}" in figs.conv_arithmetic_figure(a, channel=5).layout.title.text
     assert len(figs.attribution_figure(image, explainer.grad_cam(image)).data) == 3

@@ -20,7 +20,8 @@ def test_spec_differences_lists_only_the_settings_that_differ():
     differences = spec_differences([LAB, other])
     assert differences["training.learning_rate"] == [0.01, 0.05]
     assert differences["architecture"] == ["lab_cnn", "fast_cnn"]
-    assert differences["conv1.filters"] == [32, 16] and differences["conv2.filters"] == [None, 32]
+    assert differences["conv1.kernel_size"] == [3, 5] and "conv1.filters" not in differences  # (32 in both)
+    assert differences["conv2.filters"] == [None, 32] and differences["conv3.filters"] == [None, 64]
     assert "training.momentum" not in differences and "dataset" not in differences
     assert spec_differences([LAB, LAB]) == {}
 

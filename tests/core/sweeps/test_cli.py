@@ -92,7 +92,7 @@ def test_ctrl_c_stops_asking_and_resume_goes_on_to_the_budget(tmp_path):
      "error: trials == 500, must be an integer from 1 to 100 (ConvLab runs at most 100 trials a sweep)."),
     (["--vary", "learning_rate=1e-3:20:log"], "error: learning_rate=20: learning rate == 20.0, must be in (0, 10]."),
     (["--vary", "speed=1,2"], "error: 'speed' is not a setting a sweep can vary; it varies learning_rate,"),
-    (["--vary", "filters=8,16", "--arch", "fast"], "error: filters: the model has 2 conv blocks; say which"),
+    (["--vary", "filters=8,16", "--arch", "fast"], "error: filters: the model has 3 conv blocks; say which"),
     (["--vary", "learning_rate=1e-3:1e-1:log", "--parallel", "0"], "error: --parallel == 0, must be an integer from 1 "
      f"to {os.cpu_count()} (at most one training per core of this machine)."),
     (["--vary", "learning_rate=1e-3:1e-1:log", "--parallel", "2", "--ray", "http://127.0.0.1:1"],

@@ -63,8 +63,8 @@ def test_bad_words_are_refused_with_what_to_write(text, message):
 
 def test_short_names_need_a_model_with_one_block_or_layer():
     assert parse("filters=8,16", LAB).name == "conv1.filters"
-    with pytest.raises(RunError, match=re.escape("filters: the model has 2 conv blocks; say which (conv1.filters or "
-                                                 "conv2.filters).")):
+    with pytest.raises(RunError, match=re.escape("filters: the model has 3 conv blocks; say which (conv1.filters or "
+                                                 "conv2.filters or conv3.filters).")):
         parse("filters=8,16", FAST)
     assert parse("conv2.filters=8,16", FAST).name == "conv2.filters"
     assert kind_of("dense1.dropout") is float and kind_of("conv3.kernel_size") is int and kind_of("optimizer") is str
@@ -76,7 +76,7 @@ def test_values_go_where_the_sliders_would_put_them():
     arch, config = apply(FAST, TRAINING_PRESETS["fast"], {"learning_rate": 0.003, "conv2.filters": 48,
                                                           "dense1.dropout": 0.4, "rotation": 0.05, "batch_size": 16})
     assert config.learning_rate == 0.003 and config.batch_size == 16
-    assert [b.filters for b in arch.conv_blocks] == [16, 48] and arch.dense_layers[0].dropout == 0.4
+    assert [b.filters for b in arch.conv_blocks] == [32, 48, 64] and arch.dense_layers[0].dropout == 0.4
     assert arch.augmentation.rotation == 0.05 and arch.augmentation.shift == FAST.augmentation.shift
     assert FAST.conv_blocks[1].filters == 32  # (the preset itself is untouched)
 
