@@ -104,9 +104,11 @@ def test_a_change_reaches_the_training_and_is_recorded(manager, tmp_path, bars_f
         manager.change(run_id, "learning_rate", -1)
     wait_for(lambda: training(store, run_id), what="the run to train")
     assert manager.change(run_id, "learning_rate", 0.002) and manager.change(run_id, "epochs", 1)
-    assert manager.wait_idle(timeout=300)  # one epoch now, not 200
-    assert store.status(run_id).state is RunState.FINISHED and len(store.epochs(run_id)) == 1
-    assert [(e["kind"], e["value"]) for e in store.events(run_id)] == [("learning_rate", 0.002), ("epochs", 1)]
+    assert manager.wait_idle(timeout=300)  # not 200 epochs: it ends with the epoch the change reached it in
+    events = store.events(run_id)
+    assert [(e["kind"], e["value"]) for e in events] == [("learning_rate", 0.002), ("epochs", 1)]
+    # (an epoch of this tiny set takes a fraction of a second: on a loaded machine the change can land in epoch 2)
+    assert store.status(run_id).state is RunState.FINISHED and len(store.epochs(run_id)) == events[-1]["epoch"]
 
 
 def test_a_run_interrupted_by_a_server_restart_resumes_on_the_next_server(tmp_path, bars_file, never_paused):
