@@ -323,24 +323,14 @@ class ClusterPool(LocalPool):
             return
         super()._start(job)
 
-    def _spare_wanted(self) -> bool:
-        """(Under the lock.) Every free slot is kept warm, not one as on the server: a slot's TensorFlow lives on a
-        node of the cluster, which is there to train, and a class pressing Start at once would otherwise wait for
-        each next slot's start (a Ray job, its code unpacked, TensorFlow imported: several seconds each)."""
-        if (not self.keep_spare or self._starting_spare or self._closed or time.monotonic() < self._spares_from):
-            return False
-        return len(self._spares) + len(self._busy) < self.slots
+    def _spares_kept(self) -> int:
+        """Every free slot is kept warm, not one as on the server: a slot's TensorFlow lives on a node of the
+        cluster, which is there to train, and a class pressing Start at once would otherwise wait for each next
+        slot's start (a Ray job, its code unpacked, TensorFlow imported: several seconds each)."""
+        return self.slots
 
-    def _spawn_spare(self) -> None:
-        for _ in range(self.slots):  # (bounded: a slot the cluster refuses is not asked for again here)
-            with self._cond:
-                wanted = self._spare_wanted()
-            if not wanted:
-                return
-            before = len(self._spares)
-            super()._spawn_spare()
-            if len(self._spares) == before:
-                return
+    def _spare_wanted(self) -> bool:
+        return time.monotonic() >= self._spares_from and super()._spare_wanted()
 
     def _worker_exited(self, worker) -> None:
         if not worker.ready.is_set() and worker.run_id is None:  # a spare that never got ready (a node that

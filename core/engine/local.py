@@ -185,15 +185,19 @@ class LocalPool:
         except OSError:
             return None
 
+    def _spares_kept(self) -> int:
+        """How many spare workers to keep at most: one on this machine (each holds TensorFlow in its memory)."""
+        return 1
+
     def _spare_wanted(self) -> bool:
-        """(Under the lock.) A spare worker is kept while a slot is free.
+        """(Under the lock.) Spare workers are kept, up to `_spares_kept`, while slots are free.
 
         With every slot busy none is started, even with runs waiting: a worker that ends its run takes the
         next one at once, and a TensorFlow import beside the trainings would slow them.
         """
-        if not self.keep_spare or self._spares or self._starting_spare or self._closed:
+        if not self.keep_spare or self._starting_spare or self._closed or len(self._spares) >= self._spares_kept():
             return False
-        return len(self._busy) < self.slots
+        return len(self._busy) + len(self._spares) < self.slots
 
     def _take_worker(self) -> WorkerProcess | None:
         with self._cond:
@@ -215,14 +219,17 @@ class LocalPool:
         worker.kill()
 
     def _spawn_spare(self) -> None:
-        """Start a spare worker if one is wanted (`_spare_wanted`); at most one is being started at a time."""
-        with self._cond:
-            if not self._spare_wanted():
+        """Start spare workers while one is wanted (`_spare_wanted`), one at a time; not again after a refusal."""
+        for _ in range(self._spares_kept()):
+            with self._cond:
+                if not self._spare_wanted():
+                    return
+                self._starting_spare = True
+            worker = self._new_worker()
+            with self._cond:
+                self._starting_spare = False
+                if worker is not None:
+                    self._spares.append(worker)
+                self._cond.notify_all()
+            if worker is None:
                 return
-            self._starting_spare = True
-        worker = self._new_worker()
-        with self._cond:
-            self._starting_spare = False
-            if worker is not None:
-                self._spares.append(worker)
-            self._cond.notify_all()
