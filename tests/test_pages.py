@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -276,6 +278,63 @@ def test_pollers_refresh_by_phase_and_stop_once_the_run_ends():
     assert poll_seconds("training") == 2.0  # the sidebar on other pages
     assert poll_seconds("waiting") == poll_seconds("waiting", training_page=True) == 3.0
     assert poll_seconds("ended") is None and poll_seconds("ended", training_page=True) is None
+
+
+def _ending_run(run_store: RunStore, dataset) -> str:
+    """A run whose batches are all done (its worker validating, saving, scoring): this process owns it."""
+    from dataclasses import replace
+
+    from core.runs.status import Owner
+    from core.training.progress import Progress
+
+    run_id = run_store.create(RunSpec(dataset.ref, TINY, QUICK))
+    progress = Progress(epoch=2, epochs=2, batch=10, batches_per_epoch=10, elapsed_s=1.0, eta_s=0.0)
+    run_store.write_status(run_id, replace(run_store.raw_status(run_id), state=RunState.RUNNING, started=time.time(),
+                                           owner=Owner.this_process(), progress=progress, message="Scoring…"))
+    return run_id
+
+
+def test_the_training_page_waits_on_an_ending_run_and_draws_its_end_as_soon_as_it_is_written(
+        bars_data, run_store, monkeypatch):
+    """Not at the next poll: the poller waits in the server (`runs.await_end`) while the worker ends the run."""
+    from dataclasses import replace
+
+    run_id = _ending_run(run_store, bars_data)
+    waiting, outcomes = threading.Event(), []
+    real_wait = type(manager()).wait_until
+
+    def spied(self, done, timeout, recheck_s=0.05):
+        waiting.set()
+        outcomes.append(real_wait(self, done, timeout, recheck_s))
+        return outcomes[-1]
+
+    monkeypatch.setattr(type(manager()), "wait_until", spied)
+
+    def worker_ends() -> None:
+        assert waiting.wait(timeout=90)
+        run_store.write_test(run_id, {"accuracy": 0.75, "loss": 0.5, "images": 40}, np.full((40, 4), 0.25, np.float32))
+        run_store.write_status(run_id, replace(run_store.raw_status(run_id), state=RunState.FINISHED,
+                                               message="Training finished.", ended=time.time()))
+
+    ender = threading.Thread(target=worker_ends, daemon=True)
+    ender.start()
+    at = with_data_and_model(new_app(), bars_data)
+    at.session_state[state.CURRENT_RUN] = run_id
+    at.run()
+    at.switch_page("pages/training.py").run()
+    ender.join(timeout=90)
+    assert not at.exception and outcomes[0] is True  # the wait ended with the run, not at its bound
+    assert any("Training finished" in s.value and "Test accuracy 75.00%" in s.value for s in at.success)
+
+
+def test_a_run_that_does_not_end_keeps_its_page_drawing_its_progress(bars_data, run_store):
+    run_id = _ending_run(run_store, bars_data)  # (its worker never writes its end)
+    at = with_data_and_model(new_app(), bars_data)
+    at.session_state[state.CURRENT_RUN] = run_id
+    at.run()
+    at.switch_page("pages/training.py").run()  # the wait is bounded (`END_WAIT_S`): the page is drawn
+    assert not at.exception and at.session_state[state.RUN_PHASE] is state.Phase.ENDING
+    assert any("Epoch 2/2 · batch 10/10" in str(element.proto) for element in at.get("html"))
 
 
 @pytest.mark.parametrize("state_, epoch, batch, eta_s, phase", [

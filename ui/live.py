@@ -18,7 +18,7 @@ from ui import runs, state
 from ui.errors import guarded
 from ui.run_control import change_course, lineage, resume_or_continue
 from ui.sidebar import ordinal, rerun_if_run_moved_on, status_body
-from ui.state import RunControl
+from ui.state import Phase, RunControl
 from ui.widgets import duration, md, progress_bar, seconds
 
 CHART_SECONDS = 2.0  # while training, the curves and filters move every 2 s; the progress line every second
@@ -123,6 +123,8 @@ def curves_and_filters(current: RunSnapshot) -> None:
 def live_view() -> None:
     """The current run: state, metrics, curves, filters; polled while it is active (`poll_seconds`)."""
     current = runs.snapshot()
+    if current is not None and runs.phase(current) is Phase.ENDING:
+        current = runs.await_end(current)  # the end on screen as soon as it is written
     with st.sidebar:
         status_body(current)
     if current is None:

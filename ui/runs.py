@@ -479,6 +479,41 @@ def queued_phase(run_id: str) -> Phase:
     return Phase.NEXT if position == 1 else Phase.WAITING
 
 
+END_WAIT_S = 1.0  # an ending run's poller waits this long at most for its end, then draws the progress again
+
+
+def await_end(current: RunSnapshot, within: float = END_WAIT_S) -> RunSnapshot | None:
+    """For an ending run's poller: wait here for the run's end (its final status, written by its worker), at most
+    `within` seconds or until the user asks for something (a click, another page), then the run anew.
+
+    The end reaches the page as soon as it is written instead of at the next poll, and meanwhile neither the
+    server nor the browser spends CPU on refreshes: the worker's end (validating, saving, scoring the test set)
+    has the machine. The wait costs no CPU: the job manager wakes it when a job ends (`JobManager.wait_until`).
+    """
+    run_id, runs_store = current.run_id, store()
+
+    def ended_or_asked() -> bool:
+        if _user_asked():
+            return True
+        try:
+            return not runs_store.raw_status(run_id).state.is_active
+        except (RunError, OSError):
+            return True  # gone: the snapshot says so
+
+    job_manager().wait_until(ended_or_asked, within)
+    return snapshot()
+
+
+def _user_asked() -> bool:
+    """Whether this session asked for a rerun or a stop while its script waits (a click, another page); a
+    fragment's timer does not count. Streamlit has no public call for it: read defensively, so that without
+    it a wait only ends at its bound."""
+    requests = getattr(get_script_run_ctx(), "script_requests", None)
+    asked = getattr(getattr(requests, "_state", None), "value", "CONTINUE")
+    return asked == "STOP" or asked == "RERUN" and not getattr(getattr(requests, "_rerun_data", None),
+                                                                  "is_auto_rerun", False)
+
+
 def phase_changed(current: RunSnapshot | None) -> tuple[Phase, Phase]:
     """For pollers: the run's phase when last seen and now (remembered from now on)."""
     before, now = st.session_state[state.RUN_PHASE], phase(current)

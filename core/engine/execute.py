@@ -134,7 +134,7 @@ def execute(store: RunStore, run_id: str, controls: Controls | None = None, allo
         writer.end(result.outcome, result.message)
         return result.outcome
     writer.update(message=f"Scoring the {len(dataset.x_test):,} test images…")
-    evaluate_into(store, run_id, result.model, dataset)
+    evaluate_into(store, run_id, result.model, dataset, forward=result.forward)
     writer.end(result.outcome, result.message)
     return result.outcome
 

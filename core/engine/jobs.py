@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from core.engine.cluster import ClusterPool, cluster_address
 from core.engine.local import LocalPool
@@ -267,6 +268,18 @@ class JobManager:
                 if left is not None and left <= 0:
                     return False
                 self._cond.wait(left)
+        return True
+
+    def wait_until(self, done: Callable[[], bool], timeout: float, recheck_s: float = 0.05) -> bool:
+        """Block until `done()` (checked whenever a job ends, and every `recheck_s` besides), at most `timeout`
+        seconds; whether it came. `done` runs outside the lock: it may read the store."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with self._cond:  # (an end notified between `done()` and here is seen `recheck_s` later)
+                self._cond.wait(min(left, recheck_s))
         return True
 
     def shutdown(self) -> None:

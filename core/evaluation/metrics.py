@@ -133,6 +133,9 @@ def confusion_counts(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     return counts.reshape(num_classes, num_classes)
 
 
-def evaluate(model: "keras.Model", images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> Evaluation:
-    """Predict `images` with `model` and wrap the results for the metrics."""
-    return Evaluation(predict_probabilities(model, images), np.asarray(labels, dtype=np.int64), tuple(class_names))
+def evaluate(model: "keras.Model", images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],
+             forward: "Predictor | None" = None) -> Evaluation:
+    """Predict `images` with `model` (through `forward`, its traced forward pass, when given) and wrap the
+    results for the metrics."""
+    return Evaluation(predict_probabilities(model, images, forward=forward), np.asarray(labels, dtype=np.int64),
+                      tuple(class_names))

@@ -116,6 +116,12 @@ class Validation(keras.callbacks.Callback):
         self._predict: Predictor | None = None
         self.latest: tuple[int, np.ndarray] | None = None  # (epoch, its probabilities): for the callbacks after it
 
+    @property
+    def forward(self) -> Predictor | None:
+        """The model's forward pass as the validation traced it (None before it did): scoring the test set after
+        the training reuses it instead of tracing it again."""
+        return self._predict if self._predict is not None and self._predict.model is self.model else None
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None or not len(self.y):
             return

@@ -49,6 +49,8 @@ from core.training.progress import history as history_of
 if TYPE_CHECKING:
     import keras
 
+    from core.evaluation.inference import Predictor
+
 
 def make_optimizer(config: TrainingConfig, learning_rate: Any) -> "keras.optimizers.Optimizer":
     """The config's optimizer, following `learning_rate` (a schedule from `core.training.schedule`)."""
@@ -89,6 +91,7 @@ class TrainingResult:
     checkpoint: Checkpoint | None = None
     kept_epoch: int | None = None
     halt: Halt | None = None
+    forward: "Predictor | None" = None  # the model's forward pass, traced by the validation (scoring reuses it)
 
     def history(self) -> dict[str, list[float]]:
         """Per-epoch metrics as Keras' History.history: {'loss': [...], 'val_accuracy': [...], ...}."""
@@ -258,7 +261,7 @@ class _Training:
         state, message = self.outcome
         return TrainingResult(self.model, state, message, self.memory.epochs, self.memory.batches,
                               self.memory.progress, self.images.count, self.validation_size, self.memory.events,
-                              checkpoint, kept, self.halt)
+                              checkpoint, kept, self.halt, self.validation.forward)
 
     def _fit_epoch(self) -> None:
         from core.training.callbacks import Halted

@@ -140,3 +140,11 @@ def test_only_a_paused_or_interrupted_run_can_be_resumed(manager, tmp_path, bars
     assert manager.wait_idle(timeout=300)
     assert store.status(child).state is RunState.FINISHED and store.spec(child).parent == run_id
     assert [row["epoch"] for row in store.epochs(child)] == [1, 2, 3]
+
+
+def test_wait_until_wakes_when_a_job_ends_and_gives_up_at_its_bound(manager, tmp_path, bars_file):
+    store = RunStore(tmp_path)
+    run_id = manager.submit(store, spec(bars_file))
+    assert manager.wait_until(lambda: not store.status(run_id).state.is_active, timeout=300)
+    assert store.status(run_id).state is RunState.FINISHED and store.test_metrics(run_id) is not None
+    assert manager.wait_until(lambda: False, timeout=0.2) is False  # never done: back at its bound

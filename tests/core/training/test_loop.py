@@ -65,6 +65,17 @@ def test_training_finishes_and_learns_the_bars(finished):
     assert result.model.name == "tiny"
 
 
+def test_the_validations_traced_forward_pass_scores_the_test_set_as_a_fresh_one_does(finished, bars):
+    from core.evaluation.metrics import evaluate
+
+    result, _ = finished
+    assert result.forward is not None and result.forward.model is result.model  # traced by the validation
+    reused = evaluate(result.model, bars.x_test, bars.y_test, bars.class_names, forward=result.forward)
+    fresh = evaluate(result.model, bars.x_test, bars.y_test, bars.class_names)
+    np.testing.assert_allclose(reused.probabilities, fresh.probabilities, rtol=1e-5, atol=1e-6)
+    assert reused.accuracy == fresh.accuracy
+
+
 def test_epoch_records_have_every_metric(finished):
     result, sink = finished
     assert [row["epoch"] for row in result.epochs] == [1, 2]
