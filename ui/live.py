@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.figures.training import filter_mosaic, training_curves
 from core.runs.status import RunState
@@ -123,8 +124,6 @@ def curves_and_filters(current: RunSnapshot) -> None:
 def live_view() -> None:
     """The current run: state, metrics, curves, filters; polled while it is active (`poll_seconds`)."""
     current = runs.snapshot()
-    if current is not None and runs.phase(current) is Phase.ENDING:
-        current = runs.await_end(current)  # the end on screen as soon as it is written
     with st.sidebar:
         status_body(current)
     if current is None:
@@ -141,3 +140,12 @@ def live_view() -> None:
     if current.usable:
         st.page_link("pages/evaluation.py", label="Evaluate on the test set", icon=":material/arrow_forward:")
     rerun_if_run_moved_on(current, training_page=True)
+    if runs.phase(current) is Phase.ENDING and runs.await_end(current.run_id):
+        rerun_the_poller()  # its end on screen as soon as it is written, not at the next poll
+
+
+def rerun_the_poller() -> None:
+    """Run the poller again now: only it, on its own reruns; the page, when it ran as part of the page (Streamlit
+    refuses a fragment's own rerun there)."""
+    context = get_script_run_ctx()
+    st.rerun(scope="fragment" if context is not None and context.fragment_ids_this_run else "app")

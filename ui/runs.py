@@ -482,26 +482,28 @@ def queued_phase(run_id: str) -> Phase:
 END_WAIT_S = 1.0  # an ending run's poller waits this long at most for its end, then draws the progress again
 
 
-def await_end(current: RunSnapshot, within: float = END_WAIT_S) -> RunSnapshot | None:
-    """For an ending run's poller: wait here for the run's end (its final status, written by its worker), at most
-    `within` seconds or until the user asks for something (a click, another page), then the run anew.
+def await_end(run_id: str, within: float = END_WAIT_S) -> bool:
+    """For an ending run's poller, once it has drawn the run: wait here for the run's end (its final status,
+    written by its worker), at most `within` seconds or until the user asks for something (a click, another
+    page); whether it ended.
 
-    The end reaches the page as soon as it is written instead of at the next poll, and meanwhile neither the
-    server nor the browser spends CPU on refreshes: the worker's end (validating, saving, scoring the test set)
-    has the machine. The wait costs no CPU: the job manager wakes it when a job ends (`JobManager.wait_until`).
+    The poller then draws the end as soon as it is written instead of at its next poll, and meanwhile neither
+    the server nor the browser spends CPU on refreshes: the worker's end (validating, saving, scoring the test
+    set) has the machine. The wait costs no CPU: the job manager wakes it when a job ends (`JobManager.wait_until`).
     """
-    run_id, runs_store = current.run_id, store()
+    runs_store = store()
+    asked = []
 
     def ended_or_asked() -> bool:
         if _user_asked():
+            asked.append(True)
             return True
         try:
             return not runs_store.raw_status(run_id).state.is_active
         except (RunError, OSError):
-            return True  # gone: the snapshot says so
+            return True  # gone: the next poll says so
 
-    job_manager().wait_until(ended_or_asked, within)
-    return snapshot()
+    return job_manager().wait_until(ended_or_asked, within) and not asked
 
 
 def _user_asked() -> bool:

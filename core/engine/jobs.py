@@ -261,14 +261,8 @@ class JobManager:
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or running (for scripts and tests)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while len(self._queue) or self._running:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: not len(self._queue) and not self._running, timeout)
 
     def wait_until(self, done: Callable[[], bool], timeout: float, recheck_s: float = 0.05) -> bool:
         """Block until `done()` (checked whenever a job ends, and every `recheck_s` besides), at most `timeout`

@@ -409,14 +409,8 @@ class SweepDriver:
 
     def wait(self, sweep_id: str, timeout: float | None = None) -> bool:
         """Block until the sweep has ended (for the CLI and tests); False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while sweep_id in self._drives:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._cond.wait(left)
-        return True
+            return self._cond.wait_for(lambda: sweep_id not in self._drives, timeout)
 
     def shutdown(self) -> None:
         """End the driver's thread; its sweeps are left interrupted on disk (a later driver goes on with them).

@@ -51,4 +51,10 @@ class TrainingImages:
                 batch = tf.cast(batch, tf.float32) / tf.constant(255.0, tf.float32)
             return batch, tf.gather(labels, indices)
 
-        return tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size).map(look_up).prefetch(2)
+        # No autotuning: nothing here is tuned (a fixed prefetch, one lookup at a time), and its background thread
+        # made the end of a fit wait 1.2 s in about one run in five (as the pipeline was let go), between a run's
+        # last batch and its test accuracy on screen; without it, none in 14 (bench/RESULTS.md)
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return (tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size).map(look_up).prefetch(2)
+                .with_options(options))
