@@ -2,7 +2,9 @@
 
 `live_view` is the page's poller (a fragment run every second or so while
 the run is active): it reads the run's record in the store and draws it,
-and reruns the page once when the run starts training or ends.
+and reruns the page once when the run starts training or ends. While the
+run ends, the poller, having drawn it, waits in the server for its end
+(`runs.await_end`) and draws it at once, rather than at its next poll.
 """
 
 from __future__ import annotations
