@@ -121,8 +121,10 @@ def figures(current: SweepView) -> None:
     st.caption("Each line is a trial: follow it through the value of each setting to its "
                f"{METRIC_NAMES[current.spec.metric]} on the right. A pruned trial is drawn at the best it reached "
                "before it was stopped (the epochs axis shows how far it got). The colour spans the better half of the "
-               "trials, from the median to the best; those below the median share its darkest end. Drag along an axis "
-               "to pick out the trials in that range.")
+               "trials, from the median to the best; those below the median share its darkest end. A trial far behind "
+               "the rest (one that diverged) is drawn at the far end of the metric's axis, marked ≤ (≥ for a loss), "
+               "so that it does not squash the others together. Drag along an axis to pick out the trials in that "
+               "range.")
     found, why = sweeps.importances_of(current)
     if found is None:
         st.caption(f"What mattered: {md(why)}")

@@ -16,6 +16,7 @@ from core.sweeps.spec import METRIC_NAMES
 
 PRUNED_COLOUR = "#b0b0b0"
 LOG_SPAN = 8  # a list of positive numbers spanning this factor or more (16 to 128) is drawn on a log axis
+OUTLIER_REACH = 2.0  # the metric's axis reaches this many median-to-best distances beyond the median (`_metric_axis`)
 
 
 def trial_curves(view: SweepView) -> FigureSpec:
@@ -80,7 +81,7 @@ def parallel_coordinates(view: SweepView) -> FigureSpec | None:
         epochs = [max(t.curve) if t.curve else t.epochs_done for t in shown]
         dimensions.append({"label": "epochs trained", "values": epochs, "range": [0, _most_epochs(view)]})
     metric = METRIC_NAMES[view.spec.metric]
-    dimensions.append({"label": metric, "values": values, **_number_format(view, min(values), max(values))})
+    dimensions.append(_metric_axis(view, values))
     middle, best = statistics.median(values), _best(view, values)
     low, high = sorted((middle, best))
     colour = {"color": values, "cmin": low, "cmax": high if high > low else low + 1e-9, "colorscale": "Viridis",
@@ -95,6 +96,27 @@ def parallel_coordinates(view: SweepView) -> FigureSpec | None:
     layout = _plain_layout(title, 440)
     layout["margin"] = {"l": 80, "r": 150, "t": 110, "b": 40}
     return FigureSpec({"data": [trace], "layout": layout})
+
+
+def _metric_axis(view: SweepView, values: list[float]) -> dict:
+    """The metric's axis. A trial far worse than the rest (a diverged one: 10 % beside 96 %) would squash every other
+    line against the best, so the axis ends `OUTLIER_REACH` median-to-best distances beyond the median, and such a
+    trial is drawn at that end, ticked "≤ 89.7%" ("≥" for a loss)."""
+    label = METRIC_NAMES[view.spec.metric]
+    maximize = view.spec.direction == "maximize"
+    middle, best = statistics.median(values), _best(view, values)
+    reach = abs(best - middle) * OUTLIER_REACH
+    end = middle - reach if maximize else middle + reach
+    worst = min(values) if maximize else max(values)
+    if not reach or (worst >= end if maximize else worst <= end):
+        return {"label": label, "values": values, **_number_format(view, min(values), max(values))}
+    low, high = sorted((end, best))
+    ticks = [low + (high - low) * step / 4 for step in range(5)]
+    text = [f"{tick:.2%}" if high - low < 0.02 else f"{tick:.1%}" for tick in ticks] if _is_accuracy(view) else \
+        [f"{tick:.3g}" for tick in ticks]
+    text[0 if maximize else -1] = ("≤ " if maximize else "≥ ") + text[0 if maximize else -1]
+    return {"label": label, "values": [max(v, end) if maximize else min(v, end) for v in values],
+            "range": [low, high], "tickvals": ticks, "ticktext": text}
 
 
 def _best(view: SweepView, values) -> float:

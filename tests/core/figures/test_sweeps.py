@@ -58,8 +58,10 @@ def test_parallel_coordinates_put_each_setting_on_its_own_kind_of_axis(view):
     assert axes["optimizer"]["ticktext"] == ["sgd", "adam"] and axes["optimizer"]["values"] == [0, 1, 0]
     assert axes["conv1.dropout"]["range"] == [0.0, 0.5] and "tickvals" not in axes["conv1.dropout"]  # plotly's ticks
     assert axes["epochs trained"]["values"] == [2, 2, 1] and axes["epochs trained"]["range"] == [0, 3]
-    assert axes["validation accuracy"]["values"] == [0.9, 0.95, 0.3]
-    assert axes["validation accuracy"]["tickformat"] == ".1%"
+    # the pruned trial's 30 % is far below 90 % and 95 %: drawn at the axis' end, twice the median-to-best below it
+    assert axes["validation accuracy"]["values"] == pytest.approx([0.9, 0.95, 0.8])
+    assert axes["validation accuracy"]["range"] == pytest.approx([0.8, 0.95])
+    assert axes["validation accuracy"]["ticktext"] == ["≤ 80.0%", "83.8%", "87.5%", "91.2%", "95.0%"]
     assert "and per pruned one (1, at its best before it was stopped)" in fig.to_dict()["layout"]["title"]["text"]
     assert is_a_valid_plotly_figure(fig)
 
@@ -75,12 +77,29 @@ def test_the_colour_spans_the_median_to_the_best_so_a_diverged_trial_does_not_fl
     assert (line["cmin"], line["cmax"]) == (0.968, 0.971) and line["color"] == [0.968, 0.971, 0.965, 0.107, 0.969]
     assert line["colorbar"]["tickformat"] == ".2%"  # 96.80 % to 97.10 %: one decimal would repeat 97.0 %
     assert [d["label"] for d in trace["dimensions"]][-2:] == ["conv1.dropout", "validation accuracy"]  # none pruned
+    # nor does it squash the rest on the metric's axis: it sits at its end, "96.20 % or less"
+    metric = trace["dimensions"][-1]
+    assert metric["values"] == pytest.approx([0.968, 0.971, 0.965, 0.962, 0.969])
+    assert metric["range"] == pytest.approx([0.962, 0.971]) and metric["ticktext"][0] == "≤ 96.20%"
 
     losses = replace(view, spec=replace(view.spec, metric="val_loss"),
                      trials=tuple(replace(t, value=v) for t, v in zip(finished, (0.2, 0.1, 0.3, 2.5, 0.15))))
     (trace,) = traces(sweeps.parallel_coordinates(losses))
     assert (trace["line"]["cmin"], trace["line"]["cmax"]) == (0.1, 0.2) and trace["line"]["reversescale"]
     assert "tickformat" not in trace["line"]["colorbar"]
+    metric = trace["dimensions"][-1]  # a loss: the diverged 2.5 at the top end, "0.4 or more"
+    assert metric["values"] == pytest.approx([0.2, 0.1, 0.3, 0.4, 0.15]) and metric["ticktext"][-1] == "≥ 0.4"
+
+
+def test_the_metric_axis_is_left_as_it_is_when_no_trial_sits_far_below(view):
+    from dataclasses import replace
+
+    close = [TrialView(n, "finished", {"learning_rate": 0.01, "batch_size": 16, "optimizer": "sgd",
+                                       "conv1.dropout": 0.1}, value, {1: value}) for n, value in
+             enumerate((0.90, 0.95, 0.93))]
+    (trace,) = traces(sweeps.parallel_coordinates(replace(view, trials=tuple(close))))
+    metric = trace["dimensions"][-1]
+    assert metric["values"] == [0.90, 0.95, 0.93] and "range" not in metric and metric["tickformat"] == ".1%"
 
 
 def test_a_list_of_numbers_on_a_linear_axis_is_ticked_at_its_values(view):
