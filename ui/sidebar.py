@@ -22,8 +22,9 @@ from ui.widgets import md, progress_bar
 # refreshed every second cost its tab 0.08-0.12 of a core, all through a wait of minutes. So only the
 # Training page, and only while its run trains or is next, refreshes every second; and four times a second
 # for the moments a user waits on (its first batch, its end and test accuracy), which last a second or two.
-# (Eight times a second while ending gained nothing measurable: on a shared machine the refreshes take the CPU
-# the worker's end needs, which is 0.3-0.4 s alone and 0.6-0.75 s beside a browser polling it.)
+# While its run ends, the Training page's poller also waits in the server for the end (`ui.live`), so the end
+# is drawn as soon as it is written; polling faster (eight times a second, tried) only took CPU from the
+# worker's end.
 TRAINING_PAGE_POLL_SECONDS = {Phase.STARTING: 0.25, Phase.ENDING: 0.25, Phase.TRAINING: 1.0, Phase.NEXT: 1.0,
                               Phase.WAITING: 3.0}
 SIDEBAR_POLL_SECONDS = {Phase.STARTING: 2.0, Phase.ENDING: 2.0, Phase.TRAINING: 2.0, Phase.NEXT: 2.0,

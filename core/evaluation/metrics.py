@@ -129,8 +129,13 @@ def confusion_counts(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     predicted = [np.asarray(predict(x[start:start + batch_size])).argmax(axis=1)
                  for start in range(0, len(x), batch_size)]
     y_pred = np.concatenate(predicted).astype(np.int64) if predicted else np.zeros(0, dtype=np.int64)
-    counts = np.bincount(y * num_classes + y_pred, minlength=num_classes ** 2)
-    return counts.reshape(num_classes, num_classes)
+    return pair_counts(y, y_pred, num_classes)
+
+
+def pair_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts of (true, predicted) class pairs, true class down."""
+    pairs = np.asarray(y_true, dtype=np.int64) * num_classes + np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(pairs, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
 def evaluate(model: "keras.Model", images: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...],

@@ -23,7 +23,7 @@ import numpy as np
 
 from core.errors import TrainingDiverged
 from core.evaluation.inference import Predictor
-from core.evaluation.metrics import Evaluation, confusion_counts, predict_probabilities
+from core.evaluation.metrics import Evaluation, confusion_counts, pair_counts, predict_probabilities
 from core.training.eta import Pace
 from core.training.progress import METRIC_KEYS, Progress, Sink
 
@@ -240,9 +240,7 @@ class ConfusionRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         latest = self._validation.latest if self._validation is not None else None
         if latest is not None and latest[0] == epoch:
-            predicted = latest[1][self.rows].argmax(axis=1)
-            matrix = np.bincount(self.y * self.num_classes + predicted, minlength=self.num_classes ** 2).reshape(
-                self.num_classes, self.num_classes)
+            matrix = pair_counts(self.y, latest[1][self.rows].argmax(axis=1), self.num_classes)
         else:
             if self._predict is None or self._predict.model is not self.model:  # traced once (predict_on_batch:
                 self._predict = Predictor(self.model)  # again for every model, with the steps per execution)
